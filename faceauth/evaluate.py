@@ -1,0 +1,46 @@
+"""Evaluate a trained model on test data, beside its baselines on the same pairs or samples:
+
+    python -m faceauth.evaluate --model-path weights/fusion_mlp.pth --test-data test_embeddings.parquet
+
+Without --test-data, the test split of the data the model was trained on (synthetic runs included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from faceauth.checkpoint import load_checkpoint
+from faceauth.cli import exits_cleanly
+from faceauth.pipeline import evaluate, evaluation_table
+from faceauth.runlog import to_jsonable
+from faceauth.tasks import get_task
+
+
+@exits_cleanly
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m faceauth.evaluate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-path", "--model_path", dest="model_path", required=True)
+    parser.add_argument("--test-data", "--test_data", dest="test_data", help="test data (a Parquet file for fusion)")
+    parser.add_argument("--output-json", "--output_json", dest="output_json",
+                        help="where the metrics go (default: beside the model, <name>.eval.json)")
+    args = parser.parse_args(argv)
+
+    checkpoint = load_checkpoint(args.model_path)
+    task = get_task(checkpoint["task"])
+    evaluation = evaluate(task, checkpoint, args.test_data)
+    print(f"{task.name} model {args.model_path} on {evaluation.details.get('data', args.test_data)}")
+    print(evaluation_table(evaluation))
+    output = Path(args.output_json or Path(args.model_path).with_suffix(".eval.json"))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(to_jsonable({"task": task.name, "model_path": args.model_path,
+                                              "metrics": evaluation.metrics, "details": evaluation.details}), indent=2))
+    print(f"metrics written to {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

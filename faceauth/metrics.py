@@ -1,0 +1,140 @@
+"""The one place metrics are computed: training, evaluation, the search and benchmarks all call here.
+
+Verification (fusion): scores of genuine pairs (same identity) and impostor pairs; a pair is
+accepted when its score >= threshold.
+
+Presentation-attack detection (liveness, temporal), ISO/IEC 30107-3 with spoof as the attack class:
+a sample's score is its attack probability; it is classified as an attack when score >= threshold.
+APCER is the share of attacks accepted as bona fide, BPCER the share of bona fide rejected as attacks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+VERIFICATION_KEYS = ("eer", "roc_auc", "tar_at_far_1e-2", "tar_at_far_1e-3", "accuracy", "threshold")
+PAD_KEYS = ("apcer", "bpcer", "acer", "eer", "roc_auc", "bpcer_at_apcer_1pct")
+
+
+@dataclass(frozen=True)
+class RocCurve:
+    """One point per distinct threshold, from the strictest (accept nothing) to the loosest (accept all).
+
+    tpr[i], fpr[i] are the shares of positives / negatives with score >= thresholds[i].
+    """
+
+    thresholds: np.ndarray
+    tpr: np.ndarray
+    fpr: np.ndarray
+
+
+def roc_curve(positive: np.ndarray, negative: np.ndarray) -> RocCurve:
+    positive = _as_scores(positive, "positive")
+    negative = _as_scores(negative, "negative")
+    scores = np.concatenate([positive, negative])
+    is_positive = np.concatenate([np.ones(positive.size), np.zeros(negative.size)])
+    order = np.argsort(-scores, kind="mergesort")
+    scores, is_positive = scores[order], is_positive[order]
+    # Tied scores share one threshold: keep the last index of each run of equal scores.
+    last_of_run = np.r_[np.flatnonzero(np.diff(scores)), scores.size - 1]
+    tp = np.cumsum(is_positive)[last_of_run]
+    fp = np.cumsum(1.0 - is_positive)[last_of_run]
+    return RocCurve(
+        thresholds=np.r_[np.inf, scores[last_of_run]],
+        tpr=np.r_[0.0, tp / positive.size],
+        fpr=np.r_[0.0, fp / negative.size],
+    )
+
+
+def _as_scores(values: np.ndarray, name: str) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if values.size == 0:
+        raise ValueError(f"no {name} scores: metrics need at least one of each class")
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{name} scores contain NaN or inf")
+    return values
+
+
+def equal_error_rate(curve: RocCurve) -> tuple[float, float]:
+    """(EER, threshold): where the false-accept and false-reject rates cross, linearly interpolated
+    between the two neighbouring thresholds (total overlap gives 0.5, perfect separation 0)."""
+    fnr = 1.0 - curve.tpr
+    gap = fnr - curve.fpr  # starts at 1 (accept nothing), ends at -1 (accept everything)
+    i = int(np.flatnonzero(gap <= 0)[0])
+    if gap[i] == 0 or i == 0:
+        return float(curve.fpr[i]), float(curve.thresholds[i])
+    # Between point i-1 (gap > 0) and point i (gap < 0): the fraction t where the gap reaches 0.
+    t = gap[i - 1] / (gap[i - 1] - gap[i])
+    eer = curve.fpr[i - 1] + t * (curve.fpr[i] - curve.fpr[i - 1])
+    threshold = curve.thresholds[i] if not np.isfinite(curve.thresholds[i - 1]) else (
+        curve.thresholds[i - 1] + t * (curve.thresholds[i] - curve.thresholds[i - 1])
+    )
+    return float(eer), float(threshold)
+
+
+def roc_auc(curve: RocCurve) -> float:
+    """Area under the ROC (trapezoids over tie-collapsed points = Mann-Whitney U with ties as 1/2)."""
+    return float(np.sum(np.diff(curve.fpr) * (curve.tpr[1:] + curve.tpr[:-1]) / 2.0))
+
+
+def tpr_at_fpr(curve: RocCurve, max_fpr: float) -> float:
+    """The highest TPR among thresholds whose FPR does not exceed `max_fpr`."""
+    return float(curve.tpr[curve.fpr <= max_fpr + 1e-12].max())
+
+
+def verification_metrics(genuine: np.ndarray, impostor: np.ndarray) -> dict[str, float]:
+    """`accuracy` weighs the genuine and impostor classes equally (the balanced protocol of LFW-style
+    pair lists), so a pair set with 20x more impostors does not make it trivially high; `threshold`
+    is the score threshold where that best accuracy is reached."""
+    curve = roc_curve(genuine, impostor)
+    eer, _ = equal_error_rate(curve)
+    balanced = 0.5 * (curve.tpr + 1.0 - curve.fpr)
+    best = int(np.argmax(balanced[1:])) + 1  # index 0 (threshold inf) accepts nothing
+    return {
+        "eer": eer,
+        "roc_auc": roc_auc(curve),
+        "tar_at_far_1e-2": tpr_at_fpr(curve, 1e-2),
+        "tar_at_far_1e-3": tpr_at_fpr(curve, 1e-3),
+        "accuracy": float(balanced[best]),
+        "threshold": float(curve.thresholds[best]),
+    }
+
+
+def pad_threshold(attack_scores: np.ndarray, bonafide_scores: np.ndarray) -> float:
+    """The operating threshold chosen on a validation split: the EER threshold."""
+    return equal_error_rate(roc_curve(attack_scores, bonafide_scores))[1]
+
+
+def pad_metrics(
+    attack_scores: np.ndarray,
+    bonafide_scores: np.ndarray,
+    threshold: float | None = None,
+    attack_types: np.ndarray | None = None,
+) -> dict[str, float]:
+    """ISO/IEC 30107-3 metrics. `threshold` should come from the validation split (`pad_threshold`);
+    without one, the EER threshold of these scores is used (right only on the validation split itself).
+    With `attack_types` (one label per attack score), APCER per type and the worst one are added."""
+    attack = _as_scores(attack_scores, "attack")
+    bonafide = _as_scores(bonafide_scores, "bona fide")
+    curve = roc_curve(attack, bonafide)  # attack is the positive class
+    eer, eer_threshold = equal_error_rate(curve)
+    threshold = eer_threshold if threshold is None else float(threshold)
+    apcer = float(np.mean(attack < threshold))
+    bpcer = float(np.mean(bonafide >= threshold))
+    metrics = {
+        "apcer": apcer,
+        "bpcer": bpcer,
+        "acer": (apcer + bpcer) / 2.0,
+        "eer": eer,
+        "roc_auc": roc_auc(curve),
+        "bpcer_at_apcer_1pct": float(curve.fpr[(1.0 - curve.tpr) <= 0.01 + 1e-12].min()),
+        "threshold": threshold,
+    }
+    if attack_types is not None:
+        attack_types = np.asarray(attack_types)
+        per_type = {str(t): float(np.mean(attack[attack_types == t] < threshold)) for t in np.unique(attack_types)}
+        metrics.update({f"apcer_{t}": v for t, v in per_type.items()})
+        metrics["apcer_worst"] = max(per_type.values())
+    return metrics

@@ -1,0 +1,76 @@
+"""What a single run did, written as it goes: resolved config, seed, versions and per-epoch metrics
+under `logs/experiments/<task>-<timestamp>.json`, rewritten after every epoch so a crash keeps the record."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import json
+import platform
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+PACKAGES = ("faceauth", "torch", "numpy", "ray", "optuna", "onnx", "onnxruntime", "pyarrow")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch; with deterministic kernels, two CPU runs give the same metrics."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version(), "platform": platform.platform()}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def to_jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return str(value)  # JSON has no NaN/inf
+    return value
+
+
+class ExperimentLog:
+    def __init__(self, log_dir: str | Path, task: str, config: dict[str, Any], seed: int):
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        self.path = Path(log_dir) / f"{task}-{stamp}.json"
+        self.record: dict[str, Any] = {
+            "task": task,
+            "started": dt.datetime.now().isoformat(timespec="seconds"),
+            "seed": seed,
+            "config": config,
+            "versions": package_versions(),
+            "epochs": [],
+        }
+        self._write()
+
+    def epoch(self, metrics: dict[str, Any]) -> None:
+        self.record["epochs"].append(metrics)
+        self._write()
+
+    def finish(self, **fields: Any) -> None:
+        self.record.update(fields, finished=dt.datetime.now().isoformat(timespec="seconds"))
+        self._write()
+
+    def _write(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(to_jsonable(self.record), indent=2))
+        tmp.replace(self.path)

@@ -1,0 +1,63 @@
+"""Fusion MLP: merges the embeddings of several face-recognition models into one."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from faceauth.tasks import register
+from faceauth.tasks.base import OnnxSpec, Task
+from faceauth.tasks.fusion.config import FusionConfig
+from faceauth.tasks.fusion.evaluate import evaluate_checkpoint
+from faceauth.tasks.fusion.train import OBJECTIVE, build_model, train_loop
+
+
+def onnx_spec(model_args: dict[str, Any]) -> OnnxSpec:
+    return OnnxSpec(
+        input_names=("embeddings",),
+        output_names=("fused_embedding",),
+        dynamic_axes={"embeddings": {0: "batch"}},
+        example_inputs=lambda batch, check: (torch.randn(batch, model_args["in_dim"]),),
+    )
+
+
+def add_cli_flags(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--synthetic", action="store_true", default=argparse.SUPPRESS, help="use generated embeddings (no data needed)")
+    add("--embeddings", metavar="FILE", default=argparse.SUPPRESS, help="Parquet file: an identity column and one list column per model")
+    add("--num_identities", "--num-identities", type=int, default=argparse.SUPPRESS, help="synthetic identities (default 200)")
+    add("--samples_per_id", "--samples-per-id", type=int, default=argparse.SUPPRESS, help="synthetic samples per identity (default 20)")
+    add("--loss", choices=("contrastive", "triplet", "arcface"), default=argparse.SUPPRESS, help="metric-learning loss (default contrastive)")
+    add("--margin", type=float, default=argparse.SUPPRESS, help="the loss's margin (default 0.5)")
+    add("--output", metavar="PATH", default=argparse.SUPPRESS, help="where the best model goes (default weights/fusion_mlp.pth)")
+
+
+def deployment_info(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    args = checkpoint["model_args"]
+    return {
+        "input": f"embeddings: float32 (batch, {args['in_dim']}), the models' raw embeddings concatenated in the order "
+                 f"{', '.join(args['model_names'])} with sizes {args['input_dims']}; each part is L2-normalised inside the model",
+        "output": f"fused_embedding: float32 (batch, {args['out_dim']}), L2-normalised; compare with the cosine (dot product)",
+    }
+
+
+def _smoke(config: FusionConfig) -> dict[str, Any]:
+    return {"epochs": 2, "max_steps_per_epoch": 3, "num_identities": 40, "samples_per_id": 6}
+
+
+TASK = register(Task(
+    name="fusion",
+    description="fusion MLP over several face-recognition embeddings (verification)",
+    config_cls=FusionConfig,
+    train_loop=train_loop,
+    build_model=build_model,
+    evaluate=evaluate_checkpoint,
+    onnx_spec=onnx_spec,
+    objective=OBJECTIVE,
+    add_cli_flags=add_cli_flags,
+    deployment_info=deployment_info,
+    smoke_overrides=_smoke,
+))

@@ -1,0 +1,91 @@
+"""The epoch loop every trainer shares: resume, train, validate, report, early-stop.
+
+A task's `train_loop` builds its data, model and optimiser, then hands `fit` two callables:
+`train_epoch(epoch) -> mean loss` and `validate() -> metrics`. `fit` reports through the session,
+sends a checkpoint only when the objective improved (so the last checkpoint is the best model),
+stops after `patience` epochs without improvement, and ends a run whose loss is NaN/inf.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+from faceauth.checkpoint import make_checkpoint
+from faceauth.config import TrainConfig, to_dict
+from faceauth.errors import FaceauthError
+from faceauth.session import Session
+
+
+class TrainingDiverged(FaceauthError):
+    """The loss became NaN or inf: the trial ends as failed with this reason."""
+
+
+@dataclass(frozen=True)
+class Objective:
+    metric: str
+    mode: str  # "max" or "min"
+
+    def better(self, value: float, best: float | None) -> bool:
+        if best is None:
+            return True
+        return value > best if self.mode == "max" else value < best
+
+
+def fit(
+    *,
+    task: str,
+    config: TrainConfig,
+    session: Session,
+    model: torch.nn.Module,
+    model_args: dict[str, Any],
+    optimizer: torch.optim.Optimizer,
+    train_epoch: Callable[[int], float],
+    validate: Callable[[], dict[str, float]],
+    objective: Objective,
+    extra_modules: dict[str, torch.nn.Module] | None = None,
+) -> None:
+    """Run the epochs. `model` may be DDP-wrapped; `extra_modules` (e.g. a loss with parameters)
+    are checkpointed beside it so a retried trial resumes exactly."""
+    extra_modules = extra_modules or {}
+    start_epoch, best, stale = 0, None, 0
+    restored = session.restore()
+    if restored is not None:
+        getattr(model, "module", model).load_state_dict(restored["state_dict"])
+        optimizer.load_state_dict(restored["optimizer"])
+        for name, module in extra_modules.items():
+            module.load_state_dict(restored["extra"][name])
+        start_epoch, best = restored["epoch"], restored["best"]
+
+    for epoch in range(start_epoch + 1, config.epochs + 1):
+        started = time.perf_counter()
+        model.train()
+        train_loss = train_epoch(epoch)
+        if not math.isfinite(train_loss):
+            raise TrainingDiverged(f"{task}: training loss became {train_loss} at epoch {epoch}; lower lr or check the data")
+        model.eval()
+        with torch.no_grad():
+            metrics = validate()
+        value = metrics[objective.metric]
+        improved = objective.better(value, best)
+        if improved:
+            best, stale = value, 0
+        else:
+            stale += 1
+        report = {"epoch": epoch, "train_loss": train_loss, **metrics,
+                  f"best_{objective.metric}": best, "epoch_time_s": time.perf_counter() - started}
+        checkpoint = None
+        if improved:
+            checkpoint = make_checkpoint(
+                task, model_args, model,
+                config=to_dict(config), epoch=epoch, best=best, metrics=metrics,
+                optimizer=optimizer.state_dict(),
+                extra={name: module.state_dict() for name, module in extra_modules.items()},
+            )
+        session.report(report, checkpoint)
+        if config.patience and stale >= config.patience:
+            break
