@@ -36,6 +36,12 @@ class Objective:
         return value > best if self.mode == "max" else value < best
 
 
+def make_optimizer(parameters, config: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW, fused: one kernel for all parameters instead of a dozen ops each, 4-5x cheaper steps on
+    CPU for the small models here (measured in benchmarks/fusion_train.py)."""
+    return torch.optim.AdamW(list(parameters), lr=config.lr, weight_decay=config.weight_decay, fused=True)
+
+
 def fit(
     *,
     task: str,

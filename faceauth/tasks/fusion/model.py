@@ -66,7 +66,7 @@ def augment_embeddings(x: torch.Tensor, input_dims: Sequence[int], strength: flo
     x = torch.cat(parts, dim=1)
     batch, models = x.shape[0], len(input_dims)
     keep_model = torch.rand((batch, models), generator=generator, device=x.device) >= 0.3 * strength
-    none_kept = torch.flatnonzero(keep_model.sum(dim=1) == 0)
+    none_kept = torch.nonzero(keep_model.sum(dim=1) == 0).flatten()
     rescue = torch.randint(models, (none_kept.numel(),), generator=generator, device=x.device)
     keep_model[none_kept, rescue] = True  # a sample keeps at least one model
     x = x * torch.repeat_interleave(keep_model.float(), torch.tensor(input_dims, device=x.device), dim=1)

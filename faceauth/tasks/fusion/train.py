@@ -17,7 +17,7 @@ from faceauth.runlog import seed_everything
 from faceauth.tasks.fusion.config import FusionConfig
 from faceauth.tasks.fusion.data import EmbeddingSet, identity_batches, load_splits, verification_pairs
 from faceauth.tasks.fusion.model import FusionMLP, augment_embeddings
-from faceauth.training import Objective, fit
+from faceauth.training import Objective, fit, make_optimizer
 from faceauth.metrics import verification_metrics
 
 OBJECTIVE = Objective("tar_at_far_1e-3", "max")
@@ -45,8 +45,13 @@ def embed(model: torch.nn.Module, embeddings: np.ndarray | torch.Tensor, device:
 
 
 def pair_scores(embeddings: torch.Tensor | np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    e = torch.as_tensor(embeddings)
-    return (e[first] * e[second]).sum(dim=1).numpy()
+    """Cosine scores of the pairs (embeddings are unit vectors). Up to 8192 samples, one similarity
+    matrix (cheap) beats gathering 100k pairs of rows; beyond, gather in chunks to bound memory."""
+    e = torch.as_tensor(embeddings, dtype=torch.float32)
+    if len(e) <= 8192:
+        return (e @ e.T)[torch.as_tensor(first), torch.as_tensor(second)].numpy()
+    chunks = [(e[first[i:i + 65536]] * e[second[i:i + 65536]]).sum(dim=1) for i in range(0, len(first), 65536)]
+    return torch.cat(chunks).numpy()
 
 
 def train_loop(config: dict[str, Any]) -> None:
@@ -59,7 +64,7 @@ def train_loop(config: dict[str, Any]) -> None:
     args = model_args(cfg, train)
     model = session.prepare_model(build_model(args), device)
     loss_fn = build_loss(cfg.loss, cfg.margin, cfg.out_dim, len(train.identities), cfg.arcface_scale).to(device)
-    optimizer = torch.optim.AdamW([*model.parameters(), *loss_fn.parameters()], lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = make_optimizer([*model.parameters(), *loss_fn.parameters()], cfg)
 
     x_train = torch.from_numpy(train.embeddings).to(device)
     y_train = torch.from_numpy(train.labels).to(device)
