@@ -26,7 +26,7 @@ def exits_cleanly(main: Callable[..., int | None]) -> Callable[..., int]:
     return wrapper
 
 
-def add_common_train_flags(parser: argparse.ArgumentParser) -> None:
+def add_common_train_flags(parser: argparse.ArgumentParser, seed: bool = True) -> None:
     """Flags every trainer takes; a given flag overrides the config file (default: SUPPRESS = not given)."""
     add = parser.add_argument
     add("--config", metavar="FILE", help="YAML or JSON config; common keys at the top, one optional section per task")
@@ -36,22 +36,31 @@ def add_common_train_flags(parser: argparse.ArgumentParser) -> None:
     add("--weight_decay", "--weight-decay", dest="weight_decay", type=float, default=argparse.SUPPRESS)
     add("--augment_strength", "--augment-strength", dest="augment_strength", type=float, default=argparse.SUPPRESS)
     add("--patience", type=int, default=argparse.SUPPRESS, help="early stopping: epochs without improvement (0: off)")
-    add("--seed", type=int, default=argparse.SUPPRESS)
+    if seed:
+        add("--seed", type=int, default=argparse.SUPPRESS)
     add("--device", choices=("auto", "cpu", "cuda"), default=argparse.SUPPRESS)
     add("--log_dir", "--log-dir", dest="log_dir", default=argparse.SUPPRESS, help="experiment logs (default logs/experiments)")
 
 
-def resolve_config(task: Task, config_file: str | None, flags: dict[str, Any], smoke_test: bool = False) -> TrainConfig:
-    """File values, then the task's smoke-test overrides, then flags: flags win."""
-    values: dict[str, Any] = {}
+def resolve_values(task: Task, config_file: str | None, flags: dict[str, Any], smoke_test: bool = False,
+                   defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Config values in order of precedence, lowest first: `defaults` (e.g. a search space's fixed
+    keys), the config file, the task's smoke-test overrides, flags. Validated: errors name the key."""
+    values = dict(defaults or {})
     source = "command-line flags"
     if config_file:
-        values = select_task_values(load_config_file(config_file), task.name, list_tasks(), config_file)
+        values.update(select_task_values(load_config_file(config_file), task.name, list_tasks(), config_file))
         source = f"{config_file} (+ flags)"
     config = build_config(task.config_cls, {**values, **flags}, source)
     if smoke_test:
-        config = build_config(task.config_cls, {**values, **task.smoke_overrides(config), **flags}, source)
-    return config
+        values.update(task.smoke_overrides(config))
+    values.update(flags)
+    build_config(task.config_cls, values, source)
+    return values
+
+
+def resolve_config(task: Task, config_file: str | None, flags: dict[str, Any], smoke_test: bool = False) -> TrainConfig:
+    return build_config(task.config_cls, resolve_values(task, config_file, flags, smoke_test))
 
 
 def task_name_from(argv_task: str | None, config_file: str | None) -> str:

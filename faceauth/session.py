@@ -15,6 +15,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -67,11 +68,17 @@ class LocalSession(Session):
 
 
 class TuneSession(Session):
-    """A plain Ray Tune function trial: no process group, no TorchTrainer start-up cost."""
+    """A plain Ray Tune function trial: no process group, no TorchTrainer start-up cost.
+    Each report carries `loop_time_s`, the time spent in train_loop so far (the search's efficiency
+    figure: how much of a trial's wall time is training rather than Ray overhead)."""
+
+    def __init__(self) -> None:
+        self._started = time.perf_counter()
 
     def report(self, metrics: dict[str, Any], checkpoint: dict[str, Any] | None = None) -> None:
         from ray import tune
 
+        metrics = {**metrics, "loop_time_s": time.perf_counter() - self._started}
         if checkpoint is None:
             tune.report(metrics)
             return
@@ -94,6 +101,7 @@ class TrainSession(Session):
         context = ray.train.get_context()
         self.world_rank = context.get_world_rank()
         self.world_size = context.get_world_size()
+        self._started = time.perf_counter()
 
     def device(self, requested: str) -> torch.device:
         import ray.train.torch
@@ -108,6 +116,7 @@ class TrainSession(Session):
     def report(self, metrics: dict[str, Any], checkpoint: dict[str, Any] | None = None) -> None:
         import ray.train
 
+        metrics = {**metrics, "loop_time_s": time.perf_counter() - self._started}
         if checkpoint is None or self.world_rank != 0:
             ray.train.report(metrics)
             return

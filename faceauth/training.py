@@ -22,7 +22,11 @@ from faceauth.session import Session
 
 
 class TrainingDiverged(FaceauthError):
-    """The loss became NaN or inf: the trial ends as failed with this reason."""
+    """The loss became NaN or inf: the trial ends as failed with this reason (and is not retried)."""
+
+    def __init__(self, message: str, epoch: int):
+        super().__init__(message)
+        self.epoch = epoch
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,7 @@ def fit(
         model.train()
         train_loss = train_epoch(epoch)
         if not math.isfinite(train_loss):
-            raise TrainingDiverged(f"{task}: training loss became {train_loss} at epoch {epoch}; lower lr or check the data")
+            raise TrainingDiverged(f"{task}: training loss became {train_loss} at epoch {epoch}; lower lr or check the data", epoch)
         model.eval()
         with torch.no_grad():
             metrics = validate()
@@ -92,6 +96,8 @@ def fit(
                 optimizer=optimizer.state_dict(),
                 extra={name: module.state_dict() for name, module in extra_modules.items()},
             )
-        session.report(report, checkpoint)
         if config.patience and stale >= config.patience:
+            report["early_stopped"] = True  # the last report: the search records why the trial ended
+        session.report(report, checkpoint)
+        if report.get("early_stopped"):
             break

@@ -50,6 +50,12 @@ class Task:
     evaluate: Callable[[dict[str, Any], str | None], Evaluation]  # (checkpoint, test data or None)
     onnx_spec: Callable[[dict[str, Any]], OnnxSpec]  # from model_args
     objective: Objective
+    metric_names: tuple[str, ...]  # what validate() reports each epoch; a search may optimise any of them
+    # Loads and checks the configured data (raising FaceauthError naming the problem) and returns a
+    # one-line summary; the search calls it before Ray starts, so bad data never reaches a trial.
+    check_data: Callable[[Any], str]
+    # Config keys that name real data; when none is set, searches use the task's synthetic data.
+    data_keys: tuple[str, ...]
     add_cli_flags: Callable[[argparse.ArgumentParser], None]  # the task's own flags for faceauth.train
     # Extra fields for metrics.json (e.g. the preprocessing an ONNX consumer must apply).
     deployment_info: Callable[[dict[str, Any]], dict[str, Any]]

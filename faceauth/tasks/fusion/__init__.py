@@ -8,9 +8,11 @@ from typing import Any
 
 import torch
 
+from faceauth.metrics import VERIFICATION_KEYS
 from faceauth.tasks import register
 from faceauth.tasks.base import OnnxSpec, Task
 from faceauth.tasks.fusion.config import FusionConfig
+from faceauth.tasks.fusion.data import load_splits
 from faceauth.tasks.fusion.evaluate import evaluate_checkpoint
 from faceauth.tasks.fusion.train import OBJECTIVE, build_model, train_loop
 
@@ -44,6 +46,11 @@ def deployment_info(checkpoint: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def check_data(config: FusionConfig) -> str:
+    splits = load_splits(config)
+    return ", ".join(f"{name} {len(split.identities)} identities / {len(split)} samples" for name, split in splits.items())
+
+
 def _smoke(config: FusionConfig) -> dict[str, Any]:
     return {"epochs": 2, "max_steps_per_epoch": 3, "num_identities": 40, "samples_per_id": 6}
 
@@ -57,6 +64,9 @@ TASK = register(Task(
     evaluate=evaluate_checkpoint,
     onnx_spec=onnx_spec,
     objective=OBJECTIVE,
+    metric_names=VERIFICATION_KEYS,
+    check_data=check_data,
+    data_keys=("embeddings",),
     add_cli_flags=add_cli_flags,
     deployment_info=deployment_info,
     smoke_overrides=_smoke,

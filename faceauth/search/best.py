@@ -1,0 +1,149 @@
+"""After the search: one row per trial (trials.parquet), and the best trial rebuilt from its checkpoint,
+evaluated on the test split, exported to ONNX and checked, all written to `runs/<name>/best/`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from faceauth.checkpoint import load_checkpoint, save_checkpoint
+from faceauth.errors import FaceauthError
+from faceauth.pipeline import evaluate, export_checkpoint
+from faceauth.runlog import package_versions, to_jsonable
+from faceauth.search.space import SearchSpace
+from faceauth.session import CHECKPOINT_FILE
+from faceauth.tasks import Evaluation, Task
+
+
+@dataclass
+class TrialRecord:
+    trial_id: str
+    hyperparameters: dict[str, Any]
+    status: str  # completed | early_stopped | stopped_by_scheduler | failed
+    error: str | None
+    epochs_run: int
+    best: float | None
+    last: dict[str, float]
+    wall_time_s: float
+    loop_time_s: float
+    checkpoint: Any  # a ray.tune.Checkpoint (or None)
+
+
+def collect_trials(results, space: SearchSpace, epochs: int) -> list[TrialRecord]:
+    """Every trial of a ResultGrid, including failed and pending ones."""
+    records = []
+    for result in results:
+        frame = result.metrics_dataframe
+        rows = frame.to_dict("records") if frame is not None and len(frame) else []
+        last = result.metrics or {}
+        values = [r[space.metric] for r in rows if _finite(r.get(space.metric))]
+        best = (max(values) if space.mode == "max" else min(values)) if values else None
+        error = str(result.error).strip().splitlines()[-1] if result.error else last.get("failure")
+        epochs_run = int(max((r.get("epoch") or 0 for r in rows), default=0))
+        if error:
+            status = "failed"
+        elif not rows:
+            status = "not_started"
+        elif epochs_run >= epochs:
+            status = "completed"
+        elif last.get("early_stopped"):
+            status = "early_stopped"
+        else:
+            status = "stopped_by_scheduler"
+        records.append(TrialRecord(
+            trial_id=str(last.get("trial_id") or Path(result.path).name),
+            hyperparameters=space.decode({k: v for k, v in (result.config or {}).items() if k in space.parameters}),
+            status=status, error=error, epochs_run=epochs_run, best=best,
+            last={k: v for k, v in last.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
+            wall_time_s=float(last.get("time_total_s") or 0.0),
+            loop_time_s=float(last.get("loop_time_s") or 0.0),
+            checkpoint=_checkpoint_of(result, rows),
+        ))
+    return records
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and np.isfinite(value)
+
+
+def _checkpoint_of(result, rows: list[dict[str, Any]]):
+    """A Tune trial's checkpoint, or for a TorchTrainer trial the last checkpoint its rank 0 reported
+    (TuneReportCallback passes its path as `checkpoint_path`; checkpoints are only sent on improvement,
+    so the last is the best)."""
+    if result.checkpoint is not None:
+        return result.checkpoint
+    paths = [r["checkpoint_path"] for r in rows if isinstance(r.get("checkpoint_path"), str)]
+    if not paths:
+        return None
+    import ray.train
+
+    return ray.train.Checkpoint(paths[-1], filesystem=result.filesystem)
+
+
+def write_trials_table(records: list[TrialRecord], metric: str, path: Path) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = []
+    for r in records:
+        row = {"trial_id": r.trial_id, "status": r.status, "error": r.error, "epochs_run": r.epochs_run,
+               f"best_{metric}": r.best, "wall_time_s": r.wall_time_s, "loop_time_s": r.loop_time_s}
+        row.update({f"param_{k}": json.dumps(v) if isinstance(v, list) else v for k, v in r.hyperparameters.items()})
+        row.update({f"last_{k}": v for k, v in r.last.items()
+                    if k not in ("trial_id", "time_total_s", "loop_time_s", "pid", "timestamp") and not k.startswith("time_")})
+        rows.append(row)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    return path
+
+
+def best_trial(records: list[TrialRecord], mode: str) -> TrialRecord:
+    candidates = [r for r in records if r.best is not None and r.checkpoint is not None]
+    if not candidates:
+        raise FaceauthError("no trial reported a result with a checkpoint; see trials.parquet for each trial's status and error")
+    return (max if mode == "max" else min)(candidates, key=lambda r: r.best)
+
+
+def load_trial_checkpoint(record: TrialRecord) -> dict[str, Any]:
+    with record.checkpoint.as_directory() as directory:
+        return load_checkpoint(Path(directory) / CHECKPOINT_FILE)
+
+
+def finish_best(task: Task, record: TrialRecord, space: SearchSpace, best_dir: Path,
+                search_summary: dict[str, Any]) -> tuple[dict[str, Any], Evaluation]:
+    """Rebuild, evaluate on the test split, export ONNX (parity checked) and write best/."""
+    checkpoint = load_trial_checkpoint(record)
+    best_dir.mkdir(parents=True, exist_ok=True)
+    save_checkpoint({k: v for k, v in checkpoint.items() if k not in ("optimizer", "extra")}, best_dir / "model.pt")
+    evaluation = evaluate(task, checkpoint)
+    onnx = export_checkpoint(task, checkpoint, best_dir / "model.onnx")
+    onnx["path"] = "model.onnx"
+    systems = list(evaluation.metrics)
+    metrics = {
+        "task": task.name,
+        "trial_id": record.trial_id,
+        "hyperparameters": record.hyperparameters,
+        "metric": space.metric,
+        "mode": space.mode,
+        "best_epoch": checkpoint["epoch"],
+        "val": checkpoint["metrics"],
+        "test": evaluation.metrics[systems[0]],
+        "test_baselines": {name: evaluation.metrics[name] for name in systems[1:]},
+        "test_data": evaluation.details,
+        "onnx": onnx,
+        "deployment": task.deployment_info(checkpoint),
+        "search": search_summary,
+        "versions": package_versions(),
+    }
+    (best_dir / "metrics.json").write_text(json.dumps(to_jsonable(metrics), indent=2))
+    (best_dir / "config.yaml").write_text(
+        f"# The best trial ({record.trial_id}) of a {task.name} search. Re-run it with:\n"
+        f"#   python -m faceauth.train --config {best_dir / 'config.yaml'}\n"
+        + yaml.safe_dump({"task": task.name, **to_jsonable(checkpoint["config"])}, sort_keys=False)
+    )
+    return metrics, evaluation

@@ -1,0 +1,199 @@
+"""`best/report.md`: the search on one page, with PNG plots beside it (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+
+from faceauth.metrics import roc_curve
+from faceauth.search.best import TrialRecord
+from faceauth.search.space import SearchSpace
+from faceauth.tasks import Evaluation
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_history(records: list[TrialRecord], space: SearchSpace, path: Path) -> Path:
+    """Each trial's best value in the order trials were created, and the best so far."""
+    plt = _pyplot()
+    values = [r.best for r in records]
+    xs = [i + 1 for i, v in enumerate(values) if v is not None]
+    ys = [v for v in values if v is not None]
+    pick = np.maximum.accumulate if space.mode == "max" else np.minimum.accumulate
+    fig, ax = plt.subplots(figsize=(7, 4))
+    colours = {"completed": "tab:blue", "early_stopped": "tab:cyan", "stopped_by_scheduler": "tab:gray", "failed": "tab:red"}
+    for status, colour in colours.items():
+        pts = [(i + 1, r.best) for i, r in enumerate(records) if r.status == status and r.best is not None]
+        if pts:
+            ax.scatter(*zip(*pts), s=18, color=colour, label=status.replace("_", " "))
+    if ys:
+        ax.step(xs, pick(np.array(ys)), where="post", color="tab:orange", label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(f"validation {space.metric}")
+    ax.set_title("Optimisation history")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def parameter_importance(records: list[TrialRecord], space: SearchSpace) -> dict[str, float]:
+    """Optuna's PED-ANOVA importance over the trials that reported the metric (their best value).
+    PED-ANOVA needs no scikit-learn, unlike Optuna's default fANOVA."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    finished = [r for r in records if r.best is not None]
+    if len(finished) < 3:
+        return {}
+    distributions = {}
+    for p in space.parameters.values():
+        if p.type == "categorical":
+            distributions[p.name] = optuna.distributions.CategoricalDistribution([p.encode(c) for c in p.choices])
+        elif p.type.endswith("int"):
+            distributions[p.name] = optuna.distributions.IntDistribution(int(p.low), int(p.high), log=p.type == "log_int",
+                                                                         step=1 if p.type == "log_int" else int(p.step or 1))
+        else:
+            log = p.type == "log_float"
+            distributions[p.name] = optuna.distributions.FloatDistribution(p.low, p.high, log=log, step=None if log else p.step)
+    study = optuna.create_study(direction="maximize" if space.mode == "max" else "minimize")
+    for r in finished:
+        params = {k: space.parameters[k].encode(v) for k, v in r.hyperparameters.items() if k in distributions}
+        if set(params) != set(distributions):
+            continue
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=r.best))
+    if len(study.trials) < 3:
+        return {}
+    try:
+        return optuna.importance.get_param_importances(study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
+    except (RuntimeError, ValueError):  # e.g. every trial has the same value
+        return {}
+
+
+def plot_importance(importance: dict[str, float], path: Path) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 0.4 * max(len(importance), 3) + 1))
+    names = list(importance)[::-1]
+    ax.barh(names, [importance[n] for n in names], color="tab:blue")
+    ax.set_xlabel("importance (PED-ANOVA)")
+    ax.set_title("Hyperparameter importance")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_roc_det(evaluation: Evaluation, path: Path, positive: str, negative: str) -> Path:
+    """ROC (log false-positive axis) and DET (normal-deviate axes) of the model against its baselines."""
+    plt = _pyplot()
+    fig, (roc_ax, det_ax) = plt.subplots(1, 2, figsize=(11, 4.5))
+    probit = np.vectorize(NormalDist().inv_cdf)
+    for name, (pos, neg) in evaluation.scores.items():
+        curve = roc_curve(pos, neg)
+        style = "-" if name == next(iter(evaluation.scores)) else "--"
+        roc_ax.plot(np.clip(curve.fpr, 1e-5, 1), curve.tpr, style, label=name)
+        fnr = 1 - curve.tpr
+        keep = (curve.fpr > 0) & (curve.fpr < 1) & (fnr > 0) & (fnr < 1)
+        if keep.any():
+            det_ax.plot(probit(curve.fpr[keep]), probit(fnr[keep]), style, label=name)
+    roc_ax.set_xscale("log")
+    roc_ax.set_xlabel(f"false {positive} rate ({negative} accepted)")
+    roc_ax.set_ylabel(f"true {positive} rate")
+    roc_ax.set_title("ROC (test split)")
+    roc_ax.legend(fontsize=8)
+    ticks = np.array([0.001, 0.01, 0.05, 0.2, 0.5])
+    det_ax.set_xticks(probit(ticks), [f"{t:g}" for t in ticks])
+    det_ax.set_yticks(probit(ticks), [f"{t:g}" for t in ticks])
+    det_ax.set_xlabel("false accept rate")
+    det_ax.set_ylabel("false reject rate")
+    det_ax.set_title("DET (test split)")
+    det_ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _table(metrics: dict[str, dict[str, float]]) -> str:
+    systems = list(metrics)
+    keys = [k for k in next(iter(metrics.values()))]
+    lines = ["| metric | " + " | ".join(systems) + " |", "|---" * (len(systems) + 1) + "|"]
+    for key in keys:
+        lines.append(f"| {key} | " + " | ".join(f"{metrics[s].get(key, float('nan')):.4f}" for s in systems) + " |")
+    return "\n".join(lines)
+
+
+def write_report(best_dir: Path, records: list[TrialRecord], space: SearchSpace, metrics: dict[str, Any],
+                 evaluation: Evaluation, task_kind: str) -> Path:
+    """report.md plus history.png, importance.png and roc_det.png beside it."""
+    plot_history(records, space, best_dir / "history.png")
+    importance = parameter_importance(records, space)
+    if importance:
+        plot_importance(importance, best_dir / "importance.png")
+    positive, negative = ("accept", "impostor") if task_kind == "verification" else ("attack detection", "bona fide")
+    plot_roc_det(evaluation, best_dir / "roc_det.png", positive, negative)
+
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    search = metrics["search"]
+    status_text = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(counts.items()))
+    lines = [
+        f"# {metrics['task']} search `{search['name']}`",
+        "",
+        f"{len(records)} trials ({status_text}) "
+        f"in {search['wall_time_s']:.0f} s; optimising validation `{space.metric}` ({space.mode}) with "
+        f"Optuna TPE (seed {search['seed']}) and {search['scheduler']} scheduling.",
+        "",
+        f"## Best trial `{metrics['trial_id']}` (epoch {metrics['best_epoch']})",
+        "",
+        "| hyperparameter | value |",
+        "|---|---|",
+        *[f"| {k} | {v} |" for k, v in metrics["hyperparameters"].items()],
+        "",
+        f"Validation `{space.metric}`: {metrics['val'][space.metric]:.4f}.",
+        "",
+        "### Test split (never seen by the search)",
+        "",
+        _table({"model": metrics["test"], **metrics["test_baselines"]}),
+        "",
+        f"Test data: {metrics['test_data'].get('data', '')}; "
+        + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in metrics["test_data"].items() if k != "data") + ".",
+        "",
+        "![ROC and DET](roc_det.png)",
+        "",
+        "## Optimisation history",
+        "",
+        "![history](history.png)",
+        "",
+    ]
+    if importance:
+        lines += ["## Hyperparameter importance", "",
+                  "Optuna's PED-ANOVA evaluator over the trials that reported the metric (each at its best epoch).", "",
+                  "![importance](importance.png)", ""]
+    else:
+        lines += ["Hyperparameter importance needs at least three finished trials with differing values.", ""]
+    lines += [
+        "## Export",
+        "",
+        f"`model.onnx`: onnxruntime matches torch within {metrics['onnx']['max_abs_diff']:.2e} (max abs, tolerance "
+        f"{metrics['onnx']['tolerance']}) on inputs {metrics['onnx']['checked_input_shapes']}.",
+        "",
+        *[f"- {k}: {v}" for k, v in metrics["deployment"].items()],
+        "",
+        "Every trial: `../trials.parquet`. Re-run the best: `python -m faceauth.train --config config.yaml`.",
+    ]
+    path = best_dir / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -1,0 +1,209 @@
+"""Run a search: Ray Tune's Tuner with Optuna's TPE and ASHA, each trial the task's `train_loop`.
+
+One CPU worker per trial runs `train_loop` directly as a Tune function trial (~3.5 s of Ray overhead
+on 2 cores). With several workers or a GPU, each trial is a function that drives a Ray Train
+`TorchTrainer` (DDP: gloo on CPU, nccl on GPU) and forwards rank 0's reports to Tune through
+`TuneReportCallback`, the way Ray 2.60 documents Train inside Tune (a TorchTrainer costs 16-26 s
+a trial on 2 cores, so it is used only when it buys something).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from faceauth.config import build_config
+from faceauth.errors import FaceauthError
+from faceauth.search.space import SearchSpace
+from faceauth.session import TrainSession, TuneSession, use_session
+from faceauth.tasks import get_task
+from faceauth.training import TrainingDiverged
+
+# Train-in-Tune start-up on small machines (RAY_NOTES.md): these cut a TorchTrainer's overhead.
+RAY_ENV = {
+    "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2",
+    "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0",
+    "RAY_TRAIN_ENABLE_STATE_ACTOR_RECONCILIATION": "0",
+    "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S": "120",
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+    # A diverged trial's last report carries the failure, not the metric (see `_tune_trial`).
+    "TUNE_DISABLE_STRICT_METRIC_CHECKING": "1",
+}
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    task: str
+    trials: int = 50
+    seed: int = 0
+    scheduler: str = "asha"  # asha | none
+    grace_period: int = 3  # ASHA: epochs every trial gets before it can be stopped
+    max_concurrent: int | None = None  # default: what the cluster's resources allow
+    time_budget_s: float | None = None
+    workers_per_trial: int = 1
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 0.0
+    max_failures: int = 2
+    name: str = "search"
+    storage: str = "runs"
+    resume: bool = False
+
+    @property
+    def uses_train(self) -> bool:
+        return self.workers_per_trial > 1 or self.gpus_per_worker > 0
+
+
+@dataclass(frozen=True)
+class TrialSetup:
+    """Everything a trial needs, pickled to the trial's process."""
+
+    task: str
+    base: dict[str, Any]  # config values every trial shares (file, flags, the space's `fixed`)
+    space: SearchSpace
+    workers: int
+    cpus_per_worker: float
+    gpus_per_worker: float
+    max_failures: int
+    train_storage: str
+
+    def config_for(self, sampled: dict[str, Any]) -> dict[str, Any]:
+        return {**self.base, **self.space.decode(sampled)}
+
+
+def _tune_trial(setup: TrialSetup, sampled: dict[str, Any]) -> None:
+    """One CPU worker: the train_loop itself is the Tune trial."""
+    from ray import tune
+
+    session = TuneSession()
+    try:
+        with use_session(session):
+            get_task(setup.task).train_loop(setup.config_for(sampled))
+    except TrainingDiverged as err:
+        # Retrying would diverge again from the same checkpoint: end the trial, reason recorded.
+        # No metric in this report, so Optuna records the trial as pruned, not as a value.
+        tune.report({"epoch": err.epoch, "failure": str(err)})
+
+
+def _train_worker(task: str, config: dict[str, Any]) -> None:
+    with use_session(TrainSession()):
+        get_task(task).train_loop(config)
+
+
+def _train_trial(setup: TrialSetup, sampled: dict[str, Any]) -> None:
+    """K workers or GPUs: this Tune trial drives a TorchTrainer; rank 0's reports reach Tune."""
+    import ray.train
+    from ray import tune
+    from ray.train.torch import TorchConfig, TorchTrainer
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    use_gpu = setup.gpus_per_worker > 0
+    resources = {"CPU": setup.cpus_per_worker, **({"GPU": setup.gpus_per_worker} if use_gpu else {})}
+    trainer = TorchTrainer(
+        functools.partial(_train_worker, setup.task),
+        train_loop_config=setup.config_for(sampled),
+        torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
+        scaling_config=ray.train.ScalingConfig(num_workers=setup.workers, use_gpu=use_gpu, resources_per_worker=resources),
+        run_config=ray.train.RunConfig(
+            name=tune.get_context().get_trial_id(),
+            storage_path=setup.train_storage,
+            callbacks=[TuneReportCallback()],
+            # -1 (the default) retries a worker group that cannot start forever: a hang, not an error.
+            failure_config=ray.train.FailureConfig(max_failures=setup.max_failures, controller_failure_limit=1),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=1),
+        ),
+    )
+    trainer.fit()
+
+
+def storage_path(storage: str) -> str:
+    """Ray's storage path: an absolute local folder or a pyarrow URI (s3://, gs://, file://) as given."""
+    return storage if "://" in storage else str(Path(storage).expanduser().resolve())
+
+
+def cluster_resources() -> dict[str, float]:
+    import ray
+
+    return ray.cluster_resources()
+
+
+def plan_concurrency(options: SearchOptions, resources: dict[str, float], nodes: list[dict[str, Any]]) -> int:
+    """How many trials fit at once; refuse at start what no node could ever run (no PENDING forever)."""
+    cpus, gpus = options.cpus_per_worker, options.gpus_per_worker
+    if gpus > 0 and resources.get("GPU", 0) == 0:
+        raise FaceauthError(f"--gpus-per-worker {gpus} asks for GPUs, but the Ray cluster has none; "
+                            "drop the flag to train on CPU, or join a cluster with GPU nodes (--address)")
+    largest_cpu = max((n.get("CPU", 0) for n in nodes), default=0)
+    largest_gpu = max((n.get("GPU", 0) for n in nodes), default=0)
+    if cpus > largest_cpu:
+        raise FaceauthError(f"--cpus-per-worker {cpus} is more than any node has (largest: {largest_cpu:g} CPUs); lower it")
+    if gpus > largest_gpu:
+        raise FaceauthError(f"--gpus-per-worker {gpus} is more than any node has (largest: {largest_gpu:g} GPUs); lower it")
+    workers_fit = math.floor(resources.get("CPU", 0) / cpus + 1e-9)
+    if gpus > 0:
+        workers_fit = min(workers_fit, math.floor(resources.get("GPU", 0) / gpus + 1e-9))
+    if workers_fit < options.workers_per_trial:
+        raise FaceauthError(
+            f"one trial needs {options.workers_per_trial} workers x {cpus:g} CPU"
+            + (f" x {gpus:g} GPU" if gpus else "") + f", but the cluster has {resources.get('CPU', 0):g} CPUs"
+            + (f" and {resources.get('GPU', 0):g} GPUs" if gpus else "") + "; lower --workers-per-trial or the per-worker resources")
+    fit = max(1, workers_fit // options.workers_per_trial)
+    if options.uses_train:
+        # The trial's driver function holds 0.01 CPU beside its workers: leave room for it.
+        fit = max(1, min(fit, math.floor(resources.get("CPU", 0) / (options.workers_per_trial * cpus + 0.01))))
+    return min(fit, options.max_concurrent or fit, options.trials)
+
+
+def build_tuner(options: SearchOptions, space: SearchSpace, base: dict[str, Any], concurrency: int):
+    """The Tuner, new or restored (--resume), with its searcher, scheduler and failure policy."""
+    from optuna.samplers import TPESampler
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    task = get_task(options.task)
+    storage = storage_path(options.storage)
+    epochs = build_config(task.config_cls, base, "search config").epochs
+    setup = TrialSetup(options.task, base, space, options.workers_per_trial, options.cpus_per_worker,
+                       options.gpus_per_worker, options.max_failures, f"{storage}/{options.name}/train")
+    if options.uses_train:
+        trainable = tune.with_resources(functools.partial(_train_trial, setup), {"cpu": 0.01})
+    else:
+        trainable = tune.with_resources(functools.partial(_tune_trial, setup),
+                                        {"cpu": options.cpus_per_worker, "gpu": options.gpus_per_worker})
+    run_path = f"{storage}/{options.name}"
+    if options.resume:
+        if not tune.Tuner.can_restore(run_path):
+            raise FaceauthError(f"--resume: no search to resume at {run_path}; check --name and --storage")
+        return tune.Tuner.restore(run_path, trainable=trainable, resume_errored=True)
+
+    points = [space.defaults()] if space.defaults() else None
+    searcher = OptunaSearch(points_to_evaluate=points, sampler=TPESampler(seed=options.seed))
+    if options.scheduler == "asha":
+        scheduler = ASHAScheduler(time_attr="epoch", max_t=epochs, grace_period=min(options.grace_period, epochs),
+                                  reduction_factor=3)
+    else:
+        scheduler = FIFOScheduler()
+    return tune.Tuner(
+        trainable,
+        param_space=space.param_space(),
+        tune_config=tune.TuneConfig(
+            metric=space.metric, mode=space.mode, search_alg=searcher, scheduler=scheduler,
+            num_samples=options.trials, max_concurrent_trials=concurrency,
+            time_budget_s=options.time_budget_s,
+        ),
+        run_config=tune.RunConfig(
+            name=options.name, storage_path=storage,
+            failure_config=tune.FailureConfig(max_failures=options.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            verbose=1,
+        ),
+    )
+
+
+def set_ray_environment() -> None:
+    for key, value in RAY_ENV.items():
+        os.environ.setdefault(key, value)

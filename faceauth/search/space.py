@@ -1,0 +1,186 @@
+"""Search spaces are data: `search_spaces/<task>.yaml` names the metric, its mode and the distribution
+of each hyperparameter. This module validates the file against the task's config class (before Ray
+starts) and turns it into Ray Tune's `param_space`.
+
+    metric: tar_at_far_1e-3          # a metric the task reports each epoch
+    mode: max
+    parameters:
+      lr: {type: log_float, low: 1.0e-4, high: 1.0e-2, default: 1.0e-3}
+      dropout: {type: float, low: 0.0, high: 0.5, step: 0.05}
+      batch_size: {type: categorical, choices: [32, 64, 128]}
+      hidden_sizes: {type: categorical, choices: [[512], [512, 256, 512]]}
+    fixed:                           # optional: config values every trial uses
+      epochs: 30
+
+Types: float, log_float, int, log_int (with low, high, optional step) and categorical (choices).
+`default` (optional) is evaluated first; without one, the trainer config's default is used when it
+lies in the range.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+from faceauth.config import build_config, coerce, config_keys
+from faceauth.errors import FaceauthError
+
+TYPES = ("float", "log_float", "int", "log_int", "categorical")
+SEARCH_SPACES_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
+_PRIMITIVE = (str, int, float, bool, type(None))
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    type: str
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    choices: tuple[Any, ...] = ()
+    default: Any = None
+
+    def encode(self, value: Any) -> Any:
+        """Optuna's categorical choices must be primitives: a list choice travels as its JSON text."""
+        return value if isinstance(value, _PRIMITIVE) else json.dumps(value)
+
+    def decode(self, value: Any) -> Any:
+        if self.type == "categorical" and isinstance(value, str) and not all(isinstance(c, str) for c in self.choices):
+            return json.loads(value)
+        return value
+
+    def contains(self, value: Any) -> bool:
+        if self.type == "categorical":
+            return value in self.choices
+        return self.low <= value <= self.high
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    path: str
+    metric: str
+    mode: str
+    parameters: dict[str, Parameter]
+    fixed: dict[str, Any] = field(default_factory=dict)
+
+    def param_space(self) -> dict[str, Any]:
+        from ray import tune
+
+        space = {}
+        for p in self.parameters.values():
+            if p.type == "categorical":
+                space[p.name] = tune.choice([p.encode(c) for c in p.choices])
+            elif p.type == "float":
+                space[p.name] = tune.quniform(p.low, p.high, p.step) if p.step else tune.uniform(p.low, p.high)
+            elif p.type == "log_float":
+                space[p.name] = tune.qloguniform(p.low, p.high, p.step) if p.step else tune.loguniform(p.low, p.high)
+            elif p.type == "int":
+                space[p.name] = tune.qrandint(int(p.low), int(p.high), int(p.step or 1))  # high inclusive
+            else:  # log_int
+                space[p.name] = tune.lograndint(int(p.low), int(p.high) + 1)  # high exclusive in Ray
+        return space
+
+    def defaults(self) -> dict[str, Any]:
+        """The first point to evaluate (encoded like the param space)."""
+        return {p.name: p.encode(p.default) for p in self.parameters.values() if p.default is not None}
+
+    def decode(self, sampled: dict[str, Any]) -> dict[str, Any]:
+        """Sampled values back to config values (list choices from their JSON text)."""
+        return {k: self.parameters[k].decode(v) if k in self.parameters else v for k, v in sampled.items()}
+
+
+def default_space_path(task: str) -> Path:
+    return SEARCH_SPACES_DIR / f"{task}.yaml"
+
+
+def load_search_space(path: str | Path, config_cls: type, metric_names: tuple[str, ...]) -> SearchSpace:
+    """Read and validate a search space; every error names the file and the key."""
+    path = Path(path)
+    if not path.is_file():
+        raise FaceauthError(f"search space {path} does not exist; pass a YAML file to --search-space")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise FaceauthError(f"search space {path} is not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise FaceauthError(f"search space {path} must be a mapping with metric, mode and parameters")
+    unknown_top = set(raw) - {"metric", "mode", "parameters", "fixed"}
+    if unknown_top:
+        raise FaceauthError(f"{path}: unknown top-level key(s) {', '.join(sorted(unknown_top))}; "
+                            "allowed: metric, mode, parameters, fixed")
+    metric, mode = raw.get("metric"), raw.get("mode")
+    if metric not in metric_names:
+        raise FaceauthError(f"{path}: metric '{metric}' is not one the task reports; choose one of {', '.join(metric_names)}")
+    if mode not in ("max", "min"):
+        raise FaceauthError(f"{path}: mode must be 'max' or 'min', got {mode!r}")
+    params_raw = raw.get("parameters")
+    if not isinstance(params_raw, dict) or not params_raw:
+        raise FaceauthError(f"{path}: 'parameters' must map at least one config key to a distribution")
+
+    known = config_keys(config_cls)
+    defaults = build_config(config_cls, {}, str(path))
+    hints = get_type_hints(config_cls)
+    parameters = {}
+    for name, spec in params_raw.items():
+        where = f"{path}: parameter '{name}'"
+        if name not in known:
+            raise FaceauthError(f"{where} is not a field of {config_cls.__name__}; valid fields: {', '.join(known)}")
+        parameters[name] = _parameter(name, spec, where, hints[name], getattr(defaults, name))
+    fixed = raw.get("fixed") or {}
+    if not isinstance(fixed, dict):
+        raise FaceauthError(f"{path}: 'fixed' must be a mapping of config keys to values")
+    overlap = set(fixed) & set(parameters)
+    if overlap:
+        raise FaceauthError(f"{path}: key(s) {', '.join(sorted(overlap))} are both fixed and searched")
+    build_config(config_cls, fixed, f"{path}: fixed")  # unknown keys and wrong types, named
+    return SearchSpace(str(path), metric, mode, parameters, dict(fixed))
+
+
+def _parameter(name: str, spec: Any, where: str, hint: Any, config_default: Any) -> Parameter:
+    if not isinstance(spec, dict):
+        raise FaceauthError(f"{where} must be a mapping with a type, e.g. {{type: float, low: 0, high: 1}}")
+    kind = spec.get("type")
+    if kind not in TYPES:
+        raise FaceauthError(f"{where}: type must be one of {', '.join(TYPES)}, got {kind!r}")
+    allowed = {"type", "default"} | ({"choices"} if kind == "categorical" else {"low", "high", "step"})
+    extra = set(spec) - allowed
+    if extra:
+        raise FaceauthError(f"{where}: key(s) {', '.join(sorted(extra))} do not apply to type {kind}")
+    if kind == "categorical":
+        choices = spec.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise FaceauthError(f"{where}: 'choices' must be a non-empty list")
+        choices = tuple(coerce(c, hint, f"{where} choice") for c in choices)
+        choices = tuple(list(c) if isinstance(c, tuple) else c for c in choices)
+        param = Parameter(name, kind, choices=choices)
+    else:
+        low, high, step = spec.get("low"), spec.get("high"), spec.get("step")
+        for key, value in (("low", low), ("high", high)):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                raise FaceauthError(f"{where}: '{key}' must be a number, got {value!r}")
+        if low > high:
+            raise FaceauthError(f"{where}: low ({low}) is greater than high ({high})")
+        if kind.startswith("log") and low <= 0:
+            raise FaceauthError(f"{where}: a log range must lie above 0, but low is {low}; use type "
+                                f"{kind.removeprefix('log_')} or a positive low")
+        if step is not None and (not isinstance(step, (int, float)) or step <= 0):
+            raise FaceauthError(f"{where}: 'step' must be a positive number, got {step!r}")
+        if kind.endswith("int") and not all(float(v).is_integer() for v in (low, high, step or 1)):
+            raise FaceauthError(f"{where}: an int range needs whole-number low, high and step")
+        coerce(low, hint, f"{where} low")  # e.g. a float range on an int field
+        param = Parameter(name, kind, low=low, high=high, step=step)
+    default = spec.get("default")
+    if default is None:
+        candidate = list(config_default) if isinstance(config_default, tuple) else config_default
+        default = candidate if param.contains(candidate) else None
+    else:
+        default = coerce(default, hint, f"{where} default")
+        default = list(default) if isinstance(default, tuple) else default
+        if not param.contains(default):
+            raise FaceauthError(f"{where}: default {default!r} lies outside its range or choices")
+    return Parameter(**{**param.__dict__, "default": default})

@@ -1,0 +1,180 @@
+"""Search a trainer's hyperparameters with Ray Tune, Optuna (TPE) and ASHA; then evaluate the best
+trial on the test split, export it to ONNX and write `runs/<name>/best/`:
+
+    python -m faceauth.tune fusion --trials 50                      # local Ray, synthetic data
+    python -m faceauth.tune fusion --embeddings e.parquet --address auto --storage s3://bucket/runs
+    python -m faceauth.tune fusion --workers-per-trial 2            # each trial: DDP on 2 workers
+    python -m faceauth.tune fusion --name my-search --resume        # continue an interrupted search
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import time
+from pathlib import Path
+
+from faceauth.cli import add_common_train_flags, exits_cleanly, resolve_values
+from faceauth.config import build_config, to_dict
+from faceauth.errors import FaceauthError
+from faceauth.pipeline import format_metrics
+from faceauth.search.best import best_trial, collect_trials, finish_best, write_trials_table
+from faceauth.search.report import write_report
+from faceauth.search.runner import SearchOptions, build_tuner, plan_concurrency, set_ray_environment, storage_path
+from faceauth.search.space import SearchSpace, default_space_path, load_search_space
+from faceauth.search.storage import check_shared_storage, publish_run_files
+from faceauth.tasks import Task, get_task, list_tasks
+
+
+def parse_args(argv: list[str] | None):
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("task", nargs="?", choices=list_tasks())
+    known, _ = pre.parse_known_args(argv)
+    parser = argparse.ArgumentParser(prog="python -m faceauth.tune", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("task", choices=list_tasks(), help="what to search")
+    search = parser.add_argument_group("search")
+    search.add_argument("--trials", type=int, default=50, help="trials in total (default 50)")
+    search.add_argument("--search-space", help="a search-space YAML (default search_spaces/<task>.yaml)")
+    search.add_argument("--seed", type=int, default=0, help="seeds the TPE sampler and every trial's training (default 0)")
+    search.add_argument("--scheduler", choices=("asha", "none"), default="asha", help="ASHA early stopping (default) or none")
+    search.add_argument("--grace-period", type=int, default=3, help="ASHA: epochs before a trial can be stopped (default 3)")
+    search.add_argument("--max-concurrent", type=int, help="trials at once (default: what the cluster's resources allow)")
+    search.add_argument("--time-budget-s", type=float, help="stop starting trials after this many seconds")
+    search.add_argument("--max-failures", type=int, default=2, help="retries of a crashed trial from its last checkpoint (default 2)")
+    search.add_argument("--smoke-test", action="store_true", help="two trials, a few steps, tiny data: checks the whole path")
+    where = parser.add_argument_group("where it runs")
+    where.add_argument("--workers-per-trial", type=int, default=1, help="DDP workers per trial; >1 runs each trial under a Ray Train TorchTrainer")
+    where.add_argument("--cpus-per-worker", type=float, default=1.0)
+    where.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per worker; >0 trains with nccl on GPUs")
+    where.add_argument("--address", help="join a Ray cluster: auto, ray://host:10001 or host:6379 (default: start a local Ray)")
+    where.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
+    where.add_argument("--storage", default="runs", help="run folder: a local path, a shared mount or a URI such as s3://bucket/runs")
+    where.add_argument("--name", help="the run's name (default <task>-<timestamp>); the run lives in <storage>/<name>")
+    where.add_argument("--resume", action="store_true", help="continue the search <storage>/<name> where it stopped")
+    where.add_argument("--no-dashboard", action="store_true", help="start the local Ray without its dashboard (faster, less memory)")
+    training = parser.add_argument_group("training (override the config file and the search space's fixed keys)")
+    add_common_train_flags(training, seed=False)
+    if known.task:
+        get_task(known.task).add_cli_flags(training)
+    args = parser.parse_args(argv)
+    flag_names = {a.dest for a in training._group_actions} - {"config"}
+    flags = {k: v for k, v in vars(args).items() if k in flag_names}
+    return args, flags
+
+
+def search_options(args, task: Task) -> SearchOptions:
+    if args.resume and not args.name:
+        raise FaceauthError("--resume needs the --name of the search to continue")
+    trials = args.trials if not args.smoke_test or "--trials" in sys.argv else 2
+    for flag, value, low in (("--trials", trials, 1), ("--workers-per-trial", args.workers_per_trial, 1),
+                             ("--max-failures", args.max_failures, 0), ("--grace-period", args.grace_period, 1)):
+        if value < low:
+            raise FaceauthError(f"{flag} must be at least {low}, got {value}")
+    if args.cpus_per_worker <= 0 or args.gpus_per_worker < 0:
+        raise FaceauthError("--cpus-per-worker must be > 0 and --gpus-per-worker >= 0")
+    name = args.name or f"{task.name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    return SearchOptions(
+        task=task.name, trials=trials, seed=args.seed, scheduler=args.scheduler,
+        grace_period=1 if args.smoke_test else args.grace_period, max_concurrent=args.max_concurrent,
+        time_budget_s=args.time_budget_s, workers_per_trial=args.workers_per_trial,
+        cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker,
+        max_failures=args.max_failures, name=name, storage=args.storage, resume=args.resume,
+    )
+
+
+def base_values(args, flags: dict, task: Task, space: SearchSpace) -> dict:
+    """Every trial's config before its sampled hyperparameters; synthetic data unless data is named."""
+    values = resolve_values(task, args.config, {**flags, "seed": args.seed}, args.smoke_test, defaults=space.fixed)
+    if "synthetic" in {f for f in to_dict(build_config(task.config_cls, {}))} and not any(
+            values.get(k) for k in ("synthetic", *task.data_keys)):
+        values["synthetic"] = True
+    return values
+
+
+def start_ray(args, use_train: bool) -> dict:
+    import ray
+
+    set_ray_environment()
+    dashboard = use_train or not args.no_dashboard  # Train's clean-up needs the dashboard (RAY_NOTES.md)
+    if args.address:
+        context = ray.init(address=args.address, log_to_driver=True)
+    else:
+        # The dashboard and Jobs API have no authentication: bind them to this machine only.
+        context = ray.init(num_cpus=args.num_cpus, include_dashboard=dashboard, dashboard_host="127.0.0.1")
+    url = context.dashboard_url
+    print(f"Ray dashboard: http://{url}" if url else "Ray dashboard: off (--no-dashboard)", flush=True)
+    return {"dashboard_url": url}
+
+
+@exits_cleanly
+def main(argv: list[str] | None = None) -> int:
+    args, flags = parse_args(argv)
+    task = get_task(args.task)
+    options = search_options(args, task)
+    # Everything a user can get wrong is checked here, before Ray starts.
+    space = load_search_space(args.search_space or default_space_path(task.name), task.config_cls, task.metric_names)
+    base = base_values(args, flags, task, space)
+    for name, param in space.parameters.items():  # every choice and both ends of every range must build
+        for value in (param.choices or (param.low, param.high)):
+            build_config(task.config_cls, {**base, name: int(value) if param.type.endswith("int") else value},
+                         f"{space.path}: parameter '{name}' = {value!r} with the base config")
+    data_summary = task.check_data(build_config(task.config_cls, base))
+    print(f"{task.name} search '{options.name}': {options.trials} trials over {len(space.parameters)} hyperparameters "
+          f"({space.path}), optimising {space.metric} ({space.mode}); data: {data_summary}", flush=True)
+
+    import ray
+
+    start_ray(args, options.uses_train)
+    try:
+        nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+        check_shared_storage(options.storage, len(nodes))
+        concurrency = plan_concurrency(options, ray.cluster_resources(), nodes)
+        print(f"{concurrency} trial(s) at once; each: {options.workers_per_trial} worker(s) x "
+              f"{options.cpus_per_worker:g} CPU" + (f" x {options.gpus_per_worker:g} GPU" if options.gpus_per_worker else "")
+              + (" under a TorchTrainer" if options.uses_train else " as a Tune function trial"), flush=True)
+        started = time.perf_counter()
+        tuner = build_tuner(options, space, base, concurrency)
+        results = tuner.fit()
+        wall = time.perf_counter() - started
+        return finish(task, options, space, base, results, wall)
+    finally:
+        ray.shutdown()
+
+
+def finish(task: Task, options: SearchOptions, space: SearchSpace, base: dict, results, wall: float) -> int:
+    epochs = build_config(task.config_cls, base).epochs
+    records = collect_trials(results, space, epochs)
+    # A URI run gets its best/ written here first, then copied beside Ray's files.
+    local_run = Path("runs" if "://" in options.storage else options.storage) / options.name
+    write_trials_table(records, space.metric, local_run / "trials.parquet")
+    finished = sum(r.status != "not_started" for r in records)
+    budget_spent = options.time_budget_s is not None and wall >= options.time_budget_s
+    if finished < options.trials and not budget_spent:
+        print(f"\nsearch interrupted after {finished} of {options.trials} trials; continue it with:\n"
+              f"  python -m faceauth.tune {task.name} --name {options.name} --storage {options.storage} --resume", flush=True)
+        return 130
+    record = best_trial(records, space.mode)
+    summary = {"name": options.name, "trials": len(records), "wall_time_s": wall, "seed": options.seed,
+               "scheduler": options.scheduler, "workers_per_trial": options.workers_per_trial,
+               "storage": storage_path(options.storage),
+               "statuses": {s: sum(r.status == s for r in records) for s in sorted({r.status for r in records})}}
+    best_dir = local_run / "best"
+    metrics, evaluation = finish_best(task, record, space, best_dir, summary)
+    write_report(best_dir, records, space, metrics, evaluation, "pad" if "apcer" in task.metric_names else "verification")
+    if "://" in options.storage:
+        publish_run_files(local_run, f"{options.storage.rstrip('/')}/{options.name}")
+    test = metrics["test"]
+    print(f"\nbest trial {record.trial_id}: validation {space.metric} {record.best:.4f}; hyperparameters {record.hyperparameters}")
+    print(f"test: {format_metrics(test)}")
+    for name, baseline in metrics["test_baselines"].items():
+        print(f"  baseline {name}: {format_metrics(baseline, (space.metric, 'eer', 'acer'))}")
+    print(f"ONNX parity: max abs diff {metrics['onnx']['max_abs_diff']:.2e}")
+    print(f"wrote {best_dir}/ (model.pt, model.onnx, metrics.json, config.yaml, report.md) and {local_run / 'trials.parquet'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
