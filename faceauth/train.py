@@ -16,11 +16,12 @@ from faceauth.tasks import get_task, list_tasks
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict]:
     # Two passes: the task decides which flags exist.
+    argv = sys.argv[1:] if argv is None else argv
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("task", nargs="?", choices=list_tasks())
     pre.add_argument("--config")
     known, _ = pre.parse_known_args(argv)
-    task = get_task(task_name_from(known.task, known.config))
+    named = argv[0] if argv and not argv[0].startswith("-") else None  # the task comes first
+    task = get_task(task_name_from(named, known.config))
 
     parser = argparse.ArgumentParser(prog="python -m faceauth.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

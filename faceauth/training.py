@@ -24,7 +24,7 @@ from faceauth.session import Session
 class TrainingDiverged(FaceauthError):
     """The loss became NaN or inf: the trial ends as failed with this reason (and is not retried)."""
 
-    def __init__(self, message: str, epoch: int):
+    def __init__(self, message: str, epoch: int = 0):  # a default: Ray re-creates it from its message
         super().__init__(message)
         self.epoch = epoch
 

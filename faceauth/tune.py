@@ -22,21 +22,21 @@ from faceauth.errors import FaceauthError
 from faceauth.pipeline import format_metrics
 from faceauth.search.best import best_trial, collect_trials, finish_best, write_trials_table
 from faceauth.search.report import write_report
-from faceauth.search.runner import SearchOptions, build_tuner, plan_concurrency, set_ray_environment, storage_path
+from faceauth.search.runner import (SearchOptions, build_tuner, check_resumable, plan_concurrency,
+                                    set_ray_environment, storage_path)
 from faceauth.search.space import SearchSpace, default_space_path, load_search_space
 from faceauth.search.storage import check_shared_storage, publish_run_files
 from faceauth.tasks import Task, get_task, list_tasks
 
 
 def parse_args(argv: list[str] | None):
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("task", nargs="?", choices=list_tasks())
-    known, _ = pre.parse_known_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    named = argv[0] if argv and not argv[0].startswith("-") else None  # the task comes first
     parser = argparse.ArgumentParser(prog="python -m faceauth.tune", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("task", choices=list_tasks(), help="what to search")
     search = parser.add_argument_group("search")
-    search.add_argument("--trials", type=int, default=50, help="trials in total (default 50)")
+    search.add_argument("--trials", type=int, help="trials in total (default 50; 2 with --smoke-test)")
     search.add_argument("--search-space", help="a search-space YAML (default search_spaces/<task>.yaml)")
     search.add_argument("--seed", type=int, default=0, help="seeds the TPE sampler and every trial's training (default 0)")
     search.add_argument("--scheduler", choices=("asha", "none"), default="asha", help="ASHA early stopping (default) or none")
@@ -57,8 +57,8 @@ def parse_args(argv: list[str] | None):
     where.add_argument("--no-dashboard", action="store_true", help="start the local Ray without its dashboard (faster, less memory)")
     training = parser.add_argument_group("training (override the config file and the search space's fixed keys)")
     add_common_train_flags(training, seed=False)
-    if known.task:
-        get_task(known.task).add_cli_flags(training)
+    if named in list_tasks():
+        get_task(named).add_cli_flags(training)
     args = parser.parse_args(argv)
     flag_names = {a.dest for a in training._group_actions} - {"config"}
     flags = {k: v for k, v in vars(args).items() if k in flag_names}
@@ -68,7 +68,7 @@ def parse_args(argv: list[str] | None):
 def search_options(args, task: Task) -> SearchOptions:
     if args.resume and not args.name:
         raise FaceauthError("--resume needs the --name of the search to continue")
-    trials = args.trials if not args.smoke_test or "--trials" in sys.argv else 2
+    trials = args.trials if args.trials is not None else (2 if args.smoke_test else 50)
     for flag, value, low in (("--trials", trials, 1), ("--workers-per-trial", args.workers_per_trial, 1),
                              ("--max-failures", args.max_failures, 0), ("--grace-period", args.grace_period, 1)):
         if value < low:
@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             build_config(task.config_cls, {**base, name: int(value) if param.type.endswith("int") else value},
                          f"{space.path}: parameter '{name}' = {value!r} with the base config")
     data_summary = task.check_data(build_config(task.config_cls, base))
+    check_resumable(options)
     print(f"{task.name} search '{options.name}': {options.trials} trials over {len(space.parameters)} hyperparameters "
           f"({space.path}), optimising {space.metric} ({space.mode}); data: {data_summary}", flush=True)
 

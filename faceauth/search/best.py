@@ -43,7 +43,7 @@ def collect_trials(results, space: SearchSpace, epochs: int) -> list[TrialRecord
         last = result.metrics or {}
         values = [r[space.metric] for r in rows if _finite(r.get(space.metric))]
         best = (max(values) if space.mode == "max" else min(values)) if values else None
-        error = str(result.error).strip().splitlines()[-1] if result.error else last.get("failure")
+        error = _error_line(result.error) if result.error else None
         epochs_run = int(max((r.get("epoch") or 0 for r in rows), default=0))
         if error:
             status = "failed"
@@ -65,6 +65,13 @@ def collect_trials(results, space: SearchSpace, epochs: int) -> list[TrialRecord
             checkpoint=_checkpoint_of(result, rows),
         ))
     return records
+
+
+def _error_line(error: BaseException) -> str:
+    """The user-facing reason: a FaceauthError's message, not Ray's wrapping traceback."""
+    lines = [l.strip() for l in str(error).strip().splitlines() if l.strip()]
+    ours = [l for l in lines if "FaceauthError" in l or "TrainingDiverged" in l]
+    return (ours or lines or [type(error).__name__])[-1]
 
 
 def _finite(value: Any) -> bool:

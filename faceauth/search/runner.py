@@ -30,8 +30,6 @@ RAY_ENV = {
     "RAY_TRAIN_ENABLE_STATE_ACTOR_RECONCILIATION": "0",
     "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S": "120",
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
-    # A diverged trial's last report carries the failure, not the metric (see `_tune_trial`).
-    "TUNE_DISABLE_STRICT_METRIC_CHECKING": "1",
 }
 
 
@@ -74,18 +72,26 @@ class TrialSetup:
         return {**self.base, **self.space.decode(sampled)}
 
 
+DIVERGED_MARKER = "diverged.txt"
+
+
 def _tune_trial(setup: TrialSetup, sampled: dict[str, Any]) -> None:
-    """One CPU worker: the train_loop itself is the Tune trial."""
+    """One CPU worker: the train_loop itself is the Tune trial.
+
+    A trial whose loss became NaN/inf fails with the reason; a retry would only diverge again from
+    the same checkpoint, so the reason is left in the trial folder and a retry fails at once with it.
+    """
     from ray import tune
 
-    session = TuneSession()
+    marker = Path(tune.get_context().get_trial_dir()) / DIVERGED_MARKER
+    if marker.exists():
+        raise TrainingDiverged(marker.read_text(), epoch=0)
     try:
-        with use_session(session):
+        with use_session(TuneSession()):
             get_task(setup.task).train_loop(setup.config_for(sampled))
     except TrainingDiverged as err:
-        # Retrying would diverge again from the same checkpoint: end the trial, reason recorded.
-        # No metric in this report, so Optuna records the trial as pruned, not as a value.
-        tune.report({"epoch": err.epoch, "failure": str(err)})
+        marker.write_text(str(err))
+        raise
 
 
 def _train_worker(task: str, config: dict[str, Any]) -> None:
@@ -174,11 +180,8 @@ def build_tuner(options: SearchOptions, space: SearchSpace, base: dict[str, Any]
     else:
         trainable = tune.with_resources(functools.partial(_tune_trial, setup),
                                         {"cpu": options.cpus_per_worker, "gpu": options.gpus_per_worker})
-    run_path = f"{storage}/{options.name}"
     if options.resume:
-        if not tune.Tuner.can_restore(run_path):
-            raise FaceauthError(f"--resume: no search to resume at {run_path}; check --name and --storage")
-        return tune.Tuner.restore(run_path, trainable=trainable, resume_errored=True)
+        return tune.Tuner.restore(f"{storage}/{options.name}", trainable=trainable, resume_errored=True)
 
     points = [space.defaults()] if space.defaults() else None
     searcher = OptunaSearch(points_to_evaluate=points, sampler=TPESampler(seed=options.seed))
@@ -194,6 +197,10 @@ def build_tuner(options: SearchOptions, space: SearchSpace, base: dict[str, Any]
             metric=space.metric, mode=space.mode, search_alg=searcher, scheduler=scheduler,
             num_samples=options.trials, max_concurrent_trials=concurrency,
             time_budget_s=options.time_budget_s,
+            trial_dirname_creator=_trial_dirname,
+            # A function trial's actor can take the next trial: saves its start-up (and the data
+            # cached in the process) for every trial after the first on each slot.
+            reuse_actors=not options.uses_train,
         ),
         run_config=tune.RunConfig(
             name=options.name, storage_path=storage,
@@ -202,6 +209,20 @@ def build_tuner(options: SearchOptions, space: SearchSpace, base: dict[str, Any]
             verbose=1,
         ),
     )
+
+
+def _trial_dirname(trial) -> str:
+    # Ray's default name strings every hyperparameter into the folder name; the id is enough.
+    return f"trial_{trial.trial_id}"
+
+
+def check_resumable(options: SearchOptions) -> None:
+    """Before Ray starts: --resume needs a run folder Tune can restore."""
+    from ray import tune
+
+    run_path = f"{storage_path(options.storage)}/{options.name}"
+    if options.resume and not tune.Tuner.can_restore(run_path):
+        raise FaceauthError(f"--resume: no search to resume at {run_path}; check --name and --storage")
 
 
 def set_ray_environment() -> None:

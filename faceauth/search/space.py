@@ -172,7 +172,8 @@ def _parameter(name: str, spec: Any, where: str, hint: Any, config_default: Any)
             raise FaceauthError(f"{where}: 'step' must be a positive number, got {step!r}")
         if kind.endswith("int") and not all(float(v).is_integer() for v in (low, high, step or 1)):
             raise FaceauthError(f"{where}: an int range needs whole-number low, high and step")
-        coerce(low, hint, f"{where} low")  # e.g. a float range on an int field
+        # A float range on an int field would sample values the config refuses.
+        coerce(low + 0.5 if kind.endswith("float") else low, hint, f"{where} ({kind} range) value")
         param = Parameter(name, kind, low=low, high=high, step=step)
     default = spec.get("default")
     if default is None:

@@ -1,0 +1,71 @@
+"""Search-space files are validated before Ray starts; every error names the file and the key."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from faceauth.errors import FaceauthError
+from faceauth.search.space import SEARCH_SPACES_DIR, load_search_space
+from faceauth.tasks import get_task, list_tasks
+
+GOOD = {"metric": "tar_at_far_1e-3", "mode": "max",
+        "parameters": {"lr": {"type": "log_float", "low": 1e-4, "high": 1e-2}}}
+
+
+def load(tmp_path, content, task="fusion"):
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump(content) if isinstance(content, dict) else content)
+    t = get_task(task)
+    return load_search_space(path, t.config_cls, t.metric_names)
+
+
+def with_param(name, spec):
+    return {**GOOD, "parameters": {name: spec}}
+
+
+@pytest.mark.parametrize("content,message", [
+    (with_param("learning_rate", {"type": "float", "low": 0, "high": 1}),
+     "parameter 'learning_rate' is not a field of FusionConfig"),
+    (with_param("dropout", {"type": "float", "low": 0.5, "high": 0.1}), r"parameter 'dropout': low \(0.5\) is greater than high"),
+    (with_param("lr", {"type": "log_float", "low": 0, "high": 0.1}), "parameter 'lr': a log range must lie above 0"),
+    (with_param("loss", {"type": "categorical", "choices": []}), "parameter 'loss': 'choices' must be a non-empty list"),
+    (with_param("loss", {"type": "categorical", "choices": ["contrastive", "focal"]}), "must be one of"),
+    (with_param("lr", {"type": "normal", "low": 0, "high": 1}), "type must be one of"),
+    (with_param("lr", {"type": "float", "low": 0.1, "high": 1, "default": 2}), "default 2.0 lies outside"),
+    (with_param("lr", {"type": "float", "low": 0.1, "high": 1, "choices": [1]}), "do not apply to type float"),
+    (with_param("epochs", {"type": "float", "low": 1, "high": 3.5}), "must be an integer"),
+    ({**GOOD, "metric": "tar@far"}, "metric 'tar@far' is not one the task reports"),
+    ({**GOOD, "mode": "maximise"}, "mode must be 'max' or 'min'"),
+    ({**GOOD, "fixed": {"epoch": 3}}, "unknown key 'epoch'"),
+    ({**GOOD, "paramters": {}}, "unknown top-level key"),
+    ("metric: [unclosed", "is not valid YAML"),
+])
+def test_bad_search_spaces_name_file_and_key(tmp_path, content, message):
+    with pytest.raises(FaceauthError, match=message) as err:
+        load(tmp_path, content)
+    assert "space.yaml" in str(err.value)
+
+
+def test_list_choices_round_trip_through_the_searcher_encoding(tmp_path):
+    space = load(tmp_path, with_param("hidden_sizes", {"type": "categorical", "choices": [[64], [128, 64]], "default": [128, 64]}))
+    assert space.defaults() == {"hidden_sizes": "[128, 64]"}
+    assert space.decode({"hidden_sizes": "[128, 64]", "seed": 1}) == {"hidden_sizes": [128, 64], "seed": 1}
+
+
+def test_default_falls_back_to_the_config_default_when_in_range(tmp_path):
+    space = load(tmp_path, with_param("dropout", {"type": "float", "low": 0.0, "high": 0.5}))
+    assert space.parameters["dropout"].default == 0.1
+    space = load(tmp_path, with_param("dropout", {"type": "float", "low": 0.2, "high": 0.5}))
+    assert space.parameters["dropout"].default is None
+
+
+@pytest.mark.parametrize("task", list_tasks())
+def test_shipped_search_spaces_load(task):
+    t = get_task(task)
+    space = load_search_space(SEARCH_SPACES_DIR / f"{task}.yaml", t.config_cls, t.metric_names)
+    assert space.metric in t.metric_names and space.param_space()
+
+
+def test_every_shipped_search_space_has_a_task():
+    assert {p.stem for p in Path(SEARCH_SPACES_DIR).glob("*.yaml")} <= set(list_tasks())

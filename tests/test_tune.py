@@ -1,0 +1,138 @@
+"""The search end to end against a real local Ray: `faceauth.tune` as a user runs it."""
+
+import json
+import os
+import signal
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+import yaml
+
+from faceauth import train as train_cli
+from faceauth.checkpoint import load_checkpoint
+from faceauth.metrics import VERIFICATION_KEYS
+from faceauth.tasks.fusion.train import build_model
+from tests.tune_helpers import results_of, run_tune, start_tune, trials, wait_for
+
+
+def test_smoke_search_writes_a_complete_best_folder(tmp_path):
+    assert run_tune(tmp_path, "smoke") == 0
+    run = tmp_path / "runs" / "smoke"
+    best = run / "best"
+    rows = trials(run)
+    assert len(rows) == 2 and {r["status"] for r in rows} <= {"completed", "early_stopped", "stopped_by_scheduler"}
+    assert all(r["param_lr"] > 0 and r["param_hidden_sizes"].startswith("[") for r in rows)
+
+    checkpoint = load_checkpoint(best / "model.pt")  # weights_only=True
+    model = build_model(checkpoint["model_args"])
+    model.load_state_dict(checkpoint["state_dict"])
+    x = np.random.default_rng(1).standard_normal((3, checkpoint["model_args"]["in_dim"])).astype(np.float32)
+    onnx_out = ort.InferenceSession(str(best / "model.onnx")).run(None, {"embeddings": x})[0]
+    assert np.abs(onnx_out - model.eval()(torch.from_numpy(x)).detach().numpy()).max() < 1e-4
+
+    metrics = json.loads((best / "metrics.json").read_text())
+    assert {"task", "trial_id", "hyperparameters", "val", "test", "onnx"} <= set(metrics)
+    assert set(VERIFICATION_KEYS) <= set(metrics["test"]) and set(VERIFICATION_KEYS) <= set(metrics["val"])
+    assert set(metrics["test_baselines"]) == {"score_average", "embedding_average"}
+    assert metrics["onnx"]["max_abs_diff"] < 1e-4
+    assert metrics["trial_id"] in {r["trial_id"] for r in rows}
+
+    report = (best / "report.md").read_text()
+    assert "Test split" in report and (best / "history.png").stat().st_size > 1000
+    assert (best / "roc_det.png").stat().st_size > 1000
+
+    # config.yaml re-runs the best trial with faceauth.train.
+    config = yaml.safe_load((best / "config.yaml").read_text())
+    assert config["task"] == "fusion" and config["lr"] == metrics["hyperparameters"]["lr"]
+    assert train_cli.main(["--config", str(best / "config.yaml"), "--output", str(tmp_path / "rerun.pth"),
+                           "--log-dir", str(tmp_path / "logs")]) == 0
+
+
+def test_asha_stopped_trials_reach_the_optuna_study(tmp_path):
+    from ray.tune.search.optuna import OptunaSearch
+
+    assert run_tune(tmp_path, "asha", "--trials", "8", "--epochs", "6", "--patience", "0",
+                    "--num_identities", "60", "--max-concurrent", "2") == 0
+    run = tmp_path / "runs" / "asha"
+    rows = {r["trial_id"]: r for r in trials(run)}
+    stopped = [t for t, r in rows.items() if r["status"] == "stopped_by_scheduler"]
+    assert stopped, "ASHA stopped no trial; the test needs some"
+
+    searcher = OptunaSearch()
+    searcher.restore_from_dir(str(run))
+    told = {trial_id: ot for trial_id, ot in searcher._ot_trials.items()}
+    finished = [t for t in searcher._ot_study.trials if t.state.name == "COMPLETE"]
+    assert len(finished) == len(rows)  # every trial, stopped early or not, informed the searcher
+    for trial_id in stopped:
+        ot_trial = next(t for t in searcher._ot_study.trials if t.number == told[trial_id].number)
+        assert ot_trial.state.name == "COMPLETE"
+        assert ot_trial.value == pytest.approx(rows[trial_id]["last_tar_at_far_1e-3"])
+
+
+def test_a_diverging_trial_fails_with_its_reason_and_the_search_goes_on(tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump({"metric": "tar_at_far_1e-3", "mode": "max", "parameters": {
+        "lr": {"type": "categorical", "choices": [1.0e12, 1.0e-3], "default": 1.0e12}}}))
+    assert run_tune(tmp_path, "nan", "--trials", "3", "--search-space", str(space), "--scheduler", "none") == 0
+    rows = trials(tmp_path / "runs" / "nan")
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert failed and all("loss became nan" in r["error"] for r in failed)
+    assert all(r["param_lr"] == 1e12 for r in failed)
+    assert any(r["status"] == "completed" for r in rows)
+    assert json.loads((tmp_path / "runs" / "nan" / "best" / "metrics.json").read_text())["hyperparameters"]["lr"] == 1e-3
+
+
+def test_resume_after_the_driver_is_killed(tmp_path):
+    proc = start_tune(tmp_path, "killed", "--trials", "6", "--scheduler", "none", "--max-concurrent", "1",
+                      "--epochs", "3", "--patience", "0")
+    run = tmp_path / "runs" / "killed"
+    epochs = 3
+    done = lambda d: any(r.get("epoch") == epochs for r in results_of(d))  # noqa: E731
+    try:
+        wait_for(lambda: sum(done(d) for d in run.glob("trial_*")) >= 2, 240, "two finished trials")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray it started, no clean-up
+        proc.wait()
+    before = {d.name: results_of(d) for d in run.glob("trial_*") if done(d)}
+    assert not (run / "trials.parquet").exists()
+
+    assert run_tune(tmp_path, "killed", "--resume", "--epochs", "3", "--patience", "0") == 0
+    rows = trials(run)
+    assert len(rows) == 6 and all(r["status"] == "completed" for r in rows)
+    for name, lines in before.items():  # finished trials were not re-run
+        assert results_of(run / name) == lines
+
+
+def test_resume_of_an_unknown_run_is_a_clear_error(tmp_path, capsys):
+    assert run_tune(tmp_path, "never-ran", "--resume") == 2
+    assert "no search to resume" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("max_failures,expected", [(1, "completed"), (0, "failed")])
+def test_a_crashed_trial_is_retried_from_its_checkpoint_then_recorded_as_failed(tmp_path, max_failures, expected):
+    proc = start_tune(tmp_path, "crash", "--trials", "2", "--scheduler", "none", "--max-concurrent", "1",
+                      "--epochs", "60", "--patience", "0", "--max-failures", str(max_failures))
+    run = tmp_path / "runs" / "crash"
+    try:
+        trial_dir = wait_for(lambda: next((d for d in run.glob("trial_*") if len(results_of(d)) >= 2), None), 240,
+                             "a trial with two epochs")
+        os.kill(results_of(trial_dir)[-1]["pid"], signal.SIGKILL)  # the trial's worker process dies
+        assert proc.wait(timeout=300) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    rows = {r["trial_id"]: r for r in trials(run)}
+    crashed = rows[trial_dir.name.removeprefix("trial_")]
+    assert crashed["status"] == expected
+    other = [r for t, r in rows.items() if t != crashed["trial_id"]]
+    assert other[0]["status"] == "completed"  # the search went on
+    if expected == "completed":
+        lines = results_of(trial_dir)
+        restarts = [i for i, r in enumerate(lines) if i and r["iterations_since_restore"] == 1]
+        assert restarts and lines[restarts[0]]["epoch"] > 1  # resumed from its checkpoint, not from epoch 1
+        assert lines[-1]["epoch"] == 60
+    else:
+        assert crashed["error"]
+    assert (run / "best" / "model.onnx").exists()

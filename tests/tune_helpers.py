@@ -1,0 +1,60 @@
+"""Running `faceauth.tune` from tests: in-process for most, as a subprocess where it must be killed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from faceauth import tune as tune_cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tune_args(tmp_path: Path, name: str, *extra: str, storage: str | None = None) -> list[str]:
+    return ["fusion", "--smoke-test", "--no-dashboard", "--num-cpus", "2", "--name", name,
+            "--storage", storage or str(tmp_path / "runs"), "--log-dir", str(tmp_path / "logs"), *extra]
+
+
+def run_tune(tmp_path: Path, name: str, *extra: str, storage: str | None = None) -> int:
+    return tune_cli.main(tune_args(tmp_path, name, *extra, storage=storage))
+
+
+def start_tune(tmp_path: Path, name: str, *extra: str) -> subprocess.Popen:
+    """The command as a user runs it, in its own process group (so a test can kill all of it)."""
+    return subprocess.Popen([sys.executable, "-m", "faceauth.tune", *tune_args(tmp_path, name, *extra)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def trials(run_dir: Path) -> list[dict]:
+    return pq.read_table(run_dir / "trials.parquet").to_pylist()
+
+
+def results_of(trial_dir: Path) -> list[dict]:
+    """A trial's reports as Tune wrote them (one JSON line per report)."""
+    path = trial_dir / "result.json"
+    if not path.exists():
+        return []
+    lines = []
+    for line in path.read_text().splitlines():
+        try:
+            lines.append(json.loads(line))
+        except json.JSONDecodeError:  # the line being written right now
+            pass
+    return lines
+
+
+def wait_for(condition, timeout: float, what: str, poll: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(poll)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
