@@ -87,7 +87,8 @@ def fit(
         else:
             stale += 1
         report = {"epoch": epoch, "train_loss": train_loss, **metrics,
-                  f"best_{objective.metric}": best, "epoch_time_s": time.perf_counter() - started}
+                  f"best_{objective.metric}": best, "epoch_time_s": time.perf_counter() - started,
+                  "workers": session.world_size}
         checkpoint = None
         if improved:
             checkpoint = make_checkpoint(

@@ -23,7 +23,7 @@ from faceauth.pipeline import format_metrics
 from faceauth.search.best import best_trial, collect_trials, finish_best, write_trials_table
 from faceauth.search.report import write_report
 from faceauth.search.runner import (SearchOptions, build_tuner, check_resumable, plan_concurrency,
-                                    set_ray_environment, storage_path)
+                                    set_ray_environment, storage_path, wait_for_resources)
 from faceauth.search.space import SearchSpace, default_space_path, load_search_space
 from faceauth.search.storage import check_shared_storage, publish_run_files
 from faceauth.tasks import Task, get_task, list_tasks
@@ -51,6 +51,8 @@ def parse_args(argv: list[str] | None):
     where.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per worker; >0 trains with nccl on GPUs")
     where.add_argument("--address", help="join a Ray cluster: auto, ray://host:10001 or host:6379 (default: start a local Ray)")
     where.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
+    where.add_argument("--wait-for-resources-s", type=float, default=0.0,
+                       help="on an autoscaling cluster: ask for one trial's workers and wait this long for nodes to come up")
     where.add_argument("--storage", default="runs", help="run folder: a local path, a shared mount or a URI such as s3://bucket/runs")
     where.add_argument("--name", help="the run's name (default <task>-<timestamp>); the run lives in <storage>/<name>")
     where.add_argument("--resume", action="store_true", help="continue the search <storage>/<name> where it stopped")
@@ -130,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
 
     start_ray(args, options.uses_train)
     try:
+        if args.wait_for_resources_s > 0:
+            wait_for_resources(options, args.wait_for_resources_s)
         nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
         check_shared_storage(options.storage, len(nodes))
         concurrency = plan_concurrency(options, ray.cluster_resources(), nodes)

@@ -69,3 +69,15 @@ def test_shipped_search_spaces_load(task):
 
 def test_every_shipped_search_space_has_a_task():
     assert {p.stem for p in Path(SEARCH_SPACES_DIR).glob("*.yaml")} <= set(list_tasks())
+
+
+def test_concurrency_follows_cpus_and_gpus():
+    from faceauth.search.runner import SearchOptions, plan_concurrency
+
+    gpu_nodes = [{"CPU": 48, "GPU": 4}] * 4 + [{"CPU": 8}]
+    total = {"CPU": 200, "GPU": 16}
+    ddp = SearchOptions(task="fusion", trials=100, workers_per_trial=2, gpus_per_worker=1)
+    assert plan_concurrency(ddp, total, gpu_nodes) == 8  # GPUs, not CPUs, bound it
+    single = SearchOptions(task="fusion", trials=100)
+    assert plan_concurrency(single, {"CPU": 2}, [{"CPU": 2}]) == 2
+    assert plan_concurrency(SearchOptions(task="fusion", trials=1), {"CPU": 2}, [{"CPU": 2}]) == 1

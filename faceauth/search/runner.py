@@ -136,31 +136,55 @@ def cluster_resources() -> dict[str, float]:
     return ray.cluster_resources()
 
 
-def plan_concurrency(options: SearchOptions, resources: dict[str, float], nodes: list[dict[str, Any]]) -> int:
-    """How many trials fit at once; refuse at start what no node could ever run (no PENDING forever)."""
-    cpus, gpus = options.cpus_per_worker, options.gpus_per_worker
-    if gpus > 0 and resources.get("GPU", 0) == 0:
-        raise FaceauthError(f"--gpus-per-worker {gpus} asks for GPUs, but the Ray cluster has none; "
-                            "drop the flag to train on CPU, or join a cluster with GPU nodes (--address)")
+def unmet_resources(options: SearchOptions, resources: dict[str, float], nodes: list[dict[str, Any]]) -> str | None:
+    """Why one trial could never be placed on this cluster as it is now, or None when it can."""
+    cpus, gpus, workers = options.cpus_per_worker, options.gpus_per_worker, options.workers_per_trial
+    total_cpu, total_gpu = resources.get("CPU", 0), resources.get("GPU", 0)
+    if gpus > 0 and total_gpu == 0:
+        return (f"--gpus-per-worker {gpus:g} asks for GPUs, but the Ray cluster has none; drop the flag to train "
+                "on CPU, or join a cluster with GPU nodes (--address)")
     largest_cpu = max((n.get("CPU", 0) for n in nodes), default=0)
     largest_gpu = max((n.get("GPU", 0) for n in nodes), default=0)
     if cpus > largest_cpu:
-        raise FaceauthError(f"--cpus-per-worker {cpus} is more than any node has (largest: {largest_cpu:g} CPUs); lower it")
+        return f"--cpus-per-worker {cpus:g} is more than any node has (largest: {largest_cpu:g} CPUs); lower it"
     if gpus > largest_gpu:
-        raise FaceauthError(f"--gpus-per-worker {gpus} is more than any node has (largest: {largest_gpu:g} GPUs); lower it")
-    workers_fit = math.floor(resources.get("CPU", 0) / cpus + 1e-9)
-    if gpus > 0:
-        workers_fit = min(workers_fit, math.floor(resources.get("GPU", 0) / gpus + 1e-9))
-    if workers_fit < options.workers_per_trial:
-        raise FaceauthError(
-            f"one trial needs {options.workers_per_trial} workers x {cpus:g} CPU"
-            + (f" x {gpus:g} GPU" if gpus else "") + f", but the cluster has {resources.get('CPU', 0):g} CPUs"
-            + (f" and {resources.get('GPU', 0):g} GPUs" if gpus else "") + "; lower --workers-per-trial or the per-worker resources")
-    fit = max(1, workers_fit // options.workers_per_trial)
-    if options.uses_train:
-        # The trial's driver function holds 0.01 CPU beside its workers: leave room for it.
-        fit = max(1, min(fit, math.floor(resources.get("CPU", 0) / (options.workers_per_trial * cpus + 0.01))))
-    return min(fit, options.max_concurrent or fit, options.trials)
+        return f"--gpus-per-worker {gpus:g} is more than any node has (largest: {largest_gpu:g} GPUs); lower it"
+    driver = 0.01 if options.uses_train else 0.0  # a TorchTrainer trial's driver function holds 0.01 CPU
+    if workers * cpus + driver > total_cpu + 1e-9 or (gpus and workers * gpus > total_gpu + 1e-9):
+        return (f"one trial needs {workers} workers x {cpus:g} CPU" + (f" x {gpus:g} GPU" if gpus else "")
+                + (" plus 0.01 CPU for its driver" if driver else "") + f", but the cluster has {total_cpu:g} CPUs"
+                + (f" and {total_gpu:g} GPUs" if gpus else "") + "; lower --workers-per-trial or the per-worker resources"
+                + (f" (e.g. --cpus-per-worker {math.floor((total_cpu - driver) / workers * 10) / 10:g})" if not gpus else ""))
+    return None
+
+
+def plan_concurrency(options: SearchOptions, resources: dict[str, float], nodes: list[dict[str, Any]]) -> int:
+    """How many trials fit at once; refuse at start what no node could ever run (no PENDING forever)."""
+    reason = unmet_resources(options, resources, nodes)
+    if reason:
+        raise FaceauthError(reason + ". On an autoscaling cluster, --wait-for-resources-s lets new nodes come up first")
+    driver = 0.01 if options.uses_train else 0.0
+    fit = math.floor(resources.get("CPU", 0) / (options.workers_per_trial * options.cpus_per_worker + driver) + 1e-9)
+    if options.gpus_per_worker:
+        fit = min(fit, math.floor(resources.get("GPU", 0) / (options.workers_per_trial * options.gpus_per_worker) + 1e-9))
+    return max(1, min(fit, options.max_concurrent or fit, options.trials))
+
+
+def wait_for_resources(options: SearchOptions, timeout_s: float) -> None:
+    """Ask the autoscaler for one trial's workers and wait until the cluster could place them."""
+    import time
+
+    import ray
+    from ray.autoscaler.sdk import request_resources
+
+    bundle = {"CPU": options.cpus_per_worker, **({"GPU": options.gpus_per_worker} if options.gpus_per_worker else {})}
+    request_resources(bundles=[bundle] * options.workers_per_trial)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+        if unmet_resources(options, ray.cluster_resources(), nodes) is None:
+            return
+        time.sleep(5)
 
 
 def build_tuner(options: SearchOptions, space: SearchSpace, base: dict[str, Any], concurrency: int):
