@@ -57,16 +57,7 @@ def parameter_importance(records: list[TrialRecord], space: SearchSpace) -> dict
     finished = [r for r in records if r.best is not None]
     if len(finished) < 3:
         return {}
-    distributions = {}
-    for p in space.parameters.values():
-        if p.type == "categorical":
-            distributions[p.name] = optuna.distributions.CategoricalDistribution([p.encode(c) for c in p.choices])
-        elif p.type.endswith("int"):
-            distributions[p.name] = optuna.distributions.IntDistribution(int(p.low), int(p.high), log=p.type == "log_int",
-                                                                         step=1 if p.type == "log_int" else int(p.step or 1))
-        else:
-            log = p.type == "log_float"
-            distributions[p.name] = optuna.distributions.FloatDistribution(p.low, p.high, log=log, step=None if log else p.step)
+    distributions = space.optuna_distributions()
     study = optuna.create_study(direction="maximize" if space.mode == "max" else "minimize")
     for r in finished:
         params = {k: space.parameters[k].encode(v) for k, v in r.hyperparameters.items() if k in distributions}

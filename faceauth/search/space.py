@@ -85,6 +85,24 @@ class SearchSpace:
                 space[p.name] = tune.lograndint(int(p.low), int(p.high) + 1)  # high exclusive in Ray
         return space
 
+    def optuna_distributions(self) -> dict[str, Any]:
+        """The same space in Optuna's terms (categorical choices encoded as in `param_space`)."""
+        import optuna
+
+        distributions = {}
+        for p in self.parameters.values():
+            if p.type == "categorical":
+                distributions[p.name] = optuna.distributions.CategoricalDistribution([p.encode(c) for c in p.choices])
+            elif p.type.endswith("int"):
+                log = p.type == "log_int"
+                distributions[p.name] = optuna.distributions.IntDistribution(int(p.low), int(p.high), log=log,
+                                                                             step=1 if log else int(p.step or 1))
+            else:
+                log = p.type == "log_float"
+                distributions[p.name] = optuna.distributions.FloatDistribution(p.low, p.high, log=log,
+                                                                               step=None if log else p.step)
+        return distributions
+
     def defaults(self) -> dict[str, Any]:
         """The first point to evaluate (encoded like the param space)."""
         return {p.name: p.encode(p.default) for p in self.parameters.values() if p.default is not None}
