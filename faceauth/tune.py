@@ -105,7 +105,8 @@ def start_ray(args, use_train: bool) -> dict:
         context = ray.init(address=args.address, log_to_driver=True)
     else:
         # The dashboard and Jobs API have no authentication: bind them to this machine only.
-        context = ray.init(num_cpus=args.num_cpus, include_dashboard=dashboard, dashboard_host="127.0.0.1")
+        # address="local": always a fresh instance, never a `ray start` cluster already running here.
+        context = ray.init(address="local", num_cpus=args.num_cpus, include_dashboard=dashboard, dashboard_host="127.0.0.1")
     url = context.dashboard_url
     print(f"Ray dashboard: http://{url}" if url else "Ray dashboard: off (--no-dashboard)", flush=True)
     return {"dashboard_url": url}

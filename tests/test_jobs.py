@@ -1,0 +1,85 @@
+"""A search submitted as a Ray job to a head node started here, with token authentication on, read
+back through the dashboard's REST API (the way a cluster user runs it, on 127.0.0.1)."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.tune_helpers import ROOT, trials, wait_for
+
+RAY = str(Path(sys.executable).with_name("ray"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def head_node(tmp_path):
+    """`ray start --head --block` on free ports, dashboard bound to 127.0.0.1; stopped afterwards by
+    ending that one process (not `ray stop`, which would end every Ray on the machine)."""
+    port, dashboard = free_port(), free_port()
+    # The job's `python` must be this environment's, as on a cluster whose nodes installed faceauth.
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    proc = subprocess.Popen(
+        [RAY, "start", "--head", "--block", "--num-cpus", "2", "--node-ip-address", "127.0.0.1",
+         "--port", str(port), "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard),
+         "--ray-client-server-port", str(free_port()), "--dashboard-agent-listen-port", str(free_port()),
+         "--min-worker-port", "20000", "--max-worker-port", "29999"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{dashboard}"
+    token = Path.home().joinpath(".ray", "auth_token")
+    headers = lambda: {"Authorization": f"Bearer {token.read_text().strip()}"}  # noqa: E731
+    try:
+        wait_for(lambda: token.exists() and _up(url, headers()), 120, "the head node's dashboard", poll=1)
+        yield {"url": url, "headers": headers(), "env": env}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _up(url: str, headers: dict) -> bool:
+    try:
+        return requests.get(f"{url}/api/version", headers=headers, timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def test_search_submitted_as_a_job_with_token_auth(tmp_path, head_node):
+    url, headers = head_node["url"], head_node["headers"]
+    assert requests.get(f"{url}/api/jobs/", timeout=10).status_code == 401  # no token, no API
+
+    storage = tmp_path / "runs"
+    entrypoint = (f"python -m faceauth.tune fusion --smoke-test --address auto --name job --storage {storage} "
+                  f"--log-dir {tmp_path / 'logs'}")
+    submit = subprocess.run(
+        [RAY, "job", "submit", "--address", url, "--working-dir", str(ROOT), "--no-wait",
+         "--runtime-env-json", '{"excludes": [".venv", ".git", "runs", "logs", "weights", "benchmarks/results"]}',
+         "--", *entrypoint.split()],
+        env=head_node["env"], capture_output=True, text=True, timeout=120)
+    assert submit.returncode == 0, submit.stderr
+    job_id = re.search(r"raysubmit_\w+", submit.stdout).group(0)
+
+    def finished():
+        info = requests.get(f"{url}/api/jobs/{job_id}", headers=headers, timeout=10).json()
+        return info if info["status"] in ("SUCCEEDED", "FAILED", "STOPPED") else None
+
+    info = wait_for(finished, 300, "the job to finish", poll=2)
+    logs = requests.get(f"{url}/api/jobs/{job_id}/logs", headers=headers, timeout=10).json()["logs"]
+    assert info["status"] == "SUCCEEDED", logs[-3000:]
+    assert "best trial" in logs and "wrote" in logs
+    assert len(trials(storage / "job")) == 2
+    assert (storage / "job" / "best" / "model.onnx").exists()
