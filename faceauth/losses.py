@@ -14,6 +14,14 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def _pairs(embeddings: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Cosine distances of all pairs, the same-identity mask and the off-diagonal mask."""
+    distance = 1.0 - embeddings @ embeddings.T
+    same = labels[:, None] == labels[None, :]
+    off_diagonal = ~torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+    return distance, same, off_diagonal
+
+
 class ContrastiveLoss(nn.Module):
     """Pairwise contrastive loss on cosine distance d = 1 - cos over all pairs in the batch:
     genuine pairs pay d^2, impostor pairs pay max(0, margin - d)^2.
@@ -28,9 +36,7 @@ class ContrastiveLoss(nn.Module):
         self.margin = margin
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        distance = 1.0 - embeddings @ embeddings.T
-        same = labels[:, None] == labels[None, :]
-        off_diagonal = ~torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+        distance, same, off_diagonal = _pairs(embeddings, labels)
         genuine = distance[same & off_diagonal]
         impostor = distance[~same]
         genuine_loss = genuine.pow(2).mean() if genuine.numel() else distance.new_zeros(())
@@ -47,9 +53,7 @@ class TripletLoss(nn.Module):
         self.margin = margin
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        distance = 1.0 - embeddings @ embeddings.T
-        same = labels[:, None] == labels[None, :]
-        off_diagonal = ~torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+        distance, same, off_diagonal = _pairs(embeddings, labels)
         hardest_positive = distance.masked_fill(~(same & off_diagonal), -math.inf).max(dim=1).values
         hardest_negative = distance.masked_fill(same, math.inf).min(dim=1).values
         valid = torch.isfinite(hardest_positive) & torch.isfinite(hardest_negative)
