@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
 import time
 from pathlib import Path
 
 from faceauth.cli import add_common_train_flags, exits_cleanly, resolve_values
-from faceauth.config import build_config, to_dict
+from faceauth.config import build_config, config_keys
 from faceauth.errors import FaceauthError
 from faceauth.pipeline import format_metrics
 from faceauth.search.best import best_trial, collect_trials, finish_best, write_trials_table
@@ -90,8 +89,7 @@ def search_options(args, task: Task) -> SearchOptions:
 def base_values(args, flags: dict, task: Task, space: SearchSpace) -> dict:
     """Every trial's config before its sampled hyperparameters; synthetic data unless data is named."""
     values = resolve_values(task, args.config, {**flags, "seed": args.seed}, args.smoke_test, defaults=space.fixed)
-    if "synthetic" in {f for f in to_dict(build_config(task.config_cls, {}))} and not any(
-            values.get(k) for k in ("synthetic", *task.data_keys)):
+    if "synthetic" in config_keys(task.config_cls) and not any(values.get(k) for k in ("synthetic", *task.data_keys)):
         values["synthetic"] = True
     return values
 

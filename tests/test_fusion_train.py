@@ -74,7 +74,6 @@ def test_same_seed_same_metrics(tmp_path, small_fusion):
 
 
 def test_evaluate_on_a_parquet_test_file(tmp_path, small_fusion):
-    import pyarrow as pa
 
     config = write_config(tmp_path, small_fusion, epochs=1)
     assert train_cli.main(["fusion", "--synthetic", "--config", str(config), "--output", small_fusion["output"],
