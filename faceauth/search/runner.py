@@ -30,6 +30,8 @@ RAY_ENV = {
     "RAY_TRAIN_ENABLE_STATE_ACTOR_RECONCILIATION": "0",
     "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S": "120",
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+    # Trials run in the command's working folder, so relative data paths mean what the user meant.
+    "RAY_CHDIR_TO_TRIAL_DIR": "0",
 }
 
 

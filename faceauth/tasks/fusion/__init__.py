@@ -26,10 +26,33 @@ def onnx_spec(model_args: dict[str, Any]) -> OnnxSpec:
     )
 
 
+def absolute_path(path: str) -> str:
+    """Ray Tune runs each trial in its own folder, where a relative path from the command line would
+    point elsewhere: path flags are made absolute where they are read."""
+    return str(Path(path).expanduser().absolute())
+
+
+def absolute_embedder(text: str) -> str:
+    """NAME=MODEL.onnx[,settings] with the model's path made absolute; a malformed entry is left for
+    FusionConfig to report."""
+    name, sep, rest = text.partition("=")
+    path, comma, settings = rest.partition(",")
+    return f"{name}={absolute_path(path)}{comma}{settings}" if sep and path else text
+
+
 def add_cli_flags(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--synthetic", action="store_true", default=argparse.SUPPRESS, help="use generated embeddings (no data needed)")
     add("--embeddings", metavar="FILE", default=argparse.SUPPRESS, help="Parquet file: an identity column and one list column per model")
+    add("--data_dir", "--data-dir", type=absolute_path, metavar="DIR", default=argparse.SUPPRESS,
+        help="face images as DIR/person_id/image.jpg, embedded by the --embedder models (cached)")
+    add("--embedder", dest="embedders", action="append", type=absolute_embedder, metavar="NAME=MODEL.onnx",
+        default=argparse.SUPPRESS, help="an ONNX face-recognition model, once per model, e.g. arcface=arcface.onnx; "
+        "settings may follow: ,input_size=112,channel_order=bgr,mean=127.5,std=128 (replaces the config's embedders)")
+    add("--cache_dir", "--cache-dir", type=absolute_path, metavar="DIR", default=argparse.SUPPRESS,
+        help="where image embeddings are cached (default DATA_DIR/.faceauth-cache)")
+    add("--skip_corrupt", "--skip-corrupt", action="store_true", default=argparse.SUPPRESS,
+        help="leave out and list unreadable images and identities with one image, instead of stopping")
     add("--num_identities", "--num-identities", type=int, default=argparse.SUPPRESS, help="synthetic identities (default 200)")
     add("--samples_per_id", "--samples-per-id", type=int, default=argparse.SUPPRESS, help="synthetic samples per identity (default 20)")
     add("--loss", choices=("contrastive", "triplet", "arcface"), default=argparse.SUPPRESS, help="metric-learning loss (default contrastive)")
@@ -66,7 +89,7 @@ TASK = register(Task(
     objective=OBJECTIVE,
     metric_names=VERIFICATION_KEYS,
     check_data=check_data,
-    data_keys=("embeddings",),
+    data_keys=("embeddings", "data_dir"),
     add_cli_flags=add_cli_flags,
     deployment_info=deployment_info,
     smoke_overrides=_smoke,

@@ -4,18 +4,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 from faceauth.config import TrainConfig, check
+from faceauth.tasks.fusion.embedders import EmbedderSpec, parse_embedders
+
+DEFAULT_EMBEDDING_COLUMNS = ("arcface", "facenet", "mobilefacenet")
 
 
 @dataclass(frozen=True)
 class FusionConfig(TrainConfig):
-    # Data: --synthetic, or a Parquet file of embeddings (one row per image).
+    # Data, one source: --synthetic, a Parquet file of embeddings (one row per image), or a folder of
+    # face images (data_dir/person_id/image.jpg) embedded by ONNX face-recognition models.
     synthetic: bool = False
     embeddings: Optional[str] = None
     identity_column: str = "identity"
-    embedding_columns: tuple[str, ...] = ("arcface", "facenet", "mobilefacenet")
+    embedding_columns: tuple[str, ...] = DEFAULT_EMBEDDING_COLUMNS
+    data_dir: Optional[str] = None
+    # With data_dir: one entry per model, "NAME=MODEL.onnx[,key=value...]" or a mapping with keys name,
+    # path, family, input_size, channel_order, mean, std (see faceauth/tasks/fusion/embedders.py).
+    embedders: tuple[Union[str, dict[str, Any]], ...] = ()
+    # Where image embeddings are cached (default data_dir/.faceauth-cache/).
+    cache_dir: Optional[str] = None
+    # Leave out (and list) unreadable images and identities with fewer than two images, instead of stopping.
+    skip_corrupt: bool = False
+    embed_batch_size: int = 32  # images per onnxruntime call
     num_identities: int = 200  # synthetic only
     samples_per_id: int = 20  # synthetic only
     embedding_dim: int = 512  # synthetic only: each model's embedding size
@@ -45,6 +58,7 @@ class FusionConfig(TrainConfig):
         check(self.samples_per_id >= 2, "samples_per_id", "must be at least 2 (genuine pairs need two samples)")
         check(self.embedding_dim >= 2, "embedding_dim", "must be at least 2")
         check(len(self.embedding_columns) >= 1, "embedding_columns", "must name at least one column")
+        self._check_image_source()
         check(0 < self.val_fraction < 1 and 0 < self.test_fraction < 1 and self.val_fraction + self.test_fraction < 1,
               "val_fraction", "and test_fraction must lie in (0, 1) and add up to less than 1")
         check(self.max_impostor_pairs >= 1000, "max_impostor_pairs", "must be at least 1000 (TAR at FAR=1e-3 needs them)")
@@ -54,6 +68,24 @@ class FusionConfig(TrainConfig):
         check(self.margin >= 0, "margin", "must be >= 0")
         check(2 <= self.samples_per_identity_per_batch <= self.batch_size // 2, "samples_per_identity_per_batch",
               "must be at least 2 and at most batch_size / 2")
+
+    def _check_image_source(self) -> None:
+        specs = self.embedder_specs()  # raises naming embedders[i] and the key
+        check(self.data_dir is not None or not specs, "embedders", "is used only with data_dir (a folder of face images)")
+        check(self.data_dir is None or bool(specs), "data_dir",
+              "needs embedders: one --embedder NAME=MODEL.onnx per face-recognition model, e.g. arcface=models/arcface.onnx")
+        check(self.embed_batch_size >= 1, "embed_batch_size", "must be at least 1")
+        if not specs:
+            return
+        names = tuple(spec.name for spec in specs)
+        check(self.embedding_columns in (names, DEFAULT_EMBEDDING_COLUMNS), "embedding_columns",
+              f"must be left out with data_dir: the columns are the embedders' names ({', '.join(names)})")
+        # With data_dir the embedders name the columns. Recording that here keeps everything that reads
+        # embedding_columns (faceauth.evaluate --test-data on a `faceauth.embed` file) on the same columns.
+        object.__setattr__(self, "embedding_columns", names)
+
+    def embedder_specs(self) -> tuple[EmbedderSpec, ...]:
+        return parse_embedders(self.embedders)
 
     def output_path(self) -> Path:
         return Path(self.output)

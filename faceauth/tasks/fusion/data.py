@@ -1,5 +1,6 @@
-"""Embeddings for the fusion trainer: synthetic ones, a Parquet file of real ones, identity-disjoint
-splits, P x K batches and verification pairs.
+"""Embeddings for the fusion trainer: synthetic ones, a Parquet file of real ones, or a folder of
+face images embedded by ONNX models (image_embeddings.py); identity-disjoint splits, P x K batches
+and verification pairs.
 
 Parquet layout (one row per image): an identity column (string or int) and one fixed-size float32
 list column per face-recognition model, e.g. `identity, arcface, facenet, mobilefacenet`.
@@ -126,7 +127,7 @@ def read_embeddings_parquet(path: str | Path, identity_column: str, embedding_co
     identities = np.asarray(table.column(identity_column).to_pylist())
     if any(v is None for v in identities):
         raise FaceauthError(f"{path}: column '{identity_column}' has empty (null) identities")
-    parts, dims = [], []
+    arrays = {}
     for column in embedding_columns:
         values = table.column(column).to_pylist()
         lengths = {len(v) if v is not None else 0 for v in values}
@@ -134,24 +135,36 @@ def read_embeddings_parquet(path: str | Path, identity_column: str, embedding_co
             raise FaceauthError(
                 f"{path}: column '{column}' must hold one fixed-size float list per row; found lengths {sorted(lengths)[:5]}"
             )
-        array = np.asarray(values, dtype=np.float32)
+        arrays[column] = np.asarray(values, dtype=np.float32)
+    row_names = table.column("path").to_pylist() if "path" in table.column_names else None
+    return embedding_set(identities, arrays, str(path), identity_column, row_names)
+
+
+def embedding_set(identities: np.ndarray, arrays: dict[str, np.ndarray], source: str,
+                  identity_column: str = "identity", row_names: list[str] | None = None) -> EmbeddingSet:
+    """Check per-model embeddings of the same N images (finite, non-zero, two or more images per
+    identity) and concatenate them. Shared by the Parquet reader and the image embedder, so both
+    refuse the same data with the same messages; `row_names` (image paths) name the bad rows."""
+    def row(index: int) -> str:
+        return f"row {index}" + (f" ({row_names[index]})" if row_names is not None else "")
+
+    for column, array in arrays.items():
         bad = np.flatnonzero(~np.isfinite(array).all(axis=1))
         if bad.size:
-            raise FaceauthError(f"{path}: column '{column}' has NaN or inf in {bad.size} row(s), first at row {bad[0]}")
+            raise FaceauthError(f"{source}: column '{column}' has NaN or inf in {bad.size} row(s), first at {row(bad[0])}")
         zero = np.flatnonzero(np.linalg.norm(array, axis=1) == 0)
         if zero.size:
-            raise FaceauthError(f"{path}: column '{column}' has all-zero embeddings in {zero.size} row(s), first at row {zero[0]}")
-        parts.append(array)
-        dims.append(array.shape[1])
+            raise FaceauthError(f"{source}: column '{column}' has all-zero embeddings in {zero.size} row(s), first at {row(zero[0])}")
     names, labels, counts = np.unique(identities, return_inverse=True, return_counts=True)
     singles = names[counts < 2]
     if singles.size:
         raise FaceauthError(
-            f"{path}: {singles.size} identit{'y has' if singles.size == 1 else 'ies have'} only one sample in column "
+            f"{source}: {singles.size} identit{'y has' if singles.size == 1 else 'ies have'} only one sample in column "
             f"'{identity_column}' (e.g. {', '.join(map(str, singles[:5]))}); each identity needs two or more for genuine pairs"
         )
+    parts = list(arrays.values())
     return EmbeddingSet(np.concatenate(parts, axis=1), labels.astype(np.int64), names,
-                        tuple(embedding_columns), tuple(dims), str(path))
+                        tuple(arrays), tuple(p.shape[1] for p in parts), source)
 
 
 def split_by_identity(data: EmbeddingSet, val_fraction: float, test_fraction: float, seed: int) -> dict[str, EmbeddingSet]:
@@ -181,12 +194,19 @@ def _cached_source(embeddings: str | None, identity_column: str, embedding_colum
 
 
 def load_embeddings(config) -> EmbeddingSet:
-    """The configured data source, cached per process (trials reusing an actor skip the re-read)."""
-    if config.synthetic == (config.embeddings is not None):
+    """The configured data source (exactly one), cached per process (trials reusing an actor skip the re-read)."""
+    given = [flag for flag, on in (("--synthetic", config.synthetic), ("--embeddings", config.embeddings is not None),
+                                   ("--data_dir", config.data_dir is not None)) if on]
+    if len(given) != 1:
         raise FaceauthError(
-            "fusion: choose one data source: --synthetic (generated embeddings) or --embeddings FILE.parquet"
-            + (" (both were given)" if config.synthetic else "")
+            "fusion: choose one data source: --synthetic (generated embeddings), --embeddings FILE.parquet, or "
+            "--data_dir DIR (face images) with --embedder NAME=MODEL.onnx per model"
+            + (f" ({' and '.join(given)} were given)" if given else "")
         )
+    if config.data_dir is not None:
+        from faceauth.tasks.fusion.image_embeddings import load_image_embeddings  # Pillow/onnxruntime only when needed
+
+        return load_image_embeddings(config)
     mtime = Path(config.embeddings).stat().st_mtime if config.embeddings and Path(config.embeddings).exists() else 0.0
     return _cached_source(config.embeddings, config.identity_column, tuple(config.embedding_columns),
                           config.num_identities, config.samples_per_id, config.embedding_dim, config.data_seed, mtime)
