@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m faceauth.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-path", "--model_path", dest="model_path", required=True)
-    parser.add_argument("--test-data", "--test_data", dest="test_data", help="test data (a Parquet file for fusion)")
+    parser.add_argument("--test-data", "--test_data", dest="test_data", help="test data (fusion: a Parquet file; liveness: a folder with live/ and spoof/, or a data_root)")
     parser.add_argument("--output-json", "--output_json", dest="output_json",
                         help="where the metrics go (default: beside the model, <name>.eval.json)")
     args = parser.parse_args(argv)

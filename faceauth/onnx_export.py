@@ -36,6 +36,7 @@ def export_onnx(
         axes = dynamic_axes.get(name, {})
         dynamic_shapes.append({axis: dims.setdefault(label, torch.export.Dim(label)) for axis, label in axes.items()})
     model = model.eval()
+    _reset_rnn_dispatch_cache()
     # The exporter narrates every pass on stdout; keep the user's terminal for what matters.
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
@@ -45,7 +46,35 @@ def export_onnx(
             output_names=list(output_names), dynamic_shapes=tuple(dynamic_shapes), verbose=False,
         )
         program.save(str(path))
+    _check_dynamic_axes(path, dynamic_axes)
     return path
+
+
+def _reset_rnn_dispatch_cache() -> None:
+    """With dynamic shapes, torch.onnx swaps in a while-loop LSTM/GRU decomposition that keeps the time
+    axis symbolic, by editing the op's py_kernels. But an op caches its Python kernel per dispatch key,
+    and the first export in a process fills that cache with the unrolling decomposition, so every later
+    export unrolls the sequence and freezes its length (torch 2.13; uni- and bidirectional alike).
+    Clearing the cache makes each export see the swap, as the first one does."""
+    for op in (torch.ops.aten.lstm.input, torch.ops.aten.gru.input):
+        cache = getattr(op, "_dispatch_cache", None)
+        if cache is not None:
+            cache.clear()
+
+
+def _check_dynamic_axes(path: Path, dynamic_axes: dict[str, dict[int, str]]) -> None:
+    """An axis asked to be dynamic that the exporter fixed to its example's size is an export bug the
+    parity check would only report as onnxruntime refusing the input: say what happened instead."""
+    import onnx
+
+    frozen = []
+    for graph_input in onnx.load(str(path), load_external_data=False).graph.input:
+        dims = graph_input.type.tensor_type.shape.dim
+        for axis, label in dynamic_axes.get(graph_input.name, {}).items():
+            if axis < len(dims) and dims[axis].HasField("dim_value"):
+                frozen.append(f"input '{graph_input.name}' axis {axis} ('{label}') fixed to {dims[axis].dim_value}")
+    if frozen:
+        raise FaceauthError(f"ONNX export to {path} lost dynamic axes: {'; '.join(frozen)}")
 
 
 def onnx_parity(model: torch.nn.Module, path: str | Path, inputs: dict[str, torch.Tensor]) -> dict[str, float]:

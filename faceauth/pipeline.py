@@ -31,7 +31,7 @@ def train_once(task: Task, config: TrainConfig, verbose: bool = True) -> dict[st
     def on_report(metrics: dict[str, Any], improved: bool) -> None:
         log.epoch(metrics)
         if verbose:
-            shown = format_metrics(metrics, ("train_loss", objective.metric, "eer", "acer", "roc_auc"))
+            shown = format_metrics(metrics, tuple(dict.fromkeys(("train_loss", objective.metric, "eer", "acer", "roc_auc"))))
             print(f"epoch {metrics['epoch']:3d}/{config.epochs}  {shown}  {metrics['epoch_time_s']:.2f}s" + ("  *" if improved else ""), flush=True)
 
     session = LocalSession(on_report)

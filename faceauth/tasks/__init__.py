@@ -10,6 +10,8 @@ from faceauth.tasks.base import Evaluation, OnnxSpec, Task
 
 BUILTIN_TASKS = (
     "faceauth.tasks.fusion",
+    "faceauth.tasks.liveness",
+    "faceauth.tasks.temporal",
 )
 
 _registry: dict[str, Task] = {}

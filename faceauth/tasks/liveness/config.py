@@ -29,12 +29,12 @@ class LivenessConfig(TrainConfig):
     # cache: false decodes every image every epoch instead (slow; for comparison).
     cache: bool = True
     cache_dir: str = "~/.cache/faceauth"
-    # Synthetic data (faceauth.datasets liveness): images per class in each split, how faint the
-    # attack cues are (0 obvious .. 1 subtle), the size it is drawn at, and its seed. Kept apart from
-    # `seed` so that every trial of a search sees the same data.
+    # Synthetic data (faceauth.datasets liveness): images per class in train (half as many in val
+    # and test), how faint the attack cues are (0 obvious .. 1 subtle), the size it is drawn at, and
+    # its seed. Kept apart from `seed` so that every trial of a search sees the same data.
     synthetic_per_class: int = 200
     synthetic_difficulty: float = 0.5
-    synthetic_image_size: int = 96
+    synthetic_image_size: int = 64
     data_seed: int = 0
     # Input: images are resized (shorter side) and centre-cropped to image_size x image_size.
     image_size: int = 64
@@ -51,7 +51,8 @@ class LivenessConfig(TrainConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check(self.synthetic_per_class >= 6, "synthetic_per_class", "must be at least 6 (2 per attack type)")
+        check(self.synthetic_per_class >= 12, "synthetic_per_class",
+              "must be at least 12 (val and test get half: 2 per attack type)")
         check(0.0 <= self.synthetic_difficulty <= 1.0, "synthetic_difficulty", "must lie in [0, 1]")
         check(self.synthetic_image_size >= 16, "synthetic_image_size", "must be at least 16 pixels")
         check(16 <= self.image_size <= 1024, "image_size", "must lie in [16, 1024] pixels")

@@ -1,0 +1,217 @@
+"""Images for the liveness trainer: the folder layout, its checks, and each split as a uint8 array.
+
+    data_root/
+      train/live/...            bona fide images (JPEG or PNG; subfolders allowed)
+      train/spoof/...           attacks; either directly, or one subfolder per attack type:
+      train/spoof/print/...     spoof/print/, spoof/replay/, spoof/mask/, ...
+      val/  (the same)          the operating threshold is chosen here
+      test/ (the same)          held out: only evaluation reads it
+
+Every problem of the layout (a missing split or class, a class without images) is reported at once,
+then every image that cannot be decoded, each with its path: one run finds them all. With
+`skip_corrupt` unreadable images are skipped and listed instead.
+
+Images are decoded to RGB, resized (shorter side) and centre-cropped to image_size, and kept in a
+memory-mapped cache (cache.py) so that a search decodes each image once per node, not per trial.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from faceauth.errors import FaceauthError
+from faceauth.tasks.liveness import cache
+from faceauth.tasks.liveness.synthetic import SyntheticSpec, cached_dataset
+
+SPLITS = ("train", "val", "test")
+CLASSES = ("live", "spoof")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+UNTYPED_ATTACK = "unlabelled"  # attacks directly in spoof/ when others sit in per-type subfolders
+LAYOUT = ("expected data_root/{train,val,test}/{live,spoof}/ with JPEG/PNG images; spoof/ may hold one "
+          "subfolder per attack type (print/, replay/, mask/, ...)")
+
+
+def decode_image(path: Path, size: int) -> np.ndarray:
+    """RGB uint8 (size, size, 3): the shorter side resized to `size` (bilinear, antialiased), then a
+    centre crop. JPEGs are decoded at the smallest power-of-two reduction still >= size (libjpeg's
+    draft mode): several times cheaper for large frames, and nothing is lost at the target size."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as image:
+        image.draft("RGB", (size, size))
+        image = ImageOps.exif_transpose(image).convert("RGB")
+        width, height = image.size
+        scale = size / min(width, height)
+        new_width, new_height = max(size, round(width * scale)), max(size, round(height * scale))
+        image = image.resize((new_width, new_height), Image.Resampling.BILINEAR)
+        left, top = (new_width - size) // 2, (new_height - size) // 2
+        return np.asarray(image.crop((left, top, left + size, top + size)), dtype=np.uint8)
+
+
+def attack_type_of(relpath: str) -> str:
+    """'' for bona fide; the spoof/ subfolder's name (as a metric-key-safe word) for an attack."""
+    parts = relpath.split("/")
+    if parts[0] != "spoof":
+        return ""
+    if len(parts) == 2:  # directly in spoof/
+        return UNTYPED_ATTACK
+    return re.sub(r"[^a-z0-9]+", "_", parts[1].lower()).strip("_") or UNTYPED_ATTACK
+
+
+class DecodeOnAccess:
+    """The images of a split decoded each time they are indexed: the `cache: false` path (and the
+    benchmark's baseline). Indexes like an (N, S, S, 3) uint8 array with an index array or a slice."""
+
+    def __init__(self, folder: Path, relpaths: Sequence[str], image_size: int):
+        self.folder, self.relpaths, self.image_size = folder, list(relpaths), image_size
+        self.shape = (len(self.relpaths), image_size, image_size, 3)
+
+    def __len__(self) -> int:
+        return len(self.relpaths)
+
+    def __getitem__(self, index) -> np.ndarray:
+        rows = np.arange(len(self.relpaths))[index]
+        return np.stack([decode_image(self.folder / self.relpaths[i], self.image_size) for i in np.atleast_1d(rows)])
+
+
+@dataclass(frozen=True)
+class ImageSplit:
+    images: np.ndarray | DecodeOnAccess  # (N, S, S, 3) uint8 RGB
+    is_attack: np.ndarray  # (N,) bool
+    attack_types: np.ndarray  # (N,) str: '' for bona fide, else the attack type
+    source: str
+    skipped: dict[str, str] = field(default_factory=dict)  # path -> why (skip_corrupt)
+    cache_hit: bool = False
+
+    def __len__(self) -> int:
+        return len(self.is_attack)
+
+    def attack_type_labels(self) -> np.ndarray | None:
+        """One label per attack sample (for APCER per type), or None when attacks are not typed."""
+        types = self.attack_types[self.is_attack]
+        return types if (types != UNTYPED_ATTACK).any() else None
+
+    def type_counts(self) -> dict[str, int]:
+        names, counts = np.unique(self.attack_types[self.is_attack], return_counts=True)
+        return {str(n): int(c) for n, c in zip(names, counts)}
+
+    def summary(self) -> str:
+        live, spoof = int((~self.is_attack).sum()), int(self.is_attack.sum())
+        types = self.type_counts()
+        by_type = f" ({', '.join(f'{t} {n}' for t, n in types.items())})" if len(types) > 1 else ""
+        return f"{live} live / {spoof} spoof{by_type}" + (f", {len(self.skipped)} skipped" if self.skipped else "")
+
+
+def scan_folder(folder: Path) -> tuple[list[cache.FileEntry], list[str]]:
+    """The images under folder/live and folder/spoof (sorted, hidden files ignored), and what is wrong."""
+    if not folder.is_dir():
+        return [], [f"{folder} is missing"]
+    entries, problems = [], []
+    for name in CLASSES:
+        class_dir = folder / name
+        if not class_dir.is_dir():
+            problems.append(f"{class_dir} is missing")
+            continue
+        found = _images_under(class_dir, folder)
+        if not found:
+            problems.append(f"{class_dir} holds no JPEG/PNG images ({', '.join(IMAGE_SUFFIXES)})")
+        entries += found
+    return entries, problems
+
+
+def _images_under(class_dir: Path, folder: Path) -> list[cache.FileEntry]:
+    entries = []
+    for directory, subdirs, names in os.walk(class_dir, followlinks=True):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        for name in sorted(names):
+            if name.startswith(".") or not name.lower().endswith(IMAGE_SUFFIXES):
+                continue  # e.g. macOS "._x.jpg" resource forks are not images
+            path = Path(directory) / name
+            try:
+                stat = path.stat()
+                size, mtime_ns = stat.st_size, stat.st_mtime_ns
+            except OSError:  # e.g. a broken link: listed as unreadable when it fails to decode
+                size, mtime_ns = -1, 0
+            entries.append(cache.FileEntry(path.relative_to(folder).as_posix(), size, mtime_ns))
+    return entries
+
+
+def _decode_threads() -> int:
+    """Ray sets OMP_NUM_THREADS (and so torch's thread count) to a trial's CPUs: decode with as many."""
+    return torch.get_num_threads()
+
+
+def _decode(folder: Path, files: list[cache.FileEntry],
+            config) -> tuple[np.ndarray | DecodeOnAccess, list[str], dict[str, str], bool]:
+    """(images, kept relpaths, failed relpath -> why, cache hit)."""
+    if config.cache:
+        decoded = cache.load_or_build(folder, files, config.image_size, config.cache_dir, decode_image, _decode_threads())
+        return decoded.images, decoded.kept, decoded.failed, decoded.cache_hit
+    # No cache: one pass to find unreadable images before training, then decoded again on every access.
+    results = {f.relpath: cache.try_decode(decode_image, folder / f.relpath, config.image_size) for f in files}
+    failed = {relpath: r for relpath, r in results.items() if isinstance(r, str)}
+    kept = [relpath for relpath in results if relpath not in failed]
+    return DecodeOnAccess(folder, kept, config.image_size), kept, failed, False
+
+
+def load_folders(folders: dict[str, Path], config) -> dict[str, ImageSplit]:
+    """Check, decode (through the cache) and label each folder (a split with live/ and spoof/)."""
+    scans = {name: scan_folder(folder) for name, folder in folders.items()}
+    problems = [p for _, folder_problems in scans.values() for p in folder_problems]
+    if problems:
+        raise FaceauthError("liveness data layout:\n  " + "\n  ".join(problems) + f"\n{LAYOUT}")
+    splits = {}
+    for name, folder in folders.items():
+        images, kept, failed, hit = _decode(folder, scans[name][0], config)
+        attack_types = np.array([attack_type_of(p) for p in kept], dtype=str)
+        splits[name] = ImageSplit(images, attack_types != "", attack_types, str(folder),
+                                  {str(folder / p): why for p, why in failed.items()}, hit)
+    failed = {path: why for split in splits.values() for path, why in split.skipped.items()}
+    if failed and not config.skip_corrupt:
+        listing = "\n  ".join(f"{path}: {why}" for path, why in failed.items())
+        raise FaceauthError(f"{len(failed)} image(s) could not be read:\n  {listing}\n"
+                            "fix or remove them, or pass --skip-corrupt to train without them")
+    if failed:
+        listing = "\n  ".join(failed)
+        print(f"skipped {len(failed)} unreadable image(s) (--skip-corrupt):\n  {listing}", file=sys.stderr, flush=True)
+    emptied = [f"{folders[name] / c}" for name, split in splits.items()
+               for c, attack in (("live", False), ("spoof", True)) if not (split.is_attack == attack).any()]
+    if emptied:
+        raise FaceauthError(f"liveness data: no readable images left in {', '.join(emptied)} after skipping unreadable ones")
+    return splits
+
+
+def data_root(config) -> Path:
+    """The configured data_root, or the synthetic dataset (drawn once into the cache folder)."""
+    if config.synthetic == (config.data_root is not None):
+        raise FaceauthError("liveness: choose one data source: --synthetic (generated images) or --data_root DIR"
+                            + (" (both were given)" if config.synthetic else "") + f"; {LAYOUT}")
+    if config.synthetic:
+        spec = SyntheticSpec(config.synthetic_difficulty, config.synthetic_per_class, config.synthetic_image_size,
+                             config.data_seed)
+        return cached_dataset(config.cache_dir, spec)
+    root = Path(config.data_root).expanduser()
+    if not root.is_dir():
+        raise FaceauthError(f"liveness data_root {root} does not exist or is not a folder; {LAYOUT}")
+    return root
+
+
+def load_splits(config, splits: Sequence[str] = SPLITS) -> dict[str, ImageSplit]:
+    root = data_root(config)
+    return load_folders({name: root / name for name in splits}, config)
+
+
+def resolve_test_folder(path: str | Path) -> Path:
+    """A test split given on the command line: a folder with live/ and spoof/, or a data_root (its test/)."""
+    path = Path(path).expanduser()
+    if all((path / c).is_dir() for c in CLASSES) or not (path / "test").is_dir():
+        return path
+    return path / "test"

@@ -1,0 +1,73 @@
+"""The temporal liveness trainer's config: every key, its type and default, in one frozen dataclass.
+
+Defaults are sized for a 2-core laptop: per-frame features are small vectors cached on disk, so an
+epoch is a few hundred LSTM windows and a trial takes seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from faceauth.config import TrainConfig, check
+
+
+@dataclass(frozen=True)
+class TemporalConfig(TrainConfig):
+    epochs: int = 30
+    batch_size: int = 32
+    augment_strength: float = 0.3  # temporal jitter, dropped frames, feature noise (data.train_windows)
+    # Data: --synthetic, or data_root/{train,val,test}/{live,spoof}/ where each item is a video:
+    # a folder of frames (sorted by name) or a video file (.avi, .mp4, ...).
+    synthetic: bool = False
+    data_root: Optional[str] = None
+    # Skip (and list) unreadable, too short or mixed-size videos instead of stopping on them.
+    skip_invalid: bool = False
+    # Per-frame features: None = the built-in deterministic extractor (no weights); a path = the
+    # penultimate features of that checkpoint's model (e.g. a liveness model.pt).
+    frame_extractor: Optional[str] = None
+    # Frame features are cached here (and synthetic videos generated here), shared by every run.
+    cache_dir: str = "~/.cache/faceauth"
+    # Synthetic data (faceauth.datasets temporal): videos per class in each split, frames per video,
+    # frame side in pixels, how faint the attack cues are (0 obvious .. 1 subtle) and its seed. Kept
+    # apart from `seed` so that every trial of a search sees the same data.
+    synthetic_per_class: int = 24
+    synthetic_frames: int = 32
+    synthetic_size: int = 64
+    synthetic_difficulty: float = 0.7
+    data_seed: int = 0
+    # Sequences: seq_len frames, every frame_stride-th frame of the video (a window spans
+    # (seq_len - 1) * frame_stride + 1 frames). A video's score is the mean attack probability of
+    # its windows, which overlap by half.
+    seq_len: int = 8
+    frame_stride: int = 1
+    # Model: an LSTM over the window's frame features, mean-pooled over time, then one logit.
+    hidden_size: int = 64
+    num_layers: int = 1
+    bidirectional: bool = False
+    dropout: float = 0.1
+    # Weight the loss so live and spoof windows count equally whatever their numbers.
+    balance_classes: bool = True
+    # Where the standalone command writes the best model (as temporal_best.pth).
+    output_dir: str = "checkpoints"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.synthetic_per_class >= 4, "synthetic_per_class", "must be at least 4 (2 per attack type)")
+        check(self.synthetic_frames >= 2, "synthetic_frames", "must be at least 2")
+        check(self.synthetic_size >= 16, "synthetic_size", "must be at least 16 pixels")
+        check(0.0 <= self.synthetic_difficulty <= 1.0, "synthetic_difficulty", "must lie in [0, 1]")
+        check(self.seq_len >= 1, "seq_len", "must be at least 1")
+        check(self.frame_stride >= 1, "frame_stride", "must be at least 1")
+        check(self.hidden_size >= 1, "hidden_size", "must be at least 1")
+        check(self.num_layers >= 1, "num_layers", "must be at least 1")
+        check(0.0 <= self.dropout < 1.0, "dropout", "must lie in [0, 1)")
+
+    @property
+    def window_span(self) -> int:
+        """Frames a window covers in the video: the fewest a usable video must have."""
+        return (self.seq_len - 1) * self.frame_stride + 1
+
+    def output_path(self) -> Path:
+        return Path(self.output_dir) / "temporal_best.pth"

@@ -1,0 +1,53 @@
+"""Evaluate a temporal checkpoint per video, at the operating threshold chosen on validation.
+
+    python -m faceauth.evaluate --model-path checkpoints/temporal_best.pth --test-data /data/videos/test
+
+`test_data` is a folder with live/ and spoof/ (a test split), or a data_root (its test/ is used);
+without it, the test split of the data the checkpoint was trained on. The threshold is the val EER
+threshold stored in the checkpoint's metrics (ISO/IEC 30107-3: APCER and BPCER at a threshold fixed
+before the test data is seen); `eer` and `roc_auc` are threshold-free.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faceauth.config import build_config
+from faceauth.errors import FaceauthError
+from faceauth.session import resolve_device
+from faceauth.tasks.base import Evaluation
+from faceauth.tasks.temporal.config import TemporalConfig
+from faceauth.tasks.temporal.data import load_folder, load_splits, window_starts
+from faceauth.tasks.temporal.train import build_model, split_metrics, video_scores
+
+SYSTEM = "temporal_lstm"
+
+
+def evaluate_checkpoint(checkpoint: dict[str, Any], test_data: str | None = None) -> Evaluation:
+    config = build_config(TemporalConfig, checkpoint["config"], "checkpoint config")
+    if "threshold" not in checkpoint.get("metrics", {}):
+        raise FaceauthError("the checkpoint holds no validation threshold (metrics.threshold); re-train it with faceauth.train")
+    videos = load_splits(config, ("test",))["test"] if test_data is None else load_folder(test_data, config)
+    args = checkpoint["model_args"]
+    if videos.extractor != args["frame_extractor"]:
+        raise FaceauthError(f"the model was trained on features of '{args['frame_extractor']}', but its frame_extractor "
+                            f"now gives '{videos.extractor}' (the checkpoint file changed?); evaluate with the same extractor")
+    device = resolve_device("auto")
+    model = build_model(args)
+    model.load_state_dict(checkpoint["state_dict"])
+    scores = video_scores(model.to(device).eval(), videos, args["seq_len"], args["frame_stride"], device)
+    threshold = float(checkpoint["metrics"]["threshold"])
+    span = (args["seq_len"] - 1) * args["frame_stride"] + 1
+    details = {
+        "data": videos.source,
+        "videos": videos.summary(),
+        "bona_fide_videos": int((~videos.is_attack).sum()),
+        "attack_videos": int(videos.is_attack.sum()),
+        "windows": int(sum(len(window_starts(len(f), span)) for f in videos.features)),
+        "video_score": "mean attack probability of the video's half-overlapping windows",
+        "threshold": f"{threshold:.6g} (the validation EER threshold on the video score)",
+        "frame_extractor": videos.extractor,
+        "skipped_videos": len(videos.skipped),
+    }
+    return Evaluation({SYSTEM: split_metrics(videos, scores, threshold)},
+                      {SYSTEM: (scores[videos.is_attack], scores[~videos.is_attack])}, details)

@@ -1,0 +1,354 @@
+"""A synthetic video anti-spoofing dataset: short clips of a drawn face, live or presented as an attack.
+
+    python -m faceauth.datasets temporal OUT_DIR --per-class 24 --frames 32 --size 64 --difficulty 0.7
+
+Not real faces and not a benchmark: it lets the temporal trainer, the search and the tests run with
+no data. Each clip is a face-like drawing (an ellipse face with shading, eyes, brows and mouth on a
+cluttered background) filmed by a still camera with sensor noise. What separates the classes are
+the cues real attacks leave over time:
+
+- live: the head moves a little, smoothly, against a still background, and the eyes blink;
+- replay: a recorded live clip shown on a screen held in front of the camera: the whole picture
+  moves rigidly with the hand, the screen's brightness flickers, and moire bands (two pixel grids
+  beating) and a cold colour cast cover it;
+- print: one still photo on paper, held by hand: rigid planar motion of the whole picture, no blinks
+  and no motion of the face inside it, halftone dots, washed-out colour and sometimes glare.
+
+`difficulty` in [0, 1] fades the cues (to 0.2 of full strength at 1) and gives that share of live
+clips a confounder (a shaking camera, a flickering lamp). Each split holds frame folders (PNG) and,
+for each class and attack type, one video file: live as .mp4 (H.264, lossless), attacks as .avi
+(FFV1, lossless), so both decoding paths are exercised.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from faceauth.errors import FaceauthError
+
+ATTACK_TYPES = ("print", "replay")
+SPLITS = ("train", "val", "test")
+SPLIT_SHARE = {"train": 1.0, "val": 0.5, "test": 0.5}  # val and test hold half as many videos as train
+# Bumped whenever the drawing changes, so generated folders in the cache are not reused across versions.
+GENERATOR_VERSION = 1
+FPS = 15
+README = """SYNTHETIC DATA - procedurally drawn face-like video clips, not recordings of people.
+
+Written by faceauth (faceauth.tasks.temporal.synthetic.generate_temporal_dataset) with
+    {videos_per_class} videos per class in train ({val_count} in val and test), {frames} frames of
+    {size}x{size} px each, difficulty {difficulty}, seed {seed}.
+
+Layout: {{train,val,test}}/live/<video> (bona fide) and {{train,val,test}}/spoof/{{print,replay}}/<video>
+(attacks, one folder per attack type). A video is a folder of PNG frames or one file (.mp4 for live,
+.avi for attacks). Live and spoof differ by drawn imitations of the temporal cues real presentation
+attacks leave (blinks and head motion against a still background; rigid motion, flicker and moire
+of screens; halftone and stillness of prints). Use it to exercise the pipeline, never to claim PAD
+performance.
+"""
+
+
+@dataclass(frozen=True)
+class SyntheticSpec:
+    videos_per_class: int = 24  # in train; val and test get half (at least 2 per attack type: a file and a folder)
+    frames: int = 32
+    size: int = 64
+    difficulty: float = 0.7
+    seed: int = 0
+
+    def folder_name(self) -> str:
+        return (f"temporal-v{GENERATOR_VERSION}-n{self.videos_per_class}-f{self.frames}-s{self.size}"
+                f"-d{self.difficulty:g}-seed{self.seed}")
+
+    def count(self, split: str) -> int:
+        return max(2 * len(ATTACK_TYPES), round(self.videos_per_class * SPLIT_SHARE[split]))
+
+
+# ---------------------------------------------------------------------------------------------- drawing
+
+def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel-centre coordinates in [0, 1]: (y, x), each (size, size)."""
+    c = (np.arange(size) + 0.5) / size
+    return np.meshgrid(c, c, indexing="ij")
+
+
+def _ellipse(y, x, cy, cx, ry, rx) -> np.ndarray:
+    """Soft-edged ellipse mask (about one pixel of anti-aliasing)."""
+    r = np.sqrt(((y - cy) / ry) ** 2 + ((x - cx) / rx) ** 2)
+    return np.clip((1.0 - r) * y.shape[0] * min(ry, rx) / 1.5 + 0.5, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class Scene:
+    """What stays fixed in one clip: the background, the face's look and its motion and blinks."""
+
+    background: np.ndarray  # (S, S, 3)
+    skin: np.ndarray  # (3,)
+    centre: tuple[float, float]
+    radii: tuple[float, float]
+    sway: tuple[float, float, float, float]  # amplitude x, amplitude y, period (frames), phase
+    blinks: tuple[int, ...]  # frames where a blink starts
+
+
+def random_scene(rng: np.random.Generator, size: int, frames: int) -> Scene:
+    y, x = _grid(size)
+    base = rng.uniform(0.15, 0.85, 3)
+    slope = rng.uniform(-0.25, 0.25, 3)
+    background = base + slope * (x[..., None] if rng.random() < 0.5 else y[..., None])
+    for _ in range(rng.integers(2, 5)):  # clutter: a few flat boxes
+        top, left = rng.uniform(0, 0.8, 2)
+        h, w = rng.uniform(0.1, 0.4, 2)
+        box = (y > top) & (y < top + h) & (x > left) & (x < left + w)
+        background[box] = rng.uniform(0.1, 0.9, 3)
+    skin = np.array([0.92, 0.72, 0.58]) * rng.uniform(0.45, 1.05) + rng.normal(0, 0.03, 3)
+    blinks, t = [], int(rng.integers(2, 10))
+    while t < frames:
+        blinks.append(t)
+        t += int(rng.integers(8, 18))
+    return Scene(
+        background=np.clip(background, 0, 1), skin=np.clip(skin, 0.05, 1),
+        centre=(rng.uniform(0.45, 0.55), rng.uniform(0.44, 0.56)), radii=(rng.uniform(0.26, 0.32), rng.uniform(0.19, 0.24)),
+        sway=(rng.uniform(0.01, 0.03), rng.uniform(0.005, 0.015), rng.uniform(16, 40), rng.uniform(0, 2 * np.pi)),
+        blinks=tuple(blinks),
+    )
+
+
+def eye_openness(scene: Scene, t: int) -> float:
+    """1 open .. 0 closed: a blink closes the eyes over two frames and opens them over two."""
+    for start in scene.blinks:
+        phase = t - start
+        if 0 <= phase < 4:
+            return (0.5, 0.0, 0.0, 0.5)[phase]
+    return 1.0
+
+
+def draw_face(scene: Scene, t: float, openness: float, size: int) -> np.ndarray:
+    """One frame of the scene: the face at its position at time t (frames) on the background."""
+    y, x = _grid(size)
+    ax, ay, period, phase = scene.sway
+    cy = scene.centre[0] + ay * np.sin(2 * np.pi * t / period * 0.7 + phase)
+    cx = scene.centre[1] + ax * np.sin(2 * np.pi * t / period + phase)
+    ry, rx = scene.radii
+    face = _ellipse(y, x, cy, cx, ry, rx)[..., None]
+    shading = 1.0 - 0.35 * np.clip((x - cx) / rx, -1, 1)[..., None] * 0.5  # lit from the left
+    image = scene.background * (1 - face) + scene.skin * shading * face
+    dark = np.zeros((size, size))
+    for side in (-1, 1):
+        ex = cx + side * 0.38 * rx
+        ey = cy - 0.18 * ry
+        dark = np.maximum(dark, _ellipse(y, x, ey, ex, 0.07 * ry * max(openness, 0.12), 0.2 * rx))  # eye (a slit when closed)
+        dark = np.maximum(dark, 0.6 * _ellipse(y, x, ey - 0.17 * ry, ex, 0.035 * ry, 0.26 * rx))  # brow
+    dark = np.maximum(dark, 0.7 * _ellipse(y, x, cy + 0.45 * ry, cx, 0.05 * ry, 0.32 * rx))  # mouth
+    return image * (1 - 0.8 * dark[..., None])
+
+
+def shift(image: np.ndarray, dy: float, dx: float, zoom: float = 1.0) -> np.ndarray:
+    """The image moved rigidly (bilinear, edges repeated): how a held photo or screen moves."""
+    size = image.shape[0]
+    c = (size - 1) / 2
+    yy, xx = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
+    sy = np.clip((yy - c) / zoom + c - dy, 0, size - 1)
+    sx = np.clip((xx - c) / zoom + c - dx, 0, size - 1)
+    y0, x0 = np.floor(sy).astype(int), np.floor(sx).astype(int)
+    y1, x1 = np.minimum(y0 + 1, size - 1), np.minimum(x0 + 1, size - 1)
+    wy, wx = (sy - y0)[..., None], (sx - x0)[..., None]
+    top = image[y0, x0] * (1 - wx) + image[y0, x1] * wx
+    bottom = image[y1, x0] * (1 - wx) + image[y1, x1] * wx
+    return top * (1 - wy) + bottom * wy
+
+
+def hand_motion(rng: np.random.Generator, frames: int, pixels: float) -> np.ndarray:
+    """(frames, 3): dy, dx (pixels) and zoom of a hand holding a photo or screen: a smooth random walk."""
+    steps = rng.normal(0, 1, (frames, 3)).cumsum(axis=0)
+    kernel = np.ones(5) / 5
+    smooth = np.stack([np.convolve(steps[:, i], kernel, mode="same") for i in range(3)], axis=1)
+    smooth -= smooth.mean(axis=0)
+    scale = pixels / (np.abs(smooth[:, :2]).max() + 1e-9)
+    return np.column_stack([smooth[:, :2] * scale, 1 + 0.01 * smooth[:, 2] / (np.abs(smooth[:, 2]).max() + 1e-9)])
+
+
+def live_clip(rng: np.random.Generator, spec: SyntheticSpec) -> list[np.ndarray]:
+    """A face filmed by a still camera; with probability `difficulty` the camera shakes a little or a
+    lamp flickers (a live clip that shows an attack-like cue)."""
+    scene = random_scene(rng, spec.size, spec.frames)
+    shake = hand_motion(rng, spec.frames, 0.8) if rng.random() < 0.5 * spec.difficulty else None
+    lamp = 0.03 * spec.difficulty if rng.random() < 0.5 * spec.difficulty else 0.0
+    lamp_period = rng.uniform(3, 7)
+    frames = []
+    for t in range(spec.frames):
+        image = draw_face(scene, t, eye_openness(scene, t), spec.size)
+        if shake is not None:
+            image = shift(image, *shake[t])
+        frames.append(image * (1 + lamp * np.sin(2 * np.pi * t / lamp_period)))
+    return frames
+
+
+def replay_clip(rng: np.random.Generator, spec: SyntheticSpec, cue: float) -> list[np.ndarray]:
+    """A live clip replayed on a screen held in front of the camera."""
+    size = spec.size
+    y, x = _grid(size)
+    angle, period = rng.uniform(0, np.pi), rng.uniform(2.2, 3.5)  # moire: a fine grating (pixels)
+    grating = np.sin(2 * np.pi * size * (x * np.cos(angle) + y * np.sin(angle)) / period)[..., None]
+    cast = np.array([-0.04, 0.0, 0.06]) * cue
+    flicker, flicker_period = rng.uniform(0.04, 0.08) * cue, rng.uniform(3, 7)
+    motion = hand_motion(rng, spec.frames, rng.uniform(1.0, 2.5))
+    recording = SyntheticSpec(spec.videos_per_class, spec.frames, size, 0.0, spec.seed)  # no confounders: those are live's
+    frames = []
+    for t, image in enumerate(live_clip(rng, recording)):
+        screen = 0.08 + 0.86 * image + cast + 0.07 * cue * grating
+        screen *= 1 + flicker * np.sin(2 * np.pi * t / flicker_period)
+        frames.append(shift(screen, *motion[t]))
+    return frames
+
+
+def print_clip(rng: np.random.Generator, spec: SyntheticSpec, cue: float) -> list[np.ndarray]:
+    """One still photo on paper, held by hand."""
+    size = spec.size
+    y, x = _grid(size)
+    scene = random_scene(rng, size, spec.frames)
+    photo = draw_face(scene, rng.uniform(0, 40), 1.0, size)
+    grey = photo.mean(axis=2, keepdims=True)
+    photo = grey + (1 - 0.35 * cue) * (photo - grey)  # washed-out colour
+    photo = 0.1 + 0.8 * photo + np.array([0.03, 0.02, -0.02]) * cue  # lower contrast, paper tint
+    period = rng.uniform(2.5, 3.5)
+    dots = (0.5 + 0.5 * np.cos(2 * np.pi * size * x / period) * np.cos(2 * np.pi * size * y / period))[..., None]
+    photo = photo * (1 - 0.14 * cue * dots)
+    if rng.random() < 0.5:  # glossy paper: a soft specular highlight
+        gy, gx = rng.uniform(0.2, 0.8, 2)
+        photo = photo + 0.5 * cue * np.exp(-((y - gy) ** 2 + (x - gx) ** 2) / 0.01)[..., None]
+    motion = hand_motion(rng, spec.frames, rng.uniform(1.0, 2.5))
+    return [shift(photo, *motion[t]) for t in range(spec.frames)]
+
+
+def film(frames: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+    """What the camera records: sensor noise, quantised to uint8."""
+    return [np.clip((f + rng.normal(0, 0.015, f.shape)) * 255 + 0.5, 0, 255).astype(np.uint8) for f in frames]
+
+
+def draw_clip(kind: str, rng: np.random.Generator, spec: SyntheticSpec) -> list[np.ndarray]:
+    cue = 1.0 - 0.8 * spec.difficulty
+    clip = {"live": lambda: live_clip(rng, spec), "replay": lambda: replay_clip(rng, spec, cue),
+            "print": lambda: print_clip(rng, spec, cue)}[kind]()
+    return film(clip, rng)
+
+
+# ---------------------------------------------------------------------------------------------- writing
+
+def write_frames(folder: Path, frames: list[np.ndarray]) -> None:
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    for index, frame in enumerate(frames):
+        Image.fromarray(frame).save(folder / f"frame_{index:04d}.png", compress_level=1)
+
+
+def write_video(path: Path, frames: list[np.ndarray]) -> None:
+    """Lossless, so the cues survive: .mp4 as H.264 (qp 0, 4:4:4), .avi as FFV1. One encoder thread."""
+    import av
+
+    codec, pix_fmt, options = ("libx264", "yuv444p", {"qp": "0"}) if path.suffix == ".mp4" else ("ffv1", "bgr0", {})
+    height, width = frames[0].shape[:2]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=FPS)
+        stream.width, stream.height, stream.pix_fmt, stream.options = width, height, pix_fmt, options
+        stream.codec_context.thread_count = 1
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+
+
+def generate_temporal_dataset(out_dir: str | Path, videos_per_class: int = 24, frames: int = 32, size: int = 64,
+                              difficulty: float = 0.7, seed: int = 0, quiet: bool = False) -> Path:
+    """Write {train,val,test}/live/ and {train,val,test}/spoof/{print,replay}/ clips and a README.txt.
+
+    Train holds `videos_per_class` live and as many attack clips (split evenly between the attack
+    types); val and test hold half as many. The first clip of each class and attack type in a split
+    is a video file, the others are folders of PNG frames."""
+    spec = SyntheticSpec(videos_per_class, frames, size, difficulty, seed)
+    _check_spec(spec)
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        raise FaceauthError(f"{out} is not empty; pass a new or empty folder")
+    for split_index, split in enumerate(SPLITS):
+        rng = np.random.default_rng([seed, split_index])
+        count = spec.count(split)
+        groups = [("live", out / split / "live", count)]
+        groups += [(kind, out / split / "spoof" / kind, count // len(ATTACK_TYPES) + (i < count % len(ATTACK_TYPES)))
+                   for i, kind in enumerate(ATTACK_TYPES)]
+        for kind, folder, number in groups:
+            folder.mkdir(parents=True, exist_ok=True)
+            for index in range(number):
+                clip = draw_clip(kind, rng, spec)
+                if index == 0:
+                    write_video(folder / f"{kind}_{index:03d}{'.mp4' if kind == 'live' else '.avi'}", clip)
+                else:
+                    write_frames(folder / f"{kind}_{index:03d}", clip)
+    (out / "README.txt").write_text(README.format(videos_per_class=videos_per_class, val_count=spec.count("val"),
+                                                  frames=frames, size=size, difficulty=difficulty, seed=seed))
+    if not quiet:
+        print(f"wrote SYNTHETIC temporal data (drawn faces, not real videos) to {out}", flush=True)
+    return out
+
+
+def _check_spec(spec: SyntheticSpec) -> None:
+    if spec.videos_per_class < 2 * len(ATTACK_TYPES):
+        raise FaceauthError(f"videos per class must be at least {2 * len(ATTACK_TYPES)} (2 per attack type), "
+                            f"got {spec.videos_per_class}")
+    if spec.frames < 2 or spec.size < 16:
+        raise FaceauthError(f"need at least 2 frames of at least 16 px, got {spec.frames} frames of {spec.size} px")
+    if not 0 <= spec.difficulty <= 1:
+        raise FaceauthError(f"difficulty must lie in [0, 1], got {spec.difficulty}")
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock file: concurrent trials on one node generate the data once, not each."""
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def cached_dataset(cache_dir: str | Path, spec: SyntheticSpec) -> Path:
+    """The dataset for `spec` under `<cache_dir>/synthetic/`, generated once (into a temporary folder,
+    renamed into place under a lock) and reused by every run with the same parameters."""
+    root = Path(cache_dir).expanduser() / "synthetic"
+    target = root / spec.folder_name()
+    if target.is_dir():
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    with _locked(root / f"{spec.folder_name()}.lock"):
+        if target.is_dir():  # generated by another process while this one waited
+            return target
+        tmp = root / f".{spec.folder_name()}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        generate_temporal_dataset(tmp, spec.videos_per_class, spec.frames, spec.size, spec.difficulty, spec.seed, quiet=True)
+        tmp.rename(target)
+    print(f"generated SYNTHETIC temporal data (drawn faces, not real videos) in {target}", file=sys.stderr, flush=True)
+    return target
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The generator's command-line arguments (faceauth.datasets temporal)."""
+    parser.add_argument("out_dir", metavar="OUT_DIR", help="a new (or empty) folder for {train,val,test}/{live,spoof}/")
+    parser.add_argument("--per-class", "--per_class", dest="per_class", type=int, default=24,
+                        help="videos per class in train; val and test get half (default 24)")
+    parser.add_argument("--frames", type=int, default=32, help="frames per video (default 32)")
+    parser.add_argument("--size", type=int, default=64, help="side of the square frames in pixels (default 64)")
+    parser.add_argument("--difficulty", type=float, default=0.7, help="0: obvious attack cues .. 1: subtle (default 0.7)")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def run(args: argparse.Namespace) -> None:
+    generate_temporal_dataset(args.out_dir, args.per_class, args.frames, args.size, args.difficulty, args.seed)

@@ -1,0 +1,91 @@
+"""The temporal liveness trainer end to end through its entry points, and one smoke search, on tiny
+synthetic videos and real files."""
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+import yaml
+
+import faceauth.tasks.temporal  # noqa: F401  (registers the task; the entry points list it from then on)
+from faceauth import evaluate as evaluate_cli
+from faceauth import export as export_cli
+from faceauth import train as train_cli
+from faceauth.checkpoint import load_checkpoint
+from faceauth.metrics import PAD_KEYS
+from faceauth.tasks.temporal.train import build_model
+from tests.tune_helpers import trials
+
+TINY = {"synthetic_per_class": 4, "synthetic_frames": 12, "synthetic_size": 32, "seq_len": 4, "hidden_size": 8,
+        "num_layers": 2, "bidirectional": True, "epochs": 3, "batch_size": 8, "augment_strength": 0.5}
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump({"seed": 3, "temporal": TINY}))
+    return path
+
+
+def test_train_evaluate_export_round_trip(tmp_path, tiny_config, capsys):
+    out = tmp_path / "ckpt"
+    assert train_cli.main(["temporal", "--synthetic", "--config", str(tiny_config), "--cache-dir", str(tmp_path / "cache"),
+                           "--output-dir", str(out), "--log-dir", str(tmp_path / "logs")]) == 0
+    printed = capsys.readouterr()
+    assert "epoch   3/3" in printed.out and "best epoch" in printed.out and "SYNTHETIC" in printed.err
+    model_path = out / "temporal_best.pth"
+    checkpoint = load_checkpoint(model_path)  # weights_only=True inside
+    assert checkpoint["task"] == "temporal" and checkpoint["model_args"]["bidirectional"] is True
+    assert set(PAD_KEYS) <= set(checkpoint["metrics"]) and {"apcer_print", "apcer_replay"} <= set(checkpoint["metrics"])
+    log = json.loads(next((tmp_path / "logs").glob("temporal-*.json")).read_text())
+    assert log["seed"] == 3 and len(log["epochs"]) == 3 and log["config"]["seq_len"] == 4
+
+    metrics_path = tmp_path / "eval.json"
+    assert evaluate_cli.main(["--model-path", str(model_path), "--output-json", str(metrics_path)]) == 0
+    evaluation = json.loads(metrics_path.read_text())
+    test = evaluation["metrics"]["temporal_lstm"]
+    assert set(PAD_KEYS) <= set(test) and test["threshold"] == checkpoint["metrics"]["threshold"]  # the val threshold
+    assert evaluation["details"]["bona_fide_videos"] == 4 and evaluation["details"]["attack_videos"] == 4
+
+    onnx_path = tmp_path / "temporal.onnx"
+    assert export_cli.main(["--model-path", str(model_path), "--output-path", str(onnx_path)]) == 0
+    assert "[5, 7, 26]" in capsys.readouterr().out  # parity checked at another batch and sequence length
+    model = build_model(checkpoint["model_args"])
+    model.load_state_dict(checkpoint["state_dict"])
+    x = torch.randn(2, 9, 26)
+    onnx_out = ort.InferenceSession(str(onnx_path)).run(None, {"features": x.numpy()})[0]
+    assert np.abs(onnx_out - model.eval()(x).detach().numpy()).max() < 1e-4
+
+
+def test_user_errors_exit_2_with_a_message(tmp_path, capsys):
+    assert train_cli.main(["temporal", "--epochs", "1"]) == 2
+    assert "--synthetic" in capsys.readouterr().err
+    assert train_cli.main(["temporal", "--data-root", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere does not exist" in capsys.readouterr().err
+    assert train_cli.main(["temporal", "--synthetic", "--frame-extractor", str(tmp_path / "none.pth"),
+                           "--cache-dir", str(tmp_path)]) == 2
+    assert "frame extractor" in capsys.readouterr().err
+
+
+def test_smoke_search_writes_a_complete_best_folder(tmp_path):
+    from faceauth import tune as tune_cli
+
+    assert tune_cli.main(["temporal", "--smoke-test", "--no-dashboard", "--num-cpus", "2", "--name", "smoke",
+                          "--storage", str(tmp_path / "runs"), "--log-dir", str(tmp_path / "logs"),
+                          "--cache-dir", str(tmp_path / "cache")]) == 0
+    run = tmp_path / "runs" / "smoke"
+    rows = trials(run)
+    assert len(rows) == 2 and {r["status"] for r in rows} <= {"completed", "early_stopped", "stopped_by_scheduler"}
+    assert all(r["param_seq_len"] >= 2 and isinstance(r["param_bidirectional"], bool) for r in rows)
+    best = run / "best"
+    metrics = json.loads((best / "metrics.json").read_text())
+    assert metrics["task"] == "temporal" and metrics["metric"] == "eer" and metrics["mode"] == "min"
+    assert set(PAD_KEYS) <= set(metrics["test"]) and metrics["onnx"]["max_abs_diff"] < 1e-4
+    checked = metrics["onnx"]["checked_input_shapes"]["features"]  # another batch and another sequence length
+    assert checked == [5, max(2, metrics["hyperparameters"]["seq_len"]) + 3, 26] and metrics["deployment"]["feature_size"] == 26
+    assert metrics["deployment"]["threshold"] == metrics["val"]["threshold"]
+    assert (best / "model.onnx").stat().st_size > 1000 and "Test split" in (best / "report.md").read_text()
+    config = yaml.safe_load((best / "config.yaml").read_text())
+    assert config["task"] == "temporal" and config["synthetic"] is True
