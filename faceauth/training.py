@@ -46,6 +46,14 @@ def make_optimizer(parameters, config: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(list(parameters), lr=config.lr, weight_decay=config.weight_decay, fused=True)
 
 
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor:
+    """One update from `loss`; returns the loss detached, for the epoch's running total."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
 def fit(
     *,
     task: str,

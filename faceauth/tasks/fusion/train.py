@@ -17,7 +17,7 @@ from faceauth.runlog import seed_everything
 from faceauth.tasks.fusion.config import FusionConfig
 from faceauth.tasks.fusion.data import EmbeddingSet, identity_batches, load_splits, verification_pairs
 from faceauth.tasks.fusion.model import FusionMLP, augment_embeddings
-from faceauth.training import Objective, fit, make_optimizer
+from faceauth.training import Objective, fit, make_optimizer, optimizer_step
 from faceauth.metrics import verification_metrics
 
 OBJECTIVE = Objective("tar_at_far_1e-3", "max")
@@ -87,10 +87,7 @@ def train_loop(config: dict[str, Any]) -> None:
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 fused = model(x)
             loss = loss_fn(fused.float(), y_train[index])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.detach()
+            total += optimizer_step(optimizer, loss)
         return float(total) / max(steps, 1)
 
     def validate() -> dict[str, float]:

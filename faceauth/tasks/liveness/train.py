@@ -24,7 +24,7 @@ from faceauth.tasks.liveness.augment import augment
 from faceauth.tasks.liveness.config import LivenessConfig
 from faceauth.tasks.liveness.data import ImageSplit, load_splits
 from faceauth.tasks.liveness.model import IMAGENET_MEAN, IMAGENET_STD, LivenessResNet
-from faceauth.training import Objective, fit, make_optimizer
+from faceauth.training import Objective, fit, make_optimizer, optimizer_step
 
 # EER rather than ACER: on the val split, where the threshold is chosen at the EER, ACER is the EER
 # up to ties, and the interpolated EER is the smoother signal for TPE and early stopping.
@@ -100,10 +100,7 @@ def train_loop(config: dict[str, Any]) -> None:
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 logits = model(x)
             loss = F.binary_cross_entropy_with_logits(logits.float(), targets[index].to(device), pos_weight=pos_weight)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.detach()
+            total += optimizer_step(optimizer, loss)
         return float(total) / steps
 
     def validate() -> dict[str, float]:

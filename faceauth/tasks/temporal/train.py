@@ -19,7 +19,7 @@ from faceauth.runlog import seed_everything
 from faceauth.tasks.temporal.config import TemporalConfig
 from faceauth.tasks.temporal.data import VideoSet, eval_windows, feature_statistics, load_splits, train_windows
 from faceauth.tasks.temporal.model import TemporalLSTM
-from faceauth.training import Objective, fit, make_optimizer
+from faceauth.training import Objective, fit, make_optimizer, optimizer_step
 
 # The validation EER, minimised: ACER at the validation EER threshold equals it on that split up to
 # ties, and the interpolated EER is the smoother signal for TPE and ASHA (as for liveness).
@@ -101,10 +101,7 @@ def train_loop(config: dict[str, Any]) -> None:
                 logits = model(torch.from_numpy(x[index]).to(device))
             targets = torch.from_numpy(y[index]).to(device)
             loss = F.binary_cross_entropy_with_logits(logits.float(), targets, pos_weight=pos_weight)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.detach()
+            total += optimizer_step(optimizer, loss)
         return float(total) / steps
 
     def validate() -> dict[str, float]:
