@@ -43,7 +43,8 @@ def test_unmeetable_resources_fail_at_start(tmp_path, capsys):
 def test_search_across_two_nodes_with_uri_storage(tmp_path, two_node_cluster, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a URI run keeps its best/ under ./runs too
     storage = f"file://{tmp_path / 'shared'}"
-    args = ["fusion", "--smoke-test", "--trials", "2", "--epochs", "4", "--patience", "0", "--scheduler", "none",
+    # 40 epochs (a few seconds): long enough that the two trials overlap by whole seconds of Tune timestamps.
+    args = ["fusion", "--smoke-test", "--trials", "2", "--epochs", "40", "--patience", "0", "--scheduler", "none",
             "--address", two_node_cluster.address, "--storage", storage, "--name", "multi", "--log-dir", str(tmp_path)]
     assert tune_cli.main(args) == 0
     run = tmp_path / "shared" / "multi"
