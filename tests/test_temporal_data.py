@@ -20,7 +20,7 @@ from faceauth.pipeline import export_checkpoint
 from faceauth.tasks import get_task
 from faceauth.tasks.temporal.config import TemporalConfig
 from faceauth.tasks.temporal.data import eval_windows, load_splits, train_windows, window_starts
-from faceauth.tasks.temporal.features import HANDCRAFTED_FEATURES, HandcraftedExtractor
+from faceauth.tasks.temporal.features import TEXTURE_FEATURES, TextureExtractor
 from faceauth.tasks.temporal.model import TemporalLSTM
 from faceauth.tasks.temporal.synthetic import generate_temporal_dataset
 
@@ -56,7 +56,7 @@ def test_splits_load_with_attack_types_from_both_frame_folders_and_video_files(v
     splits = load_splits(config(videos, tmp_path))
     train = splits["train"]
     assert len(train) == 8 and train.is_attack.sum() == 4 and set(train.attack_types) == {"", "print", "replay"}
-    assert all(f.shape == (12, len(HANDCRAFTED_FEATURES)) and f.dtype == np.float32 for f in train.features)
+    assert all(f.shape == (12, len(TEXTURE_FEATURES)) and f.dtype == np.float32 for f in train.features)
     assert any(p.endswith(".mp4") for p in train.paths) and any(p.endswith(".avi") for p in train.paths)
     assert sorted(train.attack_type_labels()) == ["print", "print", "replay", "replay"]
     assert np.isfinite(np.concatenate(train.features)).all()
@@ -157,17 +157,17 @@ def test_a_checkpoint_extractor_gives_its_penultimate_features_and_a_new_checkpo
     changed = load_splits(cfg, ("val",))["val"]
     assert changed.cache_hits == 0 and changed.extractor != first.extractor
     assert not np.array_equal(changed.features[0], first.features[0])
-    handcrafted = load_splits(config(videos, tmp_path / "cache"), ("val",))["val"]
-    assert handcrafted.cache_hits == 0 and handcrafted.extractor == HandcraftedExtractor.identity
+    built_in = load_splits(config(videos, tmp_path / "cache"), ("val",))["val"]
+    assert built_in.cache_hits == 0 and built_in.extractor == TextureExtractor.identity
 
 
 def test_windows_cover_each_video_and_augmentation_zero_changes_nothing(videos, tmp_path):
     train = load_splits(config(videos, tmp_path), ("train",))["train"]
     assert list(window_starts(12, 4)) == [0, 2, 4, 6, 8] and list(window_starts(12, 7)) == [0, 3, 5]
     windows, owners = eval_windows(train, seq_len=4, stride=2)  # a window spans 7 frames
-    assert windows.shape == (8 * 3, 4, len(HANDCRAFTED_FEATURES)) and np.bincount(owners).tolist() == [3] * 8
+    assert windows.shape == (8 * 3, 4, len(TEXTURE_FEATURES)) and np.bincount(owners).tolist() == [3] * 8
     assert np.array_equal(windows[1], train.features[0][3:10:2])
-    std = np.ones(len(HANDCRAFTED_FEATURES), np.float32)
+    std = np.ones(len(TEXTURE_FEATURES), np.float32)
     plain, labels = train_windows(train, 4, 2, 0.0, std, np.random.default_rng(0))
     assert np.array_equal(plain, windows) and labels.tolist() == [float(a) for a in train.is_attack for _ in range(3)]
     augmented, _ = train_windows(train, 4, 2, 1.0, std, np.random.default_rng(0))
@@ -186,7 +186,7 @@ def test_model_outputs_one_logit_per_window_at_any_length(bidirectional):
 def test_onnx_keeps_batch_and_sequence_dynamic(tmp_path, bidirectional):
     """Exported through the pipeline (parity at batch 5 and seq_len + 3), then run at other lengths."""
     args = {"feature_dim": 6, "hidden_size": 8, "num_layers": 2, "bidirectional": bidirectional, "dropout": 0.1,
-            "seq_len": 4, "frame_stride": 1, "frame_extractor": HandcraftedExtractor.identity}
+            "seq_len": 4, "frame_stride": 1, "frame_extractor": TextureExtractor.identity}
     task = get_task("temporal")
     torch.manual_seed(0)
     model = task.build_model(args)

@@ -51,10 +51,10 @@ def test_train_evaluate_export_round_trip(tmp_path, tiny_config, capsys):
 
     onnx_path = tmp_path / "temporal.onnx"
     assert export_cli.main(["--model-path", str(model_path), "--output-path", str(onnx_path)]) == 0
-    assert "[5, 7, 26]" in capsys.readouterr().out  # parity checked at another batch and sequence length
+    assert "[5, 7, 76]" in capsys.readouterr().out  # parity checked at another batch and sequence length
     model = build_model(checkpoint["model_args"])
     model.load_state_dict(checkpoint["state_dict"])
-    x = torch.randn(2, 9, 26)
+    x = torch.randn(2, 9, 76)
     onnx_out = ort.InferenceSession(str(onnx_path)).run(None, {"features": x.numpy()})[0]
     assert np.abs(onnx_out - model.eval()(x).detach().numpy()).max() < 1e-4
 
@@ -84,8 +84,10 @@ def test_smoke_search_writes_a_complete_best_folder(tmp_path):
     assert metrics["task"] == "temporal" and metrics["metric"] == "eer" and metrics["mode"] == "min"
     assert set(PAD_KEYS) <= set(metrics["test"]) and metrics["onnx"]["max_abs_diff"] < 1e-4
     checked = metrics["onnx"]["checked_input_shapes"]["features"]  # another batch and another sequence length
-    assert checked == [5, max(2, metrics["hyperparameters"]["seq_len"]) + 3, 26] and metrics["deployment"]["feature_size"] == 26
+    assert checked == [5, max(2, metrics["hyperparameters"]["seq_len"]) + 3, 76] and metrics["deployment"]["feature_size"] == 76
     assert metrics["deployment"]["threshold"] == metrics["val"]["threshold"]
-    assert (best / "model.onnx").stat().st_size > 1000 and "Test split" in (best / "report.md").read_text()
+    assert set(metrics["test_baselines"]) == {"time_blind_logreg", "frame_score_average"}
+    assert all("threshold" in m and "acer" in m for m in metrics["test_baselines"].values())
+    assert (best / "model.onnx").stat().st_size > 1000 and "time_blind_logreg" in (best / "report.md").read_text()
     config = yaml.safe_load((best / "config.yaml").read_text())
     assert config["task"] == "temporal" and config["synthetic"] is True

@@ -11,9 +11,10 @@ import torch
 from faceauth.metrics import PAD_KEYS
 from faceauth.tasks import register
 from faceauth.tasks.base import OnnxSpec, Task
-from faceauth.tasks.temporal.config import TemporalConfig
+from faceauth.tasks.temporal.config import FRAME_FEATURES, TemporalConfig
 from faceauth.tasks.temporal.data import data_root, load_splits
 from faceauth.tasks.temporal.evaluate import evaluate_checkpoint
+from faceauth.tasks.temporal.synthetic import REGIMES
 from faceauth.tasks.temporal.train import OBJECTIVE, build_model, train_loop
 
 
@@ -35,8 +36,15 @@ def add_cli_flags(parser: argparse.ArgumentParser) -> None:
         help="DIR/{train,val,test}/{live,spoof}/ with one frame folder or video file per video (spoof/<attack type>/ allowed)")
     add("--skip_invalid", "--skip-invalid", dest="skip_invalid", action="store_true", default=argparse.SUPPRESS,
         help="skip (and list) unreadable, too short or mixed-size videos instead of stopping")
+    add("--test_data", "--test-data", dest="test_data", metavar="DIR", default=argparse.SUPPRESS,
+        help="test videos (a folder with live/ and spoof/, or a data root holding test/); then no test split is "
+             "read from the training data")
+    add("--frame_features", "--frame-features", dest="frame_features", choices=FRAME_FEATURES, default=argparse.SUPPRESS,
+        help="per-frame features: texture (default), handcrafted, or checkpoint (with --frame-extractor)")
     add("--frame_extractor", "--frame-extractor", dest="frame_extractor", metavar="CHECKPOINT", default=argparse.SUPPRESS,
-        help="per-frame features from this checkpoint's model (e.g. a liveness model.pt) instead of the built-in ones")
+        help="per-frame features from this checkpoint's frozen model (e.g. a liveness model.pt): frame_features checkpoint")
+    add("--synthetic_regime", "--synthetic-regime", dest="synthetic_regime", choices=tuple(REGIMES), default=argparse.SUPPRESS,
+        help="synthetic data: a named regime of frame size, clip length and cues (see synthetic.REGIMES)")
     add("--cache_dir", "--cache-dir", dest="cache_dir", metavar="DIR", default=argparse.SUPPRESS,
         help="frame-feature cache and synthetic videos (default ~/.cache/faceauth)")
     add("--seq_len", "--seq-len", dest="seq_len", type=int, default=argparse.SUPPRESS, help="frames per LSTM window (default 8)")
@@ -83,7 +91,8 @@ def check_data(config: TemporalConfig) -> str:
     hits = sum(s.cache_hits for s in splits.values())
     videos = sum(len(s) + len(s.skipped) for s in splits.values())
     extractor = next(iter(splits.values())).extractor
-    return (f"{data_root(config)}: " + "; ".join(f"{name} {split.summary()}" for name, split in splits.items())
+    test = f" (test from {config.test_data})" if config.test_data else ""
+    return (f"{data_root(config)}{test}: " + "; ".join(f"{name} {split.summary()}" for name, split in splits.items())
             + f" (features {extractor}, {hits} of {videos} videos from the cache)")
 
 

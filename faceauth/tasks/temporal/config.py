@@ -11,6 +11,10 @@ from pathlib import Path
 from typing import Optional
 
 from faceauth.config import TrainConfig, check
+from faceauth.tasks.temporal.synthetic import REGIMES
+
+FRAME_FEATURES = ("texture", "handcrafted", "checkpoint")
+DEFAULT_FRAME_FEATURES = "texture"
 
 
 @dataclass(frozen=True)
@@ -24,8 +28,15 @@ class TemporalConfig(TrainConfig):
     data_root: Optional[str] = None
     # Skip (and list) unreadable, too short or mixed-size videos instead of stopping on them.
     skip_invalid: bool = False
-    # Per-frame features: None = the built-in deterministic extractor (no weights); a path = the
-    # penultimate features of that checkpoint's model (e.g. a liveness model.pt).
+    # Test data given on its own (a folder with live/ and spoof/, or a data root holding test/): then
+    # no test split is read from data_root (or generated), and evaluation uses this one.
+    test_data: Optional[str] = None
+    # Per-frame features (features.py), one of FRAME_FEATURES: "texture" (colour-texture LBP, rigid-
+    # motion residuals around eyes and mouth, flicker spectrum; no weights), "handcrafted" (a smaller
+    # fixed set), "checkpoint" (the penultimate features of the frozen image model at
+    # frame_extractor, e.g. a liveness model.pt). None: "checkpoint" when frame_extractor is set,
+    # else "texture".
+    frame_features: Optional[str] = None
     frame_extractor: Optional[str] = None
     # Frame features are cached here (and synthetic videos generated here), shared by every run.
     cache_dir: str = "~/.cache/faceauth"
@@ -37,6 +48,9 @@ class TemporalConfig(TrainConfig):
     synthetic_size: int = 64
     synthetic_difficulty: float = 0.7
     data_seed: int = 0
+    # A named synthetic regime (synthetic.REGIMES: frame size, clip length, static cue strength, blink
+    # rate, shake, light drift); it replaces synthetic_frames, synthetic_size and synthetic_difficulty.
+    synthetic_regime: Optional[str] = None
     # Sequences: seq_len frames, every frame_stride-th frame of the video (a window spans
     # (seq_len - 1) * frame_stride + 1 frames). A video's score is the mean attack probability of
     # its windows, which overlap by half.
@@ -58,11 +72,23 @@ class TemporalConfig(TrainConfig):
         check(self.synthetic_frames >= 2, "synthetic_frames", "must be at least 2")
         check(self.synthetic_size >= 16, "synthetic_size", "must be at least 16 pixels")
         check(0.0 <= self.synthetic_difficulty <= 1.0, "synthetic_difficulty", "must lie in [0, 1]")
+        check(self.frame_features is None or self.frame_features in FRAME_FEATURES, "frame_features",
+              f"must be one of {', '.join(FRAME_FEATURES)}")
+        check(self.feature_kind != "checkpoint" or self.frame_extractor is not None, "frame_features",
+              "'checkpoint' needs frame_extractor: the path of a faceauth image-model checkpoint (e.g. a liveness model.pt)")
+        check(self.synthetic_regime is None or self.synthetic_regime in REGIMES, "synthetic_regime",
+              f"must be one of {', '.join(REGIMES)}")
         check(self.seq_len >= 1, "seq_len", "must be at least 1")
         check(self.frame_stride >= 1, "frame_stride", "must be at least 1")
         check(self.hidden_size >= 1, "hidden_size", "must be at least 1")
         check(self.num_layers >= 1, "num_layers", "must be at least 1")
         check(0.0 <= self.dropout < 1.0, "dropout", "must lie in [0, 1)")
+
+    @property
+    def feature_kind(self) -> str:
+        if self.frame_features is not None:
+            return self.frame_features
+        return "checkpoint" if self.frame_extractor is not None else DEFAULT_FRAME_FEATURES
 
     @property
     def window_span(self) -> int:

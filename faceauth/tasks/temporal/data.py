@@ -16,7 +16,7 @@ import numpy as np
 
 from faceauth.errors import FaceauthError
 from faceauth.tasks.temporal.features import FeatureCache, FrameExtractor, make_extractor, video_features
-from faceauth.tasks.temporal.synthetic import SyntheticSpec, cached_dataset
+from faceauth.tasks.temporal.synthetic import SyntheticSpec, cached_dataset, regime_spec
 from faceauth.tasks.temporal.videos import LAYOUT, SPLITS, UNTYPED_ATTACK, Video, VideoProblem, check_layout, problem_report
 
 
@@ -57,8 +57,11 @@ def data_root(config) -> Path:
         raise FaceauthError("temporal: choose one data source: --synthetic (generated videos) or --data_root DIR"
                             + (" (both were given)" if config.synthetic else "") + f"; {LAYOUT}")
     if config.synthetic:
-        spec = SyntheticSpec(config.synthetic_per_class, config.synthetic_frames, config.synthetic_size,
-                             config.synthetic_difficulty, config.data_seed)
+        if config.synthetic_regime is not None:
+            spec = regime_spec(config.synthetic_regime, config.synthetic_per_class, config.data_seed)
+        else:
+            spec = SyntheticSpec(config.synthetic_per_class, config.synthetic_frames, config.synthetic_size,
+                                 config.synthetic_difficulty, config.data_seed)
         return cached_dataset(config.cache_dir, spec)
     root = Path(config.data_root).expanduser()
     if not root.is_dir():
@@ -86,7 +89,7 @@ def _extract(videos: list[Video], extractor: FrameExtractor, cache: FeatureCache
 def load_videos(root: Path, folders: dict[str, list[Video]], config,
                 extractor: FrameExtractor | None = None) -> dict[str, VideoSet]:
     """Check and featurise the videos of every split (root/<split>); all problems are reported together."""
-    extractor = extractor or make_extractor(config.frame_extractor)
+    extractor = extractor or make_extractor(config.frame_extractor, config.feature_kind)
     cache = FeatureCache(config.cache_dir, extractor.identity)
     results = {name: _extract(videos, extractor, cache, config.window_span) for name, videos in folders.items()}
     problems = {path: why for _, split_problems, _ in results.values() for path, why in split_problems.items()}
@@ -111,17 +114,25 @@ def load_videos(root: Path, folders: dict[str, list[Video]], config,
 
 
 def load_splits(config, splits: tuple[str, ...] = SPLITS) -> dict[str, VideoSet]:
-    extractor = make_extractor(config.frame_extractor)  # first: a bad extractor path fails before any data work
+    """The named splits of the data root; with `test_data` set, "test" is read from there instead."""
+    extractor = make_extractor(config.frame_extractor, config.feature_kind)  # first: a bad path fails before any data work
     root = data_root(config)
-    return load_videos(root, check_layout(root, splits), config, extractor)
+    own = tuple(s for s in splits if not (s == "test" and config.test_data is not None))
+    sets = load_videos(root, check_layout(root, own), config, extractor) if own else {}
+    if len(own) < len(splits):
+        sets["test"] = load_folder(config.test_data, config, extractor)
+    return {name: sets[name] for name in splits}
 
 
-def load_folder(folder: str | Path, config) -> VideoSet:
+def load_folder(folder: str | Path, config, extractor: FrameExtractor | None = None) -> VideoSet:
     """A test folder given on its own: a split (live/, spoof/) or a data root holding test/."""
     folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise FaceauthError(f"temporal test data {folder} does not exist or is not a folder; pass a folder with "
+                            "live/ and spoof/ (a test split) or a data root holding test/")
     if (folder / "test").is_dir() and not (folder / "live").is_dir():
         folder = folder / "test"
-    return load_videos(folder.parent, check_layout(folder.parent, (folder.name,)), config)[folder.name]
+    return load_videos(folder.parent, check_layout(folder.parent, (folder.name,)), config, extractor)[folder.name]
 
 
 # ---------------------------------------------------------------------------------------------- windows

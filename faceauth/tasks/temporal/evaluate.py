@@ -6,18 +6,26 @@
 without it, the test split of the data the checkpoint was trained on. The threshold is the val EER
 threshold stored in the checkpoint's metrics (ISO/IEC 30107-3: APCER and BPCER at a threshold fixed
 before the test data is seen); `eer` and `roc_auc` are threshold-free.
+
+Beside the LSTM, the time-blind baselines (baselines.py) are fitted on the checkpoint's training
+videos and the same frame features, each thresholded at its own validation EER, and scored on the
+same test videos: `groups` holds each score's video index, for bootstrap intervals over videos.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
+
+import numpy as np
 
 from faceauth.config import build_config
 from faceauth.errors import FaceauthError
 from faceauth.session import resolve_device
 from faceauth.tasks.base import Evaluation
+from faceauth.tasks.temporal.baselines import baseline_results
 from faceauth.tasks.temporal.config import TemporalConfig
-from faceauth.tasks.temporal.data import load_folder, load_splits, window_starts
+from faceauth.tasks.temporal.data import load_splits, window_starts
 from faceauth.tasks.temporal.train import build_model, split_metrics, video_scores
 
 SYSTEM = "temporal_lstm"
@@ -25,9 +33,12 @@ SYSTEM = "temporal_lstm"
 
 def evaluate_checkpoint(checkpoint: dict[str, Any], test_data: str | None = None) -> Evaluation:
     config = build_config(TemporalConfig, checkpoint["config"], "checkpoint config")
+    if test_data is not None:
+        config = replace(config, test_data=test_data)
     if "threshold" not in checkpoint.get("metrics", {}):
         raise FaceauthError("the checkpoint holds no validation threshold (metrics.threshold); re-train it with faceauth.train")
-    videos = load_splits(config, ("test",))["test"] if test_data is None else load_folder(test_data, config)
+    splits = load_splits(config)
+    videos = splits["test"]
     args = checkpoint["model_args"]
     if videos.extractor != args["frame_extractor"]:
         raise FaceauthError(f"the model was trained on features of '{args['frame_extractor']}', but its frame_extractor "
@@ -49,5 +60,16 @@ def evaluate_checkpoint(checkpoint: dict[str, Any], test_data: str | None = None
         "frame_extractor": videos.extractor,
         "skipped_videos": len(videos.skipped),
     }
-    return Evaluation({SYSTEM: split_metrics(videos, scores, threshold)},
-                      {SYSTEM: (scores[videos.is_attack], scores[~videos.is_attack])}, details)
+    metrics = {SYSTEM: split_metrics(videos, scores, threshold)}
+    system_scores = {SYSTEM: (scores[videos.is_attack], scores[~videos.is_attack])}
+    train, val = splits["train"], splits["val"]
+    for name, (baseline, baseline_scores) in baseline_results(
+            train.features, train.is_attack, val.features, val.is_attack, videos.features, videos.is_attack,
+            videos.attack_type_labels()).items():
+        metrics[name] = baseline
+        system_scores[name] = (baseline_scores[videos.is_attack], baseline_scores[~videos.is_attack])
+    details["baselines"] = ("time_blind_logreg: frame features averaged over the clip, logistic regression; "
+                            "frame_score_average: a per-frame logistic regression's scores averaged over the clip; "
+                            f"fitted on the same {len(train)} training videos, each at its own validation EER threshold")
+    groups = (np.flatnonzero(videos.is_attack), np.flatnonzero(~videos.is_attack))
+    return Evaluation(metrics, system_scores, details, groups)

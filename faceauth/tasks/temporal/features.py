@@ -156,6 +156,110 @@ class HandcraftedExtractor:
         return np.asarray(rows, dtype=np.float64).astype(np.float32)
 
 
+# ---------------------------------------------------------------------------------------------- texture
+
+LBP_BINS = 10  # rotation-invariant uniform LBP(8, 1): 9 uniform patterns (by their count of ones) + the rest
+EYE_BAND = (0.26, 0.46, 0.22, 0.78)  # top, bottom, left, right as shares of the centred square
+MOUTH_BAND = (0.58, 0.80, 0.28, 0.72)
+FLICKER_FRAMES = 8  # the trailing window whose brightness spectrum is read at each frame
+TEXTURE_FEATURES = HANDCRAFTED_FEATURES + tuple(
+    f"lbp_{channel}_{b}" for channel in ("y", "cb", "cr") for b in range(LBP_BINS)
+) + (
+    "shift_y", "shift_x", "zoom", "gain", "residual", "residual_eyes", "residual_mouth", "residual_border",
+    "residual_face", "eyes_over_face", "mouth_over_face",
+    "eyes_luma", "eyes_contrast", "mouth_luma", "mouth_contrast",
+) + tuple(f"flicker_{k}" for k in range(1, FLICKER_FRAMES // 2 + 1)) + ("log_flicker_power",)
+
+
+def lbp_histogram(channel: np.ndarray) -> np.ndarray:
+    """Rotation-invariant uniform LBP(8, 1) histogram of one channel (float64 2-D): the colour-texture
+    descriptor of face anti-spoofing (Boulkenafet et al., 2015), here on luma, Cb and Cr."""
+    centre = channel[1:-1, 1:-1]
+    h, w = channel.shape
+    offsets = ((0, 0), (0, 1), (0, 2), (1, 2), (2, 2), (2, 1), (2, 0), (1, 0))  # clockwise from the top left
+    bits = np.stack([channel[dy:dy + h - 2, dx:dx + w - 2] >= centre for dy, dx in offsets]).astype(np.int64)
+    transitions = np.abs(bits - np.roll(bits, 1, axis=0)).sum(axis=0)
+    codes = np.where(transitions <= 2, bits.sum(axis=0), LBP_BINS - 1)
+    return np.bincount(codes.ravel(), minlength=LBP_BINS) / codes.size
+
+
+def band(image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    n = image.shape[0]
+    top, bottom, left, right = (int(round(v * n)) for v in box)
+    return image[top:bottom, left:right]
+
+
+def rigid_residual(luma: np.ndarray, previous: np.ndarray) -> tuple[list[float], np.ndarray]:
+    """The frame difference explained by one rigid motion of the whole picture (shift, zoom) and one
+    brightness gain, fitted by least squares (a global Lucas-Kanade step), and what is left. A photo
+    or screen moved by a hand is explained almost entirely; a blink or a moving mouth is not, and it
+    is left in the eye and mouth bands."""
+    n = luma.shape[0]
+    mean = (luma + previous) / 2
+    gy, gx = np.gradient(mean)
+    c = (n - 1) / 2
+    yy, xx = np.meshgrid(np.arange(n) - c, np.arange(n) - c, indexing="ij")
+    basis = np.stack([-gy, -gx, -(yy * gy + xx * gx), mean, np.ones_like(mean)], axis=-1).reshape(-1, 5)
+    diff = (luma - previous).ravel()
+    gram = basis.T @ basis + 1e-6 * np.eye(5)
+    params = np.linalg.solve(gram, basis.T @ diff)
+    residual = np.abs(diff - basis @ params).reshape(n, n)
+    return [float(params[0]), float(params[1]), float(params[2] / c), float(params[3])], residual
+
+
+def flicker_spectrum(brightness: list[float]) -> list[float]:
+    """Shares of the power of the last FLICKER_FRAMES frames' mean brightness (linear trend removed)
+    at each temporal frequency, and its log total: screen refresh or lamp flicker is a peak there."""
+    series = np.asarray(brightness[-FLICKER_FRAMES:], dtype=np.float64)
+    series = np.concatenate([np.full(FLICKER_FRAMES - len(series), series[0]), series])
+    t = np.arange(FLICKER_FRAMES, dtype=np.float64)
+    series = series - np.polyval(np.polyfit(t, series, 1), t)
+    power = np.abs(np.fft.rfft(series)[1:]) ** 2
+    total = power.sum()
+    return list(power / (total + 1e-12)) + [float(np.log(total + 1e-10))]
+
+
+class TextureExtractor:
+    """The built-in features plus colour-texture LBP histograms (luma, Cb, Cr of the native-resolution
+    centre patch), rigid-motion residuals in the eye and mouth bands against the border, the eye and
+    mouth bands' brightness and contrast, and the brightness spectrum of the last frames (flicker).
+    Deterministic (numpy, float64); `dim` = 76. The face is assumed roughly centred, as in cropped
+    face-PAD clips."""
+
+    version = 1
+    identity = f"texture-v{version}-{WORK_SIZE}px"
+    dim = len(TEXTURE_FEATURES)
+
+    def __init__(self) -> None:
+        self.base = HandcraftedExtractor()
+
+    def __call__(self, frames: list[np.ndarray]) -> np.ndarray:
+        base = self.base(frames).astype(np.float64)
+        rows, previous, brightness = [], None, []
+        for frame in frames:
+            square = centre_square(frame)
+            rgb = area_resize(square, WORK_SIZE)
+            luma = luma_of(rgb)
+            patch = native_patch(square) / 255.0 if len(square) > WORK_SIZE else square / 255.0
+            patch_luma = luma_of(patch)
+            cb = (patch[..., 2] - patch_luma) * 0.564
+            cr = (patch[..., 0] - patch_luma) * 0.713
+            lbp = np.concatenate([lbp_histogram(patch_luma), lbp_histogram(cb), lbp_histogram(cr)])
+            motion, residual = rigid_residual(luma, luma if previous is None else previous)
+            ring = np.ones_like(residual, dtype=bool)
+            ring[WORK_SIZE // 8: -(WORK_SIZE // 8), WORK_SIZE // 8: -(WORK_SIZE // 8)] = False
+            face = band(residual, (0.2, 0.8, 0.25, 0.75)).mean()
+            eyes, mouth = band(residual, EYE_BAND).mean(), band(residual, MOUTH_BAND).mean()
+            residuals = [residual.mean(), eyes, mouth, residual[ring].mean(), face,
+                         eyes / (face + 1e-4), mouth / (face + 1e-4)]
+            eye_band, mouth_band = band(luma, EYE_BAND), band(luma, MOUTH_BAND)
+            regions = [eye_band.mean(), eye_band.std(), mouth_band.mean(), mouth_band.std()]
+            brightness.append(float(band(luma, (0.2, 0.8, 0.25, 0.75)).mean()))
+            rows.append(list(lbp) + motion + residuals + regions + flicker_spectrum(brightness))
+            previous = luma
+        return np.concatenate([base, np.asarray(rows, dtype=np.float64)], axis=1).astype(np.float32)
+
+
 # ---------------------------------------------------------------------------------------------- checkpoint
 
 def file_sha256(path: Path) -> str:
@@ -246,9 +350,18 @@ class CheckpointExtractor:
         return self._embed(frames).astype(np.float32)
 
 
-def make_extractor(frame_extractor: str | None) -> FrameExtractor:
-    if frame_extractor is None:
-        return HandcraftedExtractor()
+FIXED_EXTRACTORS = {"texture": TextureExtractor, "handcrafted": HandcraftedExtractor}
+
+
+def make_extractor(frame_extractor: str | None, kind: str | None = None) -> FrameExtractor:
+    """`kind`: a FIXED_EXTRACTORS name or "checkpoint" (then `frame_extractor` is the checkpoint's
+    path); None: "checkpoint" when a path is given, else "texture"."""
+    kind = kind or ("checkpoint" if frame_extractor is not None else "texture")
+    if kind in FIXED_EXTRACTORS:
+        return FIXED_EXTRACTORS[kind]()
+    if kind != "checkpoint" or frame_extractor is None:
+        raise FaceauthError(f"frame_features '{kind}': choose one of {', '.join(FIXED_EXTRACTORS)} or checkpoint "
+                            "(with --frame-extractor CHECKPOINT)")
     return _checkpoint_extractor(str(Path(frame_extractor).expanduser().resolve()), _mtime(frame_extractor))
 
 

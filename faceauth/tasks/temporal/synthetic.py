@@ -1,21 +1,29 @@
 """A synthetic video anti-spoofing dataset: short clips of a drawn face, live or presented as an attack.
 
     python -m faceauth.datasets temporal OUT_DIR --per-class 24 --frames 32 --size 64 --difficulty 0.7
+    python -m faceauth.datasets temporal OUT_DIR --regime faint_small      # a named regime (REGIMES)
 
 Not real faces and not a benchmark: it lets the temporal trainer, the search and the tests run with
 no data. Each clip is a face-like drawing (an ellipse face with shading, eyes, brows and mouth on a
 cluttered background) filmed by a still camera with sensor noise. What separates the classes are
 the cues real attacks leave over time:
 
-- live: the head moves a little, smoothly, against a still background, and the eyes blink;
+- live: the head sways a little against a still background, the eyes blink at random moments and
+  the mouth moves;
 - replay: a recorded live clip shown on a screen held in front of the camera: the whole picture
-  moves rigidly with the hand, the screen's brightness flickers, and moire bands (two pixel grids
+  moves rigidly with the hand, the screen's refresh flickers, and moire bands (two pixel grids
   beating) and a cold colour cast cover it;
-- print: one still photo on paper, held by hand: rigid planar motion of the whole picture, no blinks
-  and no motion of the face inside it, halftone dots, washed-out colour and sometimes glare.
+- print: one still capture on paper, held by hand: rigid planar motion of the whole picture, no
+  blinks and no motion of the face inside it, halftone dots, washed-out colour and sometimes glare.
 
-`difficulty` in [0, 1] fades the cues (to 0.2 of full strength at 1) and gives that share of live
-clips a confounder (a shaking camera, a flickering lamp). Each split holds frame folders (PNG) and,
+Static cues (moire, cast, halftone, washed-out colour, glare) and temporal ones (blinks, mouth,
+rigid motion, flicker) are set apart so that a regime can take the static ones away and leave time
+to carry the signal: `static_cue` scales the static ones (default `1 - 0.8 * difficulty`);
+`difficulty` also gives that share of live clips a confounder (a shaking camera, a flickering lamp).
+`blink_rate` (blinks per 24 frames), `shake` (how far hands and cameras move) and `light_drift`
+(a slow exposure and white-balance drift in every clip) vary the rest. `REGIMES` names mixes from
+obvious to nearly static-free; the temporal defaults were tuned on `TUNING_REGIMES` only, and the
+quality gate (tests/test_temporal_gate.py) checks the others. Each split holds frame folders (PNG) and,
 for each class and attack type, one video file: live as .mp4 (H.264, lossless), attacks as .avi
 (FFV1, lossless), so both decoding paths are exercised.
 """
@@ -28,7 +36,7 @@ import fcntl
 import os
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -40,13 +48,14 @@ ATTACK_TYPES = ("print", "replay")
 SPLITS = ("train", "val", "test")
 SPLIT_SHARE = {"train": 1.0, "val": 0.5, "test": 0.5}  # val and test hold half as many videos as train
 # Bumped whenever the drawing changes, so generated folders in the cache are not reused across versions.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 FPS = 15
 README = """SYNTHETIC DATA - procedurally drawn face-like video clips, not recordings of people.
 
 Written by faceauth (faceauth.tasks.temporal.synthetic.generate_temporal_dataset) with
     {videos_per_class} videos per class in train ({val_count} in val and test), {frames} frames of
-    {size}x{size} px each, difficulty {difficulty}, seed {seed}.
+    {size}x{size} px each, difficulty {difficulty}, static cue {static_cue:g}, {blink_rate:g} blinks per
+    24 frames, shake {shake:g}, light drift {light_drift:g}, seed {seed}.
 
 Layout: {{train,val,test}}/live/<video> (bona fide) and {{train,val,test}}/spoof/{{print,replay}}/<video>
 (attacks, one folder per attack type). A video is a folder of PNG frames or one file (.mp4 for live,
@@ -64,13 +73,47 @@ class SyntheticSpec:
     size: int = 64
     difficulty: float = 0.7
     seed: int = 0
+    static_cue: float | None = None  # 0 (none) .. 1 (obvious); None: 1 - 0.8 * difficulty
+    blink_rate: float = 1.5  # mean blinks per 24 frames of a live face, at random moments
+    shake: float = 1.0  # scales the hand motion of attacks and the camera shake of live confounders
+    light_drift: float = 0.0  # amplitude of a slow exposure / white-balance drift in every clip
+
+    @property
+    def static(self) -> float:
+        return 1.0 - 0.8 * self.difficulty if self.static_cue is None else self.static_cue
 
     def folder_name(self) -> str:
         return (f"temporal-v{GENERATOR_VERSION}-n{self.videos_per_class}-f{self.frames}-s{self.size}"
-                f"-d{self.difficulty:g}-seed{self.seed}")
+                f"-d{self.difficulty:g}-c{self.static:g}-b{self.blink_rate:g}-h{self.shake:g}-l{self.light_drift:g}"
+                f"-seed{self.seed}")
 
     def count(self, split: str) -> int:
         return max(2 * len(ATTACK_TYPES), round(self.videos_per_class * SPLIT_SHARE[split]))
+
+
+# Named regimes: the frame size, clip length and cue mix of a kind of video (SyntheticSpec fields).
+# Defaults were chosen on TUNING_REGIMES; HELD_OUT_REGIMES were not looked at while choosing them and
+# are what the quality gate (tests/test_temporal_gate.py) and benchmarks/temporal_regimes.py report.
+REGIMES: dict[str, dict[str, float]] = {
+    # tuning
+    "obvious": dict(frames=32, size=64, difficulty=0.3, static_cue=1.0),
+    "standard": dict(frames=24, size=64, difficulty=0.7, static_cue=0.4),
+    "weak_static": dict(frames=24, size=48, difficulty=0.7, static_cue=0.15),
+    # held out
+    "faint_small": dict(frames=24, size=48, difficulty=0.8, static_cue=0.08, blink_rate=1.0),
+    "no_static": dict(frames=24, size=64, difficulty=0.7, static_cue=0.0),
+    "shaky_drift": dict(frames=24, size=56, difficulty=0.7, static_cue=0.15, shake=2.0, light_drift=0.08),
+    "rare_blinks": dict(frames=32, size=64, difficulty=0.7, static_cue=0.15, blink_rate=0.6),
+    "short_large": dict(frames=16, size=96, difficulty=0.7, static_cue=0.15),
+}
+TUNING_REGIMES = ("obvious", "standard", "weak_static")
+HELD_OUT_REGIMES = tuple(name for name in REGIMES if name not in TUNING_REGIMES)
+
+
+def regime_spec(name: str, videos_per_class: int = 24, seed: int = 0) -> SyntheticSpec:
+    if name not in REGIMES:
+        raise FaceauthError(f"unknown synthetic regime '{name}'; choose one of {', '.join(REGIMES)}")
+    return SyntheticSpec(videos_per_class=videos_per_class, seed=seed, **REGIMES[name])
 
 
 # ---------------------------------------------------------------------------------------------- drawing
@@ -89,7 +132,7 @@ def _ellipse(y, x, cy, cx, ry, rx) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Scene:
-    """What stays fixed in one clip: the background, the face's look and its motion and blinks."""
+    """What stays fixed in one clip: the background, the face's look, its sway, blinks and mouth."""
 
     background: np.ndarray  # (S, S, 3)
     skin: np.ndarray  # (3,)
@@ -97,9 +140,29 @@ class Scene:
     radii: tuple[float, float]
     sway: tuple[float, float, float, float]  # amplitude x, amplitude y, period (frames), phase
     blinks: tuple[int, ...]  # frames where a blink starts
+    mouth: np.ndarray  # (frames,) how far the mouth is open, 0 .. 1
 
 
-def random_scene(rng: np.random.Generator, size: int, frames: int) -> Scene:
+def random_blinks(rng: np.random.Generator, frames: int, per_24: float) -> tuple[int, ...]:
+    """Blink starts at random moments (a Poisson process, at least 5 frames apart) and at least one,
+    somewhere in the clip, so every live clip shows the cue once."""
+    starts, t = [], int(rng.integers(0, max(1, frames - 3)))
+    starts.append(t)
+    rate = per_24 / 24.0
+    for u in range(frames):
+        if abs(u - t) >= 5 and all(abs(u - b) >= 5 for b in starts) and rng.random() < rate:
+            starts.append(u)
+    return tuple(sorted(starts))
+
+
+def mouth_track(rng: np.random.Generator, frames: int) -> np.ndarray:
+    """Speech-like mouth opening: smoothed random bursts, 0 (closed) .. 1."""
+    raw = np.clip(rng.normal(0, 1, frames + 4), 0, None) * (rng.random(frames + 4) < 0.5)
+    smooth = np.convolve(raw, np.ones(3) / 3, mode="same")[2:-2]
+    return np.clip(smooth / (smooth.max() + 1e-9), 0, 1) * rng.uniform(0.5, 1.0)
+
+
+def random_scene(rng: np.random.Generator, size: int, frames: int, blink_rate: float = 1.5) -> Scene:
     y, x = _grid(size)
     base = rng.uniform(0.15, 0.85, 3)
     slope = rng.uniform(-0.25, 0.25, 3)
@@ -110,15 +173,11 @@ def random_scene(rng: np.random.Generator, size: int, frames: int) -> Scene:
         box = (y > top) & (y < top + h) & (x > left) & (x < left + w)
         background[box] = rng.uniform(0.1, 0.9, 3)
     skin = np.array([0.92, 0.72, 0.58]) * rng.uniform(0.45, 1.05) + rng.normal(0, 0.03, 3)
-    blinks, t = [], int(rng.integers(2, 10))
-    while t < frames:
-        blinks.append(t)
-        t += int(rng.integers(8, 18))
     return Scene(
         background=np.clip(background, 0, 1), skin=np.clip(skin, 0.05, 1),
         centre=(rng.uniform(0.45, 0.55), rng.uniform(0.44, 0.56)), radii=(rng.uniform(0.26, 0.32), rng.uniform(0.19, 0.24)),
         sway=(rng.uniform(0.01, 0.03), rng.uniform(0.005, 0.015), rng.uniform(16, 40), rng.uniform(0, 2 * np.pi)),
-        blinks=tuple(blinks),
+        blinks=random_blinks(rng, frames, blink_rate), mouth=mouth_track(rng, frames),
     )
 
 
@@ -131,7 +190,7 @@ def eye_openness(scene: Scene, t: int) -> float:
     return 1.0
 
 
-def draw_face(scene: Scene, t: float, openness: float, size: int) -> np.ndarray:
+def draw_face(scene: Scene, t: float, openness: float, size: int, mouth: float = 0.0) -> np.ndarray:
     """One frame of the scene: the face at its position at time t (frames) on the background."""
     y, x = _grid(size)
     ax, ay, period, phase = scene.sway
@@ -147,7 +206,7 @@ def draw_face(scene: Scene, t: float, openness: float, size: int) -> np.ndarray:
         ey = cy - 0.18 * ry
         dark = np.maximum(dark, _ellipse(y, x, ey, ex, 0.07 * ry * max(openness, 0.12), 0.2 * rx))  # eye (a slit when closed)
         dark = np.maximum(dark, 0.6 * _ellipse(y, x, ey - 0.17 * ry, ex, 0.035 * ry, 0.26 * rx))  # brow
-    dark = np.maximum(dark, 0.7 * _ellipse(y, x, cy + 0.45 * ry, cx, 0.05 * ry, 0.32 * rx))  # mouth
+    dark = np.maximum(dark, 0.7 * _ellipse(y, x, cy + 0.45 * ry, cx, 0.05 * ry * (1 + 2.5 * mouth), 0.32 * rx))  # mouth
     return image * (1 - 0.8 * dark[..., None])
 
 
@@ -176,69 +235,80 @@ def hand_motion(rng: np.random.Generator, frames: int, pixels: float) -> np.ndar
     return np.column_stack([smooth[:, :2] * scale, 1 + 0.01 * smooth[:, 2] / (np.abs(smooth[:, 2]).max() + 1e-9)])
 
 
-def live_clip(rng: np.random.Generator, spec: SyntheticSpec) -> list[np.ndarray]:
+def scaled(pixels: float, size: int) -> float:
+    """Motion drawn for 64 px frames, in this frame size's pixels."""
+    return pixels * size / 64
+
+
+def live_clip(rng: np.random.Generator, spec: SyntheticSpec, confounders: bool = True) -> list[np.ndarray]:
     """A face filmed by a still camera; with probability `difficulty` the camera shakes a little or a
     lamp flickers (a live clip that shows an attack-like cue)."""
-    scene = random_scene(rng, spec.size, spec.frames)
-    shake = hand_motion(rng, spec.frames, 0.8) if rng.random() < 0.5 * spec.difficulty else None
-    lamp = 0.03 * spec.difficulty if rng.random() < 0.5 * spec.difficulty else 0.0
+    scene = random_scene(rng, spec.size, spec.frames, spec.blink_rate)
+    shaking = confounders and rng.random() < 0.5 * spec.difficulty
+    shake = hand_motion(rng, spec.frames, scaled(rng.uniform(0.5, 1.5) * spec.shake, spec.size)) if shaking else None
+    lamp = 0.03 * spec.difficulty if confounders and rng.random() < 0.5 * spec.difficulty else 0.0
     lamp_period = rng.uniform(3, 7)
     frames = []
     for t in range(spec.frames):
-        image = draw_face(scene, t, eye_openness(scene, t), spec.size)
+        image = draw_face(scene, t, eye_openness(scene, t), spec.size, scene.mouth[t])
         if shake is not None:
             image = shift(image, *shake[t])
         frames.append(image * (1 + lamp * np.sin(2 * np.pi * t / lamp_period)))
     return frames
 
 
-def replay_clip(rng: np.random.Generator, spec: SyntheticSpec, cue: float) -> list[np.ndarray]:
-    """A live clip replayed on a screen held in front of the camera."""
-    size = spec.size
+def replay_clip(rng: np.random.Generator, spec: SyntheticSpec) -> list[np.ndarray]:
+    """A live clip replayed on a screen held in front of the camera: moire and a cold cast (static),
+    refresh flicker and the hand's rigid motion (temporal)."""
+    size, cue = spec.size, spec.static
     y, x = _grid(size)
     angle, period = rng.uniform(0, np.pi), rng.uniform(2.2, 3.5)  # moire: a fine grating (pixels)
     grating = np.sin(2 * np.pi * size * (x * np.cos(angle) + y * np.sin(angle)) / period)[..., None]
     cast = np.array([-0.04, 0.0, 0.06]) * cue
-    flicker, flicker_period = rng.uniform(0.04, 0.08) * cue, rng.uniform(3, 7)
-    motion = hand_motion(rng, spec.frames, rng.uniform(1.0, 2.5))
-    recording = SyntheticSpec(spec.videos_per_class, spec.frames, size, 0.0, spec.seed)  # no confounders: those are live's
+    flicker, flicker_period = rng.uniform(0.015, 0.04), rng.uniform(2.5, 6)
+    motion = hand_motion(rng, spec.frames, scaled(rng.uniform(1.0, 2.5) * spec.shake, size))
     frames = []
-    for t, image in enumerate(live_clip(rng, recording)):
+    for t, image in enumerate(live_clip(rng, spec, confounders=False)):  # the confounders are live's
         screen = 0.08 + 0.86 * image + cast + 0.07 * cue * grating
         screen *= 1 + flicker * np.sin(2 * np.pi * t / flicker_period)
         frames.append(shift(screen, *motion[t]))
     return frames
 
 
-def print_clip(rng: np.random.Generator, spec: SyntheticSpec, cue: float) -> list[np.ndarray]:
-    """One still photo on paper, held by hand."""
-    size = spec.size
+def print_clip(rng: np.random.Generator, spec: SyntheticSpec) -> list[np.ndarray]:
+    """One still capture on paper, held by hand: halftone, washed-out colour and glare (static), the
+    hand's rigid motion and nothing moving inside the face (temporal)."""
+    size, cue = spec.size, spec.static
     y, x = _grid(size)
-    scene = random_scene(rng, size, spec.frames)
-    photo = draw_face(scene, rng.uniform(0, 40), 1.0, size)
+    scene = random_scene(rng, size, spec.frames, spec.blink_rate)
+    t0 = int(rng.integers(0, spec.frames))
+    photo = draw_face(scene, t0, eye_openness(scene, t0), size, scene.mouth[t0])
     grey = photo.mean(axis=2, keepdims=True)
     photo = grey + (1 - 0.35 * cue) * (photo - grey)  # washed-out colour
-    photo = 0.1 + 0.8 * photo + np.array([0.03, 0.02, -0.02]) * cue  # lower contrast, paper tint
+    photo = 0.1 * cue + (1 - 0.2 * cue) * photo + np.array([0.03, 0.02, -0.02]) * cue  # lower contrast, paper tint
     period = rng.uniform(2.5, 3.5)
     dots = (0.5 + 0.5 * np.cos(2 * np.pi * size * x / period) * np.cos(2 * np.pi * size * y / period))[..., None]
     photo = photo * (1 - 0.14 * cue * dots)
     if rng.random() < 0.5:  # glossy paper: a soft specular highlight
         gy, gx = rng.uniform(0.2, 0.8, 2)
         photo = photo + 0.5 * cue * np.exp(-((y - gy) ** 2 + (x - gx) ** 2) / 0.01)[..., None]
-    motion = hand_motion(rng, spec.frames, rng.uniform(1.0, 2.5))
+    motion = hand_motion(rng, spec.frames, scaled(rng.uniform(1.0, 2.5) * spec.shake, size))
     return [shift(photo, *motion[t]) for t in range(spec.frames)]
 
 
-def film(frames: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
-    """What the camera records: sensor noise, quantised to uint8."""
-    return [np.clip((f + rng.normal(0, 0.015, f.shape)) * 255 + 0.5, 0, 255).astype(np.uint8) for f in frames]
+def film(frames: list[np.ndarray], rng: np.random.Generator, light_drift: float = 0.0) -> list[np.ndarray]:
+    """What the camera records: a slow exposure / white-balance drift, sensor noise, quantised to uint8."""
+    n = len(frames)
+    ramp = np.linspace(-0.5, 0.5, n) * rng.choice((-1, 1))
+    tint = 1 + light_drift * ramp[:, None] * (1 + rng.uniform(-0.5, 0.5, 3))
+    return [np.clip((f * tint[t] + rng.normal(0, 0.015, f.shape)) * 255 + 0.5, 0, 255).astype(np.uint8)
+            for t, f in enumerate(frames)]
 
 
 def draw_clip(kind: str, rng: np.random.Generator, spec: SyntheticSpec) -> list[np.ndarray]:
-    cue = 1.0 - 0.8 * spec.difficulty
-    clip = {"live": lambda: live_clip(rng, spec), "replay": lambda: replay_clip(rng, spec, cue),
-            "print": lambda: print_clip(rng, spec, cue)}[kind]()
-    return film(clip, rng)
+    clip = {"live": lambda: live_clip(rng, spec), "replay": lambda: replay_clip(rng, spec),
+            "print": lambda: print_clip(rng, spec)}[kind]()
+    return film(clip, rng, spec.light_drift)
 
 
 # ---------------------------------------------------------------------------------------------- writing
@@ -267,19 +337,22 @@ def write_video(path: Path, frames: list[np.ndarray]) -> None:
 
 
 def generate_temporal_dataset(out_dir: str | Path, videos_per_class: int = 24, frames: int = 32, size: int = 64,
-                              difficulty: float = 0.7, seed: int = 0, quiet: bool = False) -> Path:
+                              difficulty: float = 0.7, seed: int = 0, quiet: bool = False, **cues: float) -> Path:
     """Write {train,val,test}/live/ and {train,val,test}/spoof/{print,replay}/ clips and a README.txt.
+    `cues`: the other SyntheticSpec fields (static_cue, blink_rate, shake, light_drift)."""
+    return write_dataset(out_dir, SyntheticSpec(videos_per_class, frames, size, difficulty, seed, **cues), quiet)
 
-    Train holds `videos_per_class` live and as many attack clips (split evenly between the attack
+
+def write_dataset(out_dir: str | Path, spec: SyntheticSpec, quiet: bool = False) -> Path:
+    """Train holds `videos_per_class` live and as many attack clips (split evenly between the attack
     types); val and test hold half as many. The first clip of each class and attack type in a split
     is a video file, the others are folders of PNG frames."""
-    spec = SyntheticSpec(videos_per_class, frames, size, difficulty, seed)
     _check_spec(spec)
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         raise FaceauthError(f"{out} is not empty; pass a new or empty folder")
     for split_index, split in enumerate(SPLITS):
-        rng = np.random.default_rng([seed, split_index])
+        rng = np.random.default_rng([spec.seed, split_index])
         count = spec.count(split)
         groups = [("live", out / split / "live", count)]
         groups += [(kind, out / split / "spoof" / kind, count // len(ATTACK_TYPES) + (i < count % len(ATTACK_TYPES)))
@@ -292,8 +365,8 @@ def generate_temporal_dataset(out_dir: str | Path, videos_per_class: int = 24, f
                     write_video(folder / f"{kind}_{index:03d}{'.mp4' if kind == 'live' else '.avi'}", clip)
                 else:
                     write_frames(folder / f"{kind}_{index:03d}", clip)
-    (out / "README.txt").write_text(README.format(videos_per_class=videos_per_class, val_count=spec.count("val"),
-                                                  frames=frames, size=size, difficulty=difficulty, seed=seed))
+    (out / "README.txt").write_text(README.format(val_count=spec.count("val"), static_cue=spec.static,
+                                                  **{k: v for k, v in asdict(spec).items() if k != "static_cue"}))
     if not quiet:
         print(f"wrote SYNTHETIC temporal data (drawn faces, not real videos) to {out}", flush=True)
     return out
@@ -307,6 +380,10 @@ def _check_spec(spec: SyntheticSpec) -> None:
         raise FaceauthError(f"need at least 2 frames of at least 16 px, got {spec.frames} frames of {spec.size} px")
     if not 0 <= spec.difficulty <= 1:
         raise FaceauthError(f"difficulty must lie in [0, 1], got {spec.difficulty}")
+    if not 0 <= spec.static <= 1:
+        raise FaceauthError(f"static cue must lie in [0, 1], got {spec.static}")
+    if spec.blink_rate < 0 or spec.shake < 0 or spec.light_drift < 0:
+        raise FaceauthError("blink rate, shake and light drift must not be negative")
 
 
 @contextlib.contextmanager
@@ -333,7 +410,7 @@ def cached_dataset(cache_dir: str | Path, spec: SyntheticSpec) -> Path:
             return target
         tmp = root / f".{spec.folder_name()}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
-        generate_temporal_dataset(tmp, spec.videos_per_class, spec.frames, spec.size, spec.difficulty, spec.seed, quiet=True)
+        write_dataset(tmp, spec, quiet=True)
         tmp.rename(target)
     print(f"generated SYNTHETIC temporal data (drawn faces, not real videos) in {target}", file=sys.stderr, flush=True)
     return target
@@ -348,7 +425,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=64, help="side of the square frames in pixels (default 64)")
     parser.add_argument("--difficulty", type=float, default=0.7, help="0: obvious attack cues .. 1: subtle (default 0.7)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--regime", choices=tuple(REGIMES), help="a named regime: sets frames, size, difficulty and the cues "
+                        "(the flags below still override it)")
+    parser.add_argument("--static-cue", "--static_cue", dest="static_cue", type=float,
+                        help="static attack cues (moire, halftone, colour): 0 none .. 1 obvious (default 1 - 0.8 x difficulty)")
+    parser.add_argument("--blink-rate", "--blink_rate", dest="blink_rate", type=float, help="blinks per 24 frames (default 1.5)")
+    parser.add_argument("--shake", type=float, help="hand and camera motion scale (default 1)")
+    parser.add_argument("--light-drift", "--light_drift", dest="light_drift", type=float,
+                        help="slow exposure / white-balance drift amplitude (default 0)")
 
 
 def run(args: argparse.Namespace) -> None:
-    generate_temporal_dataset(args.out_dir, args.per_class, args.frames, args.size, args.difficulty, args.seed)
+    fields = dict(REGIMES[args.regime]) if args.regime else {}
+    given = {k: v for k, v in vars(args).items() if v is not None}
+    defaults = {"per_class": 24, "frames": 32, "size": 64, "difficulty": 0.7, "seed": 0}
+    for key in ("frames", "size", "difficulty"):  # a regime's value unless the flag moved off its default
+        if key not in fields or given[key] != defaults[key]:
+            fields[key] = given[key]
+    fields.update({k: given[k] for k in ("static_cue", "blink_rate", "shake", "light_drift") if k in given})
+    write_dataset(args.out_dir, SyntheticSpec(videos_per_class=args.per_class, seed=args.seed, **fields))
