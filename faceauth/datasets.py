@@ -1,5 +1,6 @@
 """Write a synthetic dataset to disk, one subcommand per task that has a generator:
 
+    python -m faceauth.datasets fusion OUT_DIR [--regime dominant] [--identities 300] [--test-identities 100] [--images 10]
     python -m faceauth.datasets liveness OUT_DIR [--difficulty 0.5] [--per-class 200] [--image-size 64] [--seed 0]
     python -m faceauth.datasets temporal OUT_DIR [--per-class 24] [--frames 32] [--size 64] [--difficulty 0.7] [--seed 0]
 
@@ -16,6 +17,28 @@ from typing import Callable
 
 from faceauth.cli import exits_cleanly
 from faceauth.errors import FaceauthError
+
+
+def _fusion_arguments(parser: argparse.ArgumentParser) -> None:
+    from faceauth.tasks.fusion.synthetic import REGIMES
+
+    parser.add_argument("out_dir", metavar="OUT_DIR", help="where train.parquet and test.parquet go")
+    parser.add_argument("--regime", choices=tuple(REGIMES), default="default",
+                        help="the kind of data: " + "; ".join(f"{n}: {r.description}" for n, r in REGIMES.items()))
+    parser.add_argument("--identities", type=int, default=300, help="training identities (default 300)")
+    parser.add_argument("--test-identities", "--test_identities", dest="test_identities", type=int, default=100,
+                        help="test identities, none of them in train.parquet (default 100)")
+    parser.add_argument("--images", type=int, default=10, help="images per identity (default 10)")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def _fusion(args: argparse.Namespace) -> None:
+    from faceauth.tasks.fusion.synthetic import regime, write_dataset
+
+    if args.identities < 6 or args.test_identities < 2 or args.images < 2:
+        raise FaceauthError("--identities must be at least 6, --test-identities at least 2 and --images at least 2")
+    for path in write_dataset(args.out_dir, regime(args.regime), args.identities, args.test_identities, args.images, args.seed):
+        print(f"wrote {path}")
 
 
 def _liveness_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +75,7 @@ def _temporal(args: argparse.Namespace) -> None:
 
 # name -> (help, add its arguments, write the dataset)
 GENERATORS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], None]]] = {
+    "fusion": ("face-recognition embeddings of several models, train.parquet + test.parquet", _fusion_arguments, _fusion),
     "liveness": ("face images, live and spoof (print, replay, mask)", _liveness_arguments, _liveness),
     "temporal": ("face video clips, live and spoof (print, replay)", _temporal_arguments, _temporal),
 }

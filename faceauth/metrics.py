@@ -30,22 +30,39 @@ class RocCurve:
     fpr: np.ndarray
 
 
-def roc_curve(positive: np.ndarray, negative: np.ndarray) -> RocCurve:
-    positive = _as_scores(positive, "positive")
-    negative = _as_scores(negative, "negative")
-    scores = np.concatenate([positive, negative])
-    is_positive = np.concatenate([np.ones(positive.size), np.zeros(negative.size)])
-    order = np.argsort(-scores, kind="mergesort")
-    scores, is_positive = scores[order], is_positive[order]
-    # Tied scores share one threshold: keep the last index of each run of equal scores.
-    last_of_run = np.r_[np.flatnonzero(np.diff(scores)), scores.size - 1]
-    tp = np.cumsum(is_positive)[last_of_run]
-    fp = np.cumsum(1.0 - is_positive)[last_of_run]
-    return RocCurve(
-        thresholds=np.r_[np.inf, scores[last_of_run]],
-        tpr=np.r_[0.0, tp / positive.size],
-        fpr=np.r_[0.0, fp / negative.size],
-    )
+def roc_curve(positive: np.ndarray, negative: np.ndarray,
+              positive_weights: np.ndarray | None = None, negative_weights: np.ndarray | None = None) -> RocCurve:
+    """Weights (optional, >= 0) count a score that many times: a bootstrap resample of subjects or
+    identities is a reweighting of the same scores (faceauth.verdict)."""
+    return SortedScores(positive, negative).curve(positive_weights, negative_weights)
+
+
+class SortedScores:
+    """Positive and negative scores sorted once, so that many reweightings of them (bootstrap
+    resamples) cost one cumulative sum each instead of a sort."""
+
+    def __init__(self, positive: np.ndarray, negative: np.ndarray):
+        positive = _as_scores(positive, "positive")
+        negative = _as_scores(negative, "negative")
+        scores = np.concatenate([positive, negative])
+        self.sizes = (positive.size, negative.size)
+        self.order = np.argsort(-scores, kind="mergesort")
+        self.is_positive = np.r_[np.ones(positive.size, bool), np.zeros(negative.size, bool)][self.order]
+        sorted_scores = scores[self.order]
+        # Tied scores share one threshold: keep the last index of each run of equal scores.
+        self.last_of_run = np.r_[np.flatnonzero(np.diff(sorted_scores)), sorted_scores.size - 1]
+        self.thresholds = np.r_[np.inf, sorted_scores[self.last_of_run]]
+
+    def curve(self, positive_weights: np.ndarray | None = None, negative_weights: np.ndarray | None = None) -> RocCurve:
+        n_pos, n_neg = self.sizes
+        pw = np.ones(n_pos) if positive_weights is None else np.asarray(positive_weights, dtype=np.float64)
+        nw = np.ones(n_neg) if negative_weights is None else np.asarray(negative_weights, dtype=np.float64)
+        if pw.sum() <= 0 or nw.sum() <= 0:
+            raise ValueError("weights leave no positive or no negative score")
+        weights = np.concatenate([pw, nw])[self.order]
+        tp = np.cumsum(np.where(self.is_positive, weights, 0.0))[self.last_of_run]
+        fp = np.cumsum(np.where(self.is_positive, 0.0, weights))[self.last_of_run]
+        return RocCurve(thresholds=self.thresholds, tpr=np.r_[0.0, tp / pw.sum()], fpr=np.r_[0.0, fp / nw.sum()])
 
 
 def _as_scores(values: np.ndarray, name: str) -> np.ndarray:
@@ -84,15 +101,26 @@ def tpr_at_fpr(curve: RocCurve, max_fpr: float) -> float:
     return float(curve.tpr[curve.fpr <= max_fpr + 1e-12].max())
 
 
-def verification_metrics(genuine: np.ndarray, impostor: np.ndarray) -> dict[str, float]:
+# TAR at a FAR is only quoted when at least this many impostor pairs lie beyond its threshold.
+MIN_IMPOSTORS_BEYOND = 10
+
+
+def enough_impostors(impostor_count: int | float, far: float) -> bool:
+    return impostor_count * far >= MIN_IMPOSTORS_BEYOND - 1e-9
+
+
+def verification_metrics(genuine: np.ndarray, impostor: np.ndarray, low_far: bool = False) -> dict[str, float | None]:
     """`accuracy` weighs the genuine and impostor classes equally (the balanced protocol of LFW-style
     pair lists), so a pair set with 20x more impostors does not make it trivially high; `threshold`
-    is the score threshold where that best accuracy is reached."""
+    is the score threshold where that best accuracy is reached.
+
+    `low_far` adds `tar_at_far_1e-4`: None when there are too few impostor pairs for it (fewer than
+    MIN_IMPOSTORS_BEYOND / 1e-4 = 100,000), as a TAR at a FAR that 3 impostors decide means nothing."""
     curve = roc_curve(genuine, impostor)
     eer, _ = equal_error_rate(curve)
     balanced = 0.5 * (curve.tpr + 1.0 - curve.fpr)
     best = int(np.argmax(balanced[1:])) + 1  # index 0 (threshold inf) accepts nothing
-    return {
+    metrics = {
         "eer": eer,
         "roc_auc": roc_auc(curve),
         "tar_at_far_1e-2": tpr_at_fpr(curve, 1e-2),
@@ -100,6 +128,9 @@ def verification_metrics(genuine: np.ndarray, impostor: np.ndarray) -> dict[str,
         "accuracy": float(balanced[best]),
         "threshold": float(curve.thresholds[best]),
     }
+    if low_far:
+        metrics["tar_at_far_1e-4"] = tpr_at_fpr(curve, 1e-4) if enough_impostors(np.size(impostor), 1e-4) else None
+    return metrics
 
 
 def pad_threshold(attack_scores: np.ndarray, bonafide_scores: np.ndarray) -> float:

@@ -22,9 +22,23 @@ def format_metrics(metrics: dict[str, Any], keys: tuple[str, ...] | None = None)
     return "  ".join(f"{k} {metrics[k]:.4f}" if isinstance(metrics[k], float) else f"{k} {metrics[k]}" for k in keys if k in metrics)
 
 
+def finalize(task: Task, checkpoint: dict[str, Any]) -> tuple[dict[str, Any], Evaluation, dict[str, Any] | None]:
+    """After model selection: refit on training + validation data (where the task has it and the
+    config's `refit` is on), evaluate on the test data beside the baselines, and the verdict (None when
+    the evaluation has no groups to bootstrap over)."""
+    from faceauth.verdict import build_verdict
+
+    if task.refit is not None and checkpoint["config"].get("refit", True):
+        checkpoint = task.refit(checkpoint)
+    evaluation = evaluate(task, checkpoint)
+    verdict = build_verdict(evaluation, task.objective, task.verdict_advice) if evaluation.groups is not None else None
+    return checkpoint, evaluation, verdict
+
+
 def train_once(task: Task, config: TrainConfig, verbose: bool = True) -> dict[str, Any]:
-    """One standalone run (no Ray): trains, logs to logs/experiments/, writes the best model to the
-    config's output path. Returns {"checkpoint", "history", "log_path", "output_path", "wall_time_s"}."""
+    """One standalone run (no Ray): trains, refits and evaluates on the test data with the verdict
+    (`finalize`), logs to logs/experiments/, writes the model to the config's output path. Returns
+    {"checkpoint", "evaluation", "verdict", "history", "log_path", "output_path", "wall_time_s"}."""
     log = ExperimentLog(config.log_dir, task.name, to_dict(config), config.seed)
     objective = task.objective
 
@@ -38,14 +52,16 @@ def train_once(task: Task, config: TrainConfig, verbose: bool = True) -> dict[st
     started = time.perf_counter()
     with use_session(session):
         task.train_loop(to_dict(config))
-    wall = time.perf_counter() - started
     if session.last_checkpoint is None:
         raise FaceauthError(f"{task.name}: training reported no checkpoint")
-    output = save_checkpoint(session.last_checkpoint, config.output_path())
-    best = session.last_checkpoint["metrics"]
-    log.finish(best_epoch=session.last_checkpoint["epoch"], best_val=best, output=str(output), wall_time_s=wall)
-    return {"checkpoint": session.last_checkpoint, "history": session.history, "log_path": log.path,
-            "output_path": output, "wall_time_s": wall}
+    selected = session.last_checkpoint
+    checkpoint, evaluation, verdict = finalize(task, {k: v for k, v in selected.items() if k not in ("optimizer", "extra")})
+    wall = time.perf_counter() - started
+    output = save_checkpoint(checkpoint, config.output_path())
+    log.finish(best_epoch=selected["epoch"], best_val=selected["metrics"], output=str(output), wall_time_s=wall,
+               test=evaluation.metrics, verdict=verdict)
+    return {"checkpoint": checkpoint, "evaluation": evaluation, "verdict": verdict, "history": session.history,
+            "log_path": log.path, "output_path": output, "wall_time_s": wall}
 
 
 def rebuild_model(task: Task, checkpoint: dict[str, Any]) -> torch.nn.Module:
@@ -74,5 +90,9 @@ def evaluation_table(evaluation: Evaluation) -> str:
     width = max(len(k) for k in keys) + 2
     lines = [" " * width + "".join(f"{s:>20}" for s in systems)]
     for key in keys:
-        lines.append(f"{key:<{width}}" + "".join(f"{evaluation.metrics[s].get(key, float('nan')):>20.4f}" for s in systems))
+        lines.append(f"{key:<{width}}" + "".join(f"{_cell(evaluation.metrics[s].get(key)):>20}" for s in systems))
     return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.4f}"

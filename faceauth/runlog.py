@@ -3,13 +3,14 @@ under `logs/experiments/<task>-<timestamp>.json`, rewritten after every epoch so
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib.metadata
 import json
 import platform
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -71,7 +72,25 @@ class ExperimentLog:
         self._write()
 
     def _write(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(to_jsonable(self.record), indent=2))
-        tmp.replace(self.path)
+        atomic_write_text(self.path, json.dumps(to_jsonable(self.record), indent=2))
+
+
+@contextlib.contextmanager
+def atomic_replace(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; when the block succeeds, rename it over `path` (never half a
+    file under the real name); when it fails, remove it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        yield tmp
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write under a temporary name, then rename: a crash or a full disk never leaves half a file."""
+    with atomic_replace(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)

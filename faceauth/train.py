@@ -6,11 +6,14 @@ Also re-runs a search's best trial: `python -m faceauth.train --config runs/NAME
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 from faceauth.cli import add_common_train_flags, exits_cleanly, resolve_config, task_name_from
 from faceauth.config import to_dict
-from faceauth.pipeline import format_metrics, train_once
+from faceauth.pipeline import evaluation_table, format_metrics, train_once
+from faceauth.runlog import atomic_write_text, package_versions, to_jsonable
 from faceauth.tasks import get_task, list_tasks
 
 
@@ -40,10 +43,50 @@ def main(argv: list[str] | None = None) -> int:
     config = resolve_config(args.task, args.config, flags, args.smoke_test)
     print(f"training {args.task.name}: {format_metrics(to_dict(config), ('epochs', 'batch_size', 'lr', 'seed'))}", flush=True)
     result = train_once(args.task, config)
-    best = result["checkpoint"]
+    best, evaluation, verdict = result["checkpoint"], result["evaluation"], result["verdict"]
+    written = write_run_results(args.task, result)
+    print()
+    if verdict:
+        print(verdict["summary"])
     print(f"best epoch {best['epoch']}: val {format_metrics(best['metrics'])}")
-    print(f"model: {result['output_path']}   log: {result['log_path']}   ({result['wall_time_s']:.1f}s)")
+    print(f"test ({evaluation.details.get('data', '')}; model fitted on the "
+          f"{evaluation.details.get('model_fitted_on', 'training data')}):")
+    print(evaluation_table(evaluation))
+    print(f"model: {result['output_path']}   results: {', '.join(map(str, written))}   log: {result['log_path']}   "
+          f"({result['wall_time_s']:.1f}s)")
     return 0
+
+
+def write_run_results(task, result: dict) -> list[Path]:
+    """Beside the model: <name>.metrics.json (verdict first) and <name>.report.md with the ROC/DET plot."""
+    from faceauth.search.report import _table, plot_roc_det, verdict_lines
+
+    output: Path = result["output_path"]
+    checkpoint, evaluation, verdict = result["checkpoint"], result["evaluation"], result["verdict"]
+    systems = list(evaluation.metrics)
+    metrics = {"task": task.name, "verdict": verdict, "best_epoch": checkpoint["epoch"],
+               "val": checkpoint["metrics"], "val_data": "validation data, model as selected (before any refit)",
+               "test": evaluation.metrics[systems[0]],
+               "test_baselines": {name: evaluation.metrics[name] for name in systems[1:]},
+               "test_data": evaluation.details, "deployment": task.deployment_info(checkpoint),
+               "versions": package_versions()}
+    metrics_path = output.with_name(output.stem + ".metrics.json")
+    atomic_write_text(metrics_path, json.dumps(to_jsonable(metrics), indent=2))
+    verification = task.objective.metric.startswith("tar_at_far")
+    plot = plot_roc_det(evaluation, output.with_name(output.stem + ".roc_det.png"),
+                        *(("accept", "impostor") if verification else ("attack detection", "bona fide")),
+                        1e-3 if verification else None)
+    lines = [f"# {task.name} training run", "", *verdict_lines(verdict), "",
+             f"Best epoch {checkpoint['epoch']} (validation {task.objective.metric} "
+             f"{checkpoint['metrics'][task.objective.metric]:.4f}); the exported model was fitted on the "
+             f"{evaluation.details.get('model_fitted_on', 'training data')}.", "",
+             "## Test data", "", _table({"model": metrics["test"], **metrics["test_baselines"]}), "",
+             "Test data: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in evaluation.details.items()) + ".", "",
+             f"![ROC and DET]({plot.name})", "",
+             *[f"- {k}: {v}" for k, v in metrics["deployment"].items()]]
+    report_path = output.with_name(output.stem + ".report.md")
+    atomic_write_text(report_path, "\n".join(lines) + "\n")
+    return [metrics_path, report_path]
 
 
 if __name__ == "__main__":

@@ -61,23 +61,51 @@ def fit(
     session: Session,
     model: torch.nn.Module,
     model_args: dict[str, Any],
-    optimizer: torch.optim.Optimizer,
-    train_epoch: Callable[[int], float],
+    optimizer: torch.optim.Optimizer | None,
+    train_epoch: Callable[[int], float] | None,
     validate: Callable[[], dict[str, float]],
     objective: Objective,
     extra_modules: dict[str, torch.nn.Module] | None = None,
+    validate_start: bool = False,
 ) -> None:
     """Run the epochs. `model` may be DDP-wrapped; `extra_modules` (e.g. a loss with parameters)
-    are checkpointed beside it so a retried trial resumes exactly."""
+    are checkpointed beside it so a retried trial resumes exactly.
+
+    `validate_start`: validate the model before any training and report it as epoch 0 with its
+    checkpoint, so that training is kept only where it beats the starting point. `train_epoch` None:
+    nothing to train (e.g. a closed-form model): epoch 0 is the only report."""
     extra_modules = extra_modules or {}
     start_epoch, best, stale = 0, None, 0
+
+    def checkpoint_of(epoch: int, metrics: dict[str, float]) -> dict[str, Any]:
+        return make_checkpoint(
+            task, model_args, model,
+            config=to_dict(config), epoch=epoch, best=best, metrics=metrics,
+            optimizer=optimizer.state_dict() if optimizer is not None else {},
+            extra={name: module.state_dict() for name, module in extra_modules.items()},
+        )
+
     restored = session.restore()
     if restored is not None:
         getattr(model, "module", model).load_state_dict(restored["state_dict"])
-        optimizer.load_state_dict(restored["optimizer"])
+        if optimizer is not None:
+            optimizer.load_state_dict(restored["optimizer"])
         for name, module in extra_modules.items():
             module.load_state_dict(restored["extra"][name])
         start_epoch, best = restored["epoch"], restored["best"]
+    elif validate_start:
+        started = time.perf_counter()
+        model.eval()
+        with torch.no_grad():
+            metrics = validate()
+        best = metrics[objective.metric]
+        report = {"epoch": 0, **metrics, f"best_{objective.metric}": best,
+                  "epoch_time_s": time.perf_counter() - started, "workers": session.world_size}
+        if train_epoch is None:
+            report["completed"] = True
+        session.report(report, checkpoint_of(0, metrics))
+    if train_epoch is None:
+        return
 
     for epoch in range(start_epoch + 1, config.epochs + 1):
         started = time.perf_counter()
@@ -97,14 +125,9 @@ def fit(
         report = {"epoch": epoch, "train_loss": train_loss, **metrics,
                   f"best_{objective.metric}": best, "epoch_time_s": time.perf_counter() - started,
                   "workers": session.world_size}
-        checkpoint = None
-        if improved:
-            checkpoint = make_checkpoint(
-                task, model_args, model,
-                config=to_dict(config), epoch=epoch, best=best, metrics=metrics,
-                optimizer=optimizer.state_dict(),
-                extra={name: module.state_dict() for name, module in extra_modules.items()},
-            )
+        checkpoint = checkpoint_of(epoch, metrics) if improved else None
+        if epoch == config.epochs:
+            report["completed"] = True
         if config.patience and stale >= config.patience:
             report["early_stopped"] = True  # the last report: the search records why the trial ended
         session.report(report, checkpoint)

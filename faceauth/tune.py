@@ -171,10 +171,13 @@ def finish(task: Task, options: SearchOptions, space: SearchSpace, base: dict, r
     if "://" in options.storage:
         publish_run_files(local_run, f"{options.storage.rstrip('/')}/{options.name}")
     test = metrics["test"]
+    if metrics.get("verdict"):
+        print(f"\n{metrics['verdict']['summary']}")
     print(f"\nbest trial {record.trial_id}: validation {space.metric} {record.best:.4f}; hyperparameters {record.hyperparameters}")
     print(f"test: {format_metrics(test)}")
     for name, baseline in metrics["test_baselines"].items():
         print(f"  baseline {name}: {format_metrics(baseline, (space.metric, 'eer', 'acer'))}")
+    print(f"  (test figures of the model fitted on the {metrics['test_data'].get('model_fitted_on', 'training data')})")
     print(f"ONNX parity: max abs diff {metrics['onnx']['max_abs_diff']:.2e}")
     print(f"wrote {best_dir}/ (model.pt, model.onnx, metrics.json, config.yaml, report.md) and {local_run / 'trials.parquet'}")
     return 0

@@ -15,7 +15,8 @@ from faceauth.config import TrainConfig
 from faceauth.errors import FaceauthError
 from faceauth.session import LocalSession
 from faceauth.training import Objective, TrainingDiverged, fit
-from faceauth.tasks.fusion.model import FusionMLP, augment_embeddings
+from faceauth.tasks.fusion.model import augment_embeddings
+from faceauth.tasks.fusion.train import build_model
 from tests.test_fusion_data import write_parquet
 
 
@@ -34,22 +35,32 @@ def test_train_evaluate_export_round_trip(tmp_path, small_fusion, capsys):
                            "--log-dir", small_fusion["log_dir"]]) == 0
     out = capsys.readouterr().out
     assert "epoch   2/2" in out and "best epoch" in out
+    # The verdict comes first in the summary, before the validation figures.
+    summary = out[out.index("epoch   2/2"):]
+    assert summary.index("score_average") < summary.index("best epoch")
 
     checkpoint = load_checkpoint(small_fusion["output"])  # weights_only=True inside
     assert checkpoint["task"] == "fusion" and checkpoint["model_args"]["in_dim"] == 96
-    model = FusionMLP(**{k: v for k, v in checkpoint["model_args"].items() if k != "model_names"})
+    model = build_model(checkpoint["model_args"])
     model.load_state_dict(checkpoint["state_dict"])  # the checkpoint rebuilds its own model
+    # Refitted on training + validation identities: 30 identities less the 15% test split (4).
+    assert checkpoint["model_args"]["refit"]["identities"] == 26
 
     log = json.loads(next((tmp_path / "logs").glob("fusion-*.json")).read_text())
     assert log["seed"] == 42 and log["config"]["num_identities"] == 30
-    assert len(log["epochs"]) == 2 and "tar_at_far_1e-3" in log["epochs"][0]
+    assert [e["epoch"] for e in log["epochs"]] == [0, 1, 2] and "tar_at_far_1e-3" in log["epochs"][0]
+    results = json.loads((tmp_path / "fusion.metrics.json").read_text())
+    assert list(results)[:2] == ["task", "verdict"] and set(results["verdict"]["baselines"]) == {"score_average", "embedding_average"}
+    assert results["verdict"]["unit"] == "identities" and results["verdict"]["units"] == 4
+    assert (tmp_path / "fusion.report.md").read_text().splitlines()[2].startswith("**Verdict.**")
     assert log["versions"]["torch"] and log["versions"]["ray"] and log["best_val"]
 
     metrics_path = tmp_path / "eval.json"
     assert evaluate_cli.main(["--model-path", small_fusion["output"], "--output-json", str(metrics_path)]) == 0
     metrics = json.loads(metrics_path.read_text())["metrics"]
     assert set(metrics) == {"fused", "score_average", "embedding_average"}
-    assert set(metrics["fused"]) == {"eer", "roc_auc", "tar_at_far_1e-2", "tar_at_far_1e-3", "accuracy", "threshold"}
+    assert set(metrics["fused"]) == {"eer", "roc_auc", "tar_at_far_1e-2", "tar_at_far_1e-3", "tar_at_far_1e-4", "accuracy", "threshold"}
+    assert metrics["fused"]["tar_at_far_1e-4"] is None  # 2,000 impostor pairs are too few for FAR=1e-4
 
     onnx_path = tmp_path / "fusion.onnx"
     assert export_cli.main(["--model-path", small_fusion["output"], "--output-path", str(onnx_path)]) == 0

@@ -13,7 +13,7 @@ import yaml
 
 from faceauth.checkpoint import load_checkpoint, save_checkpoint
 from faceauth.errors import FaceauthError
-from faceauth.pipeline import evaluate, export_checkpoint
+from faceauth.pipeline import export_checkpoint, finalize
 from faceauth.runlog import package_versions, to_jsonable
 from faceauth.search.space import SearchSpace
 from faceauth.session import CHECKPOINT_FILE
@@ -49,7 +49,7 @@ def collect_trials(results, space: SearchSpace, epochs: int) -> list[TrialRecord
             status = "failed"
         elif not rows:
             status = "not_started"
-        elif epochs_run >= epochs:
+        elif epochs_run >= epochs or last.get("completed"):
             status = "completed"
         elif last.get("early_stopped"):
             status = "early_stopped"
@@ -123,22 +123,25 @@ def load_trial_checkpoint(record: TrialRecord) -> dict[str, Any]:
 
 def finish_best(task: Task, record: TrialRecord, space: SearchSpace, best_dir: Path,
                 search_summary: dict[str, Any]) -> tuple[dict[str, Any], Evaluation]:
-    """Rebuild, evaluate on the test split, export ONNX (parity checked) and write best/."""
-    checkpoint = load_trial_checkpoint(record)
+    """Rebuild, refit (where the task has it), evaluate on the test data with the verdict, export ONNX
+    (parity checked) and write best/."""
+    selected = load_trial_checkpoint(record)
+    checkpoint, evaluation, verdict = finalize(task, {k: v for k, v in selected.items() if k not in ("optimizer", "extra")})
     best_dir.mkdir(parents=True, exist_ok=True)
-    save_checkpoint({k: v for k, v in checkpoint.items() if k not in ("optimizer", "extra")}, best_dir / "model.pt")
-    evaluation = evaluate(task, checkpoint)
+    save_checkpoint(checkpoint, best_dir / "model.pt")
     onnx = export_checkpoint(task, checkpoint, best_dir / "model.onnx")
     onnx["path"] = "model.onnx"
     systems = list(evaluation.metrics)
     metrics = {
         "task": task.name,
+        "verdict": verdict,
         "trial_id": record.trial_id,
         "hyperparameters": record.hyperparameters,
         "metric": space.metric,
         "mode": space.mode,
         "best_epoch": checkpoint["epoch"],
         "val": checkpoint["metrics"],
+        "val_data": "validation identities/samples, model as selected (before any refit)",
         "test": evaluation.metrics[systems[0]],
         "test_baselines": {name: evaluation.metrics[name] for name in systems[1:]},
         "test_data": evaluation.details,

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from faceauth.metrics import roc_curve
+from faceauth.metrics import equal_error_rate, roc_curve, tpr_at_fpr
 from faceauth.search.best import TrialRecord
 from faceauth.search.space import SearchSpace
 from faceauth.tasks import Evaluation
@@ -85,30 +85,47 @@ def plot_importance(importance: dict[str, float], path: Path) -> Path:
     return path
 
 
-def plot_roc_det(evaluation: Evaluation, path: Path, positive: str, negative: str) -> Path:
-    """ROC (log false-positive axis) and DET (normal-deviate axes) of the model against its baselines."""
+def plot_roc_det(evaluation: Evaluation, path: Path, positive: str, negative: str, operating_far: float | None = None) -> Path:
+    """ROC (log false-positive axis) and DET (normal-deviate axes) of the model against its baselines.
+    The false-positive axis starts at 1 / (number of negatives): below it nothing was measured. Each
+    curve marks its EER point (o) and, with `operating_far`, its point at that FAR (s)."""
     plt = _pyplot()
     fig, (roc_ax, det_ax) = plt.subplots(1, 2, figsize=(11, 4.5))
     probit = np.vectorize(NormalDist().inv_cdf)
-    for name, (pos, neg) in evaluation.scores.items():
+    floor = 1.0
+    for index, (name, (pos, neg)) in enumerate(evaluation.scores.items()):
         curve = roc_curve(pos, neg)
-        style = "-" if name == next(iter(evaluation.scores)) else "--"
-        roc_ax.plot(np.clip(curve.fpr, 1e-5, 1), curve.tpr, style, label=name)
+        floor = min(floor, 1.0 / len(neg))
+        style = "-" if index == 0 else "--"
+        colour = f"C{index}"
+        roc_ax.plot(np.clip(curve.fpr, 1.0 / len(neg), 1), curve.tpr, style, color=colour, label=name)
         fnr = 1 - curve.tpr
         keep = (curve.fpr > 0) & (curve.fpr < 1) & (fnr > 0) & (fnr < 1)
         if keep.any():
-            det_ax.plot(probit(curve.fpr[keep]), probit(fnr[keep]), style, label=name)
+            det_ax.plot(probit(curve.fpr[keep]), probit(fnr[keep]), style, color=colour, label=name)
+        eer, _ = equal_error_rate(curve)
+        roc_ax.plot([max(eer, 1.0 / len(neg))], [1 - eer], "o", color=colour, markersize=5)
+        if 0 < eer < 1:
+            det_ax.plot([probit(eer)], [probit(eer)], "o", color=colour, markersize=5)
+        if operating_far is not None and operating_far * len(neg) >= 1:
+            tar = tpr_at_fpr(curve, operating_far)
+            roc_ax.plot([operating_far], [tar], "s", color=colour, markersize=5)
+            if 0 < tar < 1:
+                det_ax.plot([probit(operating_far)], [probit(1 - tar)], "s", color=colour, markersize=5)
     roc_ax.set_xscale("log")
+    roc_ax.set_xlim(left=floor)
     roc_ax.set_xlabel(f"false {positive} rate ({negative} accepted)")
     roc_ax.set_ylabel(f"true {positive} rate")
-    roc_ax.set_title("ROC (test split)")
+    marks = "o: EER" + (f", s: FAR={operating_far:g}" if operating_far else "")
+    roc_ax.set_title(f"ROC (test data; {marks})")
     roc_ax.legend(fontsize=8)
-    ticks = np.array([0.001, 0.01, 0.05, 0.2, 0.5])
+    ticks = np.array([t for t in (1e-4, 1e-3, 0.01, 0.05, 0.2, 0.5) if t >= floor])
     det_ax.set_xticks(probit(ticks), [f"{t:g}" for t in ticks])
     det_ax.set_yticks(probit(ticks), [f"{t:g}" for t in ticks])
+    det_ax.set_xlim(left=probit(floor))
     det_ax.set_xlabel("false accept rate")
     det_ax.set_ylabel("false reject rate")
-    det_ax.set_title("DET (test split)")
+    det_ax.set_title("DET (test data)")
     det_ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -116,12 +133,29 @@ def plot_roc_det(evaluation: Evaluation, path: Path, positive: str, negative: st
     return path
 
 
+def verdict_lines(verdict: dict[str, Any] | None) -> list[str]:
+    """The verdict as report lines: its summary, then a table per baseline."""
+    if verdict is None:
+        return []
+    lines = [f"**Verdict.** {verdict['summary']}", "",
+             f"| baseline | model | baseline | difference | 95% CI ({verdict['resamples']} resamples of {verdict['unit']}) | outcome |",
+             "|---|---|---|---|---|---|"]
+    for name, e in verdict["baselines"].items():
+        lines.append(f"| {name} | {e['model']:.4f} | {e['baseline']:.4f} | {e['difference']:+.4f} | "
+                     f"{e['ci95'][0]:+.4f} .. {e['ci95'][1]:+.4f} | {e['outcome']} |")
+    return lines + [f"", f"Metric: test `{verdict['metric']}` ({verdict['mode']})."]
+
+
+def _cell(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
 def _table(metrics: dict[str, dict[str, float]]) -> str:
     systems = list(metrics)
     keys = [k for k in next(iter(metrics.values()))]
     lines = ["| metric | " + " | ".join(systems) + " |", "|---" * (len(systems) + 1) + "|"]
     for key in keys:
-        lines.append(f"| {key} | " + " | ".join(f"{metrics[s].get(key, float('nan')):.4f}" for s in systems) + " |")
+        lines.append(f"| {key} | " + " | ".join(_cell(metrics[s].get(key, float("nan"))) for s in systems) + " |")
     return "\n".join(lines)
 
 
@@ -133,7 +167,7 @@ def write_report(best_dir: Path, records: list[TrialRecord], space: SearchSpace,
     if importance:
         plot_importance(importance, best_dir / "importance.png")
     positive, negative = ("accept", "impostor") if task_kind == "verification" else ("attack detection", "bona fide")
-    plot_roc_det(evaluation, best_dir / "roc_det.png", positive, negative)
+    plot_roc_det(evaluation, best_dir / "roc_det.png", positive, negative, 1e-3 if task_kind == "verification" else None)
 
     counts: dict[str, int] = {}
     for r in records:
@@ -142,6 +176,8 @@ def write_report(best_dir: Path, records: list[TrialRecord], space: SearchSpace,
     status_text = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(counts.items()))
     lines = [
         f"# {metrics['task']} search `{search['name']}`",
+        "",
+        *verdict_lines(metrics.get("verdict")),
         "",
         f"{len(records)} trials ({status_text}) "
         f"in {search['wall_time_s']:.0f} s; optimising validation `{space.metric}` ({space.mode}) with "
@@ -155,7 +191,10 @@ def write_report(best_dir: Path, records: list[TrialRecord], space: SearchSpace,
         "",
         f"Validation `{space.metric}`: {metrics['val'][space.metric]:.4f}.",
         "",
-        "### Test split (never seen by the search)",
+        "### Test data (never seen by the search)",
+        "",
+        f"The exported model was fitted on the {metrics['test_data'].get('model_fitted_on', 'training data')}; the "
+        "validation figure above is from model selection, on the validation data.",
         "",
         _table({"model": metrics["test"], **metrics["test_baselines"]}),
         "",

@@ -65,3 +65,8 @@ class Task:
     deployment_info: Callable[[dict[str, Any]], dict[str, Any]]
     # Config overrides for --smoke-test: a few steps on tiny data through the whole path.
     smoke_overrides: Callable[[TrainConfig], dict[str, Any]]
+    # The selected model fitted again on training + validation data (checkpoint -> checkpoint), run
+    # when the config's `refit` is on; None: the task has no refit.
+    refit: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    # What the verdict suggests when the model does not beat a baseline.
+    verdict_advice: str = ""

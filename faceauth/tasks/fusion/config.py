@@ -9,7 +9,6 @@ from typing import Any, Literal, Optional, Union
 from faceauth.config import TrainConfig, check
 from faceauth.tasks.fusion.embedders import EmbedderSpec, parse_embedders
 
-DEFAULT_EMBEDDING_COLUMNS = ("arcface", "facenet", "mobilefacenet")
 
 
 @dataclass(frozen=True)
@@ -19,7 +18,9 @@ class FusionConfig(TrainConfig):
     synthetic: bool = False
     embeddings: Optional[str] = None
     identity_column: str = "identity"
-    embedding_columns: tuple[str, ...] = DEFAULT_EMBEDDING_COLUMNS
+    # The Parquet file's embedding columns, one per model, in this order; empty: every fixed-size list
+    # column of the file, in the file's order.
+    embedding_columns: tuple[str, ...] = ()
     data_dir: Optional[str] = None
     # With data_dir: one entry per model, "NAME=MODEL.onnx[,key=value...]" or a mapping with keys name,
     # path, family, input_size, channel_order, mean, std (see faceauth/tasks/fusion/embedders.py).
@@ -31,7 +32,13 @@ class FusionConfig(TrainConfig):
     embed_batch_size: int = 32  # images per onnxruntime call
     num_identities: int = 200  # synthetic only
     samples_per_id: int = 20  # synthetic only
-    embedding_dim: int = 512  # synthetic only: each model's embedding size
+    embedding_dim: int = 512  # synthetic only, regime "default": each model's embedding size
+    # Synthetic only: the kind of data (faceauth/tasks/fusion/synthetic.py REGIMES), e.g. dominant,
+    # balanced, shared_error, warped; a regime with its own identity counts overrides the two above.
+    synthetic_regime: str = "default"
+    # Test data kept apart from the training data (a Parquet file like --embeddings, or a folder of
+    # face images with data_dir): when given, no test split is carved out of the training data.
+    test_data: Optional[str] = None
     # Seeds the synthetic data and the identity split; kept apart from `seed` so that every trial
     # of a search sees the same data and splits whatever its training seed.
     data_seed: int = 0
@@ -39,9 +46,19 @@ class FusionConfig(TrainConfig):
     test_fraction: float = 0.15
     # Evaluation uses every genuine pair and this many impostor pairs, sampled with data_seed.
     max_impostor_pairs: int = 100_000
-    # Model.
+    # Model. The kind of fusion: score_average (no training: the cosine of the concatenated
+    # normalised embeddings), linear (a closed-form fusion fitted on the training identities and
+    # chosen on the validation ones: LDA or whitening with a shrinkage, or score averaging), or mlp
+    # (that linear fusion plus a residual MLP trained on top, starting at zero; kept only where it
+    # beats the linear fusion on validation). See faceauth/tasks/fusion/linear.py.
+    fusion: Literal["score_average", "linear", "mlp"] = "mlp"
     hidden_sizes: tuple[int, ...] = (512, 256, 512)
+    # Size of the fused embedding from LDA (at most one fewer than the training identities); score
+    # averaging and whitening keep the input's size.
     out_dim: int = 512
+    # After model selection, fit the exported model again on the training and validation identities
+    # together (the chosen linear fusion, shrinkage and MLP epochs): every identity counts.
+    refit: bool = True
     dropout: float = 0.1
     # Loss: contrastive (cosine distance), triplet (batch-hard) or arcface (additive angular margin).
     loss: Literal["contrastive", "triplet", "arcface"] = "contrastive"
@@ -57,8 +74,12 @@ class FusionConfig(TrainConfig):
         check(self.num_identities >= 6, "num_identities", "must be at least 6 (2 per split)")
         check(self.samples_per_id >= 2, "samples_per_id", "must be at least 2 (genuine pairs need two samples)")
         check(self.embedding_dim >= 2, "embedding_dim", "must be at least 2")
-        check(len(self.embedding_columns) >= 1, "embedding_columns", "must name at least one column")
+        from faceauth.tasks.fusion.synthetic import REGIMES
+
+        check(self.synthetic_regime in REGIMES, "synthetic_regime", f"must be one of {', '.join(REGIMES)}")
+        check(self.fusion != "mlp" or len(self.hidden_sizes) >= 1, "hidden_sizes", "must name at least one layer with fusion: mlp")
         self._check_image_source()
+        check(self.test_data is None or not self.synthetic, "test_data", "is for real data; synthetic data draws its own test split")
         check(0 < self.val_fraction < 1 and 0 < self.test_fraction < 1 and self.val_fraction + self.test_fraction < 1,
               "val_fraction", "and test_fraction must lie in (0, 1) and add up to less than 1")
         check(self.max_impostor_pairs >= 1000, "max_impostor_pairs", "must be at least 1000 (TAR at FAR=1e-3 needs them)")
@@ -78,7 +99,7 @@ class FusionConfig(TrainConfig):
         if not specs:
             return
         names = tuple(spec.name for spec in specs)
-        check(self.embedding_columns in (names, DEFAULT_EMBEDDING_COLUMNS), "embedding_columns",
+        check(self.embedding_columns in (names, ()), "embedding_columns",
               f"must be left out with data_dir: the columns are the embedders' names ({', '.join(names)})")
         # With data_dir the embedders name the columns. Recording that here keeps everything that reads
         # embedding_columns (faceauth.evaluate --test-data on a `faceauth.embed` file) on the same columns.

@@ -9,7 +9,7 @@ list column per face-recognition model, e.g. `identity, arcface, facenet, mobile
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,64 +45,21 @@ class EmbeddingSet:
         return np.split(self.embeddings, np.cumsum(self.model_dims)[:-1], axis=1)
 
 
-# Three recognisers of different quality, as real ArcFace / FaceNet / MobileFaceNet are:
-# (share of output dims that carry identity, pose/light sensitivity, noise), the last two as
-# amplitudes relative to the identity signal. Calibrated so that on held-out identities score
-# averaging beats the best single model (TAR@FAR=1e-3 about 0.85 vs 0.80), embedding averaging
-# trails (about 0.63), and a linear within-class whitening fitted on training identities reaches
-# about 0.97: there is real headroom for a learned fusion, as with real recognisers.
-_SYNTHETIC_MODELS = {
-    "arcface": (0.8, 0.8, 1.6),
-    "facenet": (0.6, 1.0, 1.8),
-    "mobilefacenet": (0.5, 0.9, 1.9),
-}
-_IDENTITY_FACTORS = 256
-_NUISANCE_FACTORS = 24
+DEFAULT_MODEL_NAMES = ("arcface", "facenet", "mobilefacenet")  # the default synthetic regime's columns
 
 
-def synthetic_embeddings(
-    num_identities: int, samples_per_id: int, embedding_dim: int = 512, seed: int = 0,
-    model_names: tuple[str, ...] = ("arcface", "facenet", "mobilefacenet"),
-) -> EmbeddingSet:
-    """Embeddings with the structure that makes fusion worth learning, not a toy where averaging wins:
+def synthetic_embeddings(num_identities: int, samples_per_id: int, embedding_dim: int = 512, seed: int = 0,
+                         model_names: tuple[str, ...] = DEFAULT_MODEL_NAMES,
+                         regime: str = "default") -> EmbeddingSet:
+    """Generated embeddings (synthetic.py): the "default" regime at `embedding_dim`, or another regime."""
+    from faceauth.tasks.fusion import synthetic
 
-    - one latent identity vector per person, seen by each model through its own random projection
-      (the models' spaces are not aligned), each model reading a different 3/4 of it and writing
-      identity only to some of its output dimensions;
-    - a per-image nuisance (pose, lighting, expression) shared by the three models of the same image:
-      correlated across models, so averaging cannot cancel it, but confined to a fixed subspace that a
-      learned fusion can suppress even for identities it never saw;
-    - per-model independent noise of different levels, scaled by a per-image quality factor: the
-      reason averaging beats the best single model.
-    """
-    rng = np.random.default_rng(seed)
-    n = num_identities * samples_per_id
-    identity = rng.standard_normal((num_identities, _IDENTITY_FACTORS))
-    labels = np.repeat(np.arange(num_identities), samples_per_id)
-    nuisance = rng.standard_normal((n, _NUISANCE_FACTORS))
-    quality = rng.uniform(0.7, 1.3, size=(n, 1))
-    defaults = list(_SYNTHETIC_MODELS.values())
-    parts = []
-    for index, name in enumerate(model_names):
-        informative, sensitivity, noise = _SYNTHETIC_MODELS.get(name, defaults[index % len(defaults)])
-        seen = rng.permutation(_IDENTITY_FACTORS)[: _IDENTITY_FACTORS * 3 // 4]
-        dims = rng.permutation(embedding_dim)[: int(embedding_dim * informative)]
-        # Each term is scaled to a total energy of 1 (identity) or the model's parameter squared.
-        projection = np.zeros((len(seen), embedding_dim))
-        projection[:, dims] = rng.standard_normal((len(seen), len(dims))) / np.sqrt(len(seen) * len(dims))
-        nuisance_projection = rng.standard_normal((_NUISANCE_FACTORS, embedding_dim)) / np.sqrt(_NUISANCE_FACTORS * embedding_dim)
-        x = (identity[labels][:, seen] @ projection
-             + sensitivity * nuisance @ nuisance_projection
-             + noise * quality * rng.standard_normal((n, embedding_dim)) / np.sqrt(embedding_dim))
-        parts.append(x / np.linalg.norm(x, axis=1, keepdims=True))
-    return EmbeddingSet(
-        embeddings=np.concatenate(parts, axis=1).astype(np.float32),
-        labels=labels.astype(np.int64),
-        identities=np.array([f"synthetic_{i:05d}" for i in range(num_identities)]),
-        model_names=tuple(model_names),
-        model_dims=(embedding_dim,) * len(model_names),
-        source=f"synthetic({num_identities} identities x {samples_per_id} samples, seed {seed})",
-    )
+    spec = synthetic.regime(regime)
+    if regime == "default":
+        spec = synthetic.with_dim(spec, embedding_dim)
+        model_names = model_names or DEFAULT_MODEL_NAMES
+    return synthetic.generate(spec, spec.num_identities or num_identities, spec.samples_per_id or samples_per_id,
+                              seed, model_names)
 
 
 def read_embeddings_parquet(path: str | Path, identity_column: str, embedding_columns: tuple[str, ...]) -> EmbeddingSet:
@@ -116,6 +73,15 @@ def read_embeddings_parquet(path: str | Path, identity_column: str, embedding_co
         table = pq.read_table(path)
     except Exception as err:  # pyarrow raises ArrowInvalid, OSError, ... for a non-Parquet file
         raise FaceauthError(f"{path} is not a readable Parquet file: {err}") from None
+    if not embedding_columns:  # every fixed-size list column, in the file's order
+        import pyarrow as pa
+
+        embedding_columns = tuple(f.name for f in table.schema if f.name != identity_column
+                                  and (pa.types.is_list(f.type) or pa.types.is_fixed_size_list(f.type)
+                                       or pa.types.is_large_list(f.type)))
+        if not embedding_columns:
+            raise FaceauthError(f"{path}: no embedding columns (list columns) besides '{identity_column}'; the file has "
+                                f"{', '.join(table.column_names)}. Set embedding_columns in the config")
     missing = [c for c in (identity_column, *embedding_columns) if c not in table.column_names]
     if missing:
         raise FaceauthError(
@@ -168,28 +134,34 @@ def embedding_set(identities: np.ndarray, arrays: dict[str, np.ndarray], source:
 
 
 def split_by_identity(data: EmbeddingSet, val_fraction: float, test_fraction: float, seed: int) -> dict[str, EmbeddingSet]:
-    """Identity-disjoint train / val / test splits, seeded: no person appears in two splits."""
+    """Identity-disjoint train / val / test splits, seeded: no person appears in two splits.
+    test_fraction 0: no test split (the test data are kept elsewhere)."""
     count = len(data.identities)
     n_val, n_test = round(count * val_fraction), round(count * test_fraction)
-    if n_val < 2 or n_test < 2 or count - n_val - n_test < 2:
+    if n_val < 2 or (test_fraction and n_test < 2) or count - n_val - n_test < 2:
         raise FaceauthError(
             f"{data.source}: {count} identities are too few for the splits (val_fraction={val_fraction}, "
             f"test_fraction={test_fraction} give {n_val} val and {n_test} test identities; each split needs 2 or more)"
         )
     order = np.random.default_rng(seed).permutation(count)
-    return {
-        "test": data.subset(order[:n_test]),
-        "val": data.subset(order[n_test:n_test + n_val]),
-        "train": data.subset(order[n_test + n_val:]),
-    }
+    splits = {"test": data.subset(order[:n_test])} if n_test else {}
+    return {**splits, "val": data.subset(order[n_test:n_test + n_val]), "train": data.subset(order[n_test + n_val:])}
+
+
+def merge(first: EmbeddingSet, second: EmbeddingSet) -> EmbeddingSet:
+    """The samples of two identity-disjoint sets as one (labels renumbered)."""
+    identities = np.concatenate([first.identities, second.identities])
+    labels = np.concatenate([first.labels, second.labels + len(first.identities)])
+    return EmbeddingSet(np.concatenate([first.embeddings, second.embeddings]), labels, identities,
+                        first.model_names, first.model_dims, f"{first.source} (+ {second.source})")
 
 
 @functools.lru_cache(maxsize=4)
 def _cached_source(embeddings: str | None, identity_column: str, embedding_columns: tuple[str, ...],
-                   num_identities: int, samples_per_id: int, embedding_dim: int, data_seed: int,
+                   num_identities: int, samples_per_id: int, embedding_dim: int, data_seed: int, regime: str,
                    mtime: float) -> EmbeddingSet:
     if embeddings is None:
-        return synthetic_embeddings(num_identities, samples_per_id, embedding_dim, data_seed, embedding_columns)
+        return synthetic_embeddings(num_identities, samples_per_id, embedding_dim, data_seed, embedding_columns, regime)
     return read_embeddings_parquet(embeddings, identity_column, embedding_columns)
 
 
@@ -207,13 +179,36 @@ def load_embeddings(config) -> EmbeddingSet:
         from faceauth.tasks.fusion.image_embeddings import load_image_embeddings  # Pillow/onnxruntime only when needed
 
         return load_image_embeddings(config)
-    mtime = Path(config.embeddings).stat().st_mtime if config.embeddings and Path(config.embeddings).exists() else 0.0
-    return _cached_source(config.embeddings, config.identity_column, tuple(config.embedding_columns),
-                          config.num_identities, config.samples_per_id, config.embedding_dim, config.data_seed, mtime)
+    return _read_cached(config.embeddings, config)
+
+
+def _read_cached(path: str | None, config) -> EmbeddingSet:
+    mtime = Path(path).stat().st_mtime if path and Path(path).exists() else 0.0
+    return _cached_source(path, config.identity_column, tuple(config.embedding_columns), config.num_identities,
+                          config.samples_per_id, config.embedding_dim, config.data_seed, config.synthetic_regime, mtime)
+
+
+def load_test_data(config, path: str) -> EmbeddingSet:
+    """Test data kept apart (--test-data): a Parquet file, or with data_dir a folder of face images
+    embedded by the same models. Its sizes must match the training data's."""
+    if config.data_dir is not None and Path(path).is_dir():
+        from faceauth.tasks.fusion.image_embeddings import load_image_embeddings
+
+        return load_image_embeddings(replace(config, data_dir=path, cache_dir=None))
+    return _read_cached(path, config)
 
 
 def load_splits(config) -> dict[str, EmbeddingSet]:
-    return split_by_identity(load_embeddings(config), config.val_fraction, config.test_fraction, config.data_seed)
+    """train / val / test, identity-disjoint; with `test_data`, test is that file and the training
+    data is split into train and val only (val_fraction of its identities)."""
+    data = load_embeddings(config)
+    if config.test_data is None:
+        return split_by_identity(data, config.val_fraction, config.test_fraction, config.data_seed)
+    splits = split_by_identity(data, config.val_fraction, 0.0, config.data_seed)
+    test = load_test_data(replace(config, embedding_columns=data.model_names), config.test_data)
+    if test.model_dims != data.model_dims:
+        raise FaceauthError(f"{test.source}: embedding sizes {test.model_dims} do not match the training data's {data.model_dims}")
+    return {"test": test, **splits}
 
 
 def identity_batches(labels: np.ndarray, batch_size: int, per_identity: int, rng: np.random.Generator) -> list[np.ndarray]:

@@ -1,9 +1,10 @@
-"""FusionMLP: several face-recognition embeddings in, one L2-normalised embedding out."""
+"""The fusion model: several face-recognition embeddings in, one L2-normalised embedding out."""
 
 from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -13,42 +14,52 @@ def l2_normalize(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     return x / torch.sqrt(torch.clamp((x * x).sum(dim=-1, keepdim=True), min=eps))
 
 
-class FusionMLP(nn.Module):
+class FusionModel(nn.Module):
     """Input: the per-model embeddings concatenated, (B, in_dim) with in_dim = sum(input_dims).
-    Each model's part is L2-normalised; their concatenation goes through a linear skip path plus an
-    MLP (hidden_sizes, ReLU, dropout) whose last layer starts at zero, and the sum is L2-normalised.
 
-    Why the skip path: a fusion must first reproduce score averaging (the cosine of the concatenated
-    normalised embeddings) and then only add to it. When out_dim == in_dim the skip starts as the
-    identity, exactly score averaging; otherwise as a random orthogonal projection, which training
-    then shapes (a projection of 1536 to 512 dims that loses nothing is learnable, not guessable).
+    Each model's part is L2-normalised and the concatenation goes through a fixed linear fusion
+    (`linear`, fitted in closed form: score averaging, LDA or whitening, see linear.py), whose output is
+    L2-normalised. With `hidden_sizes`, an MLP of the normalised concatenation (ReLU, dropout) is added
+    to it as a residual whose last layer starts at zero: the model starts as the linear fusion exactly
+    and training can only add to it. The sum is L2-normalised: compare outputs with the cosine.
+
+    The linear layer is not trained (requires_grad off): the closed form is the best linear fusion
+    the training identities support, and gradient steps on a few hundred identities would only
+    overfit it. Its weights live in the state dict, so the model exports to one ONNX file.
     """
 
-    def __init__(self, in_dim: int, hidden_sizes: Sequence[int], out_dim: int, dropout: float = 0.0,
-                 input_dims: Sequence[int] | None = None):
+    def __init__(self, input_dims: Sequence[int], linear_dim: int, hidden_sizes: Sequence[int] = (), dropout: float = 0.0):
         super().__init__()
-        self.input_dims = list(input_dims) if input_dims else [in_dim]
-        if sum(self.input_dims) != in_dim:
-            raise ValueError(f"input_dims {self.input_dims} do not add up to in_dim {in_dim}")
-        self.skip = nn.Linear(in_dim, out_dim, bias=False)
-        if out_dim == in_dim:
-            nn.init.eye_(self.skip.weight)
-        else:
-            nn.init.orthogonal_(self.skip.weight)
-        layers: list[nn.Module] = []
-        width = in_dim
-        for hidden in hidden_sizes:
-            layers += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout)]
-            width = hidden
-        last = nn.Linear(width, out_dim)
-        nn.init.zeros_(last.weight)
-        nn.init.zeros_(last.bias)
-        self.mlp = nn.Sequential(*layers, last)
+        self.input_dims = list(input_dims)
+        in_dim = sum(self.input_dims)
+        self.linear = nn.Linear(in_dim, linear_dim)
+        self.linear.requires_grad_(False)
+        self.mlp: nn.Sequential | None = None
+        if hidden_sizes:
+            layers: list[nn.Module] = []
+            width = in_dim
+            for hidden in hidden_sizes:
+                layers += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout)]
+                width = hidden
+            last = nn.Linear(width, linear_dim)
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+            self.mlp = nn.Sequential(*layers, last)
+
+    @torch.no_grad()
+    def set_linear(self, mean: np.ndarray, weight: np.ndarray) -> None:
+        """y = (x - mean) @ weight, as a Linear layer: W = weight^T, b = -mean @ weight."""
+        weight_t = torch.as_tensor(weight, dtype=torch.float32)
+        self.linear.weight.copy_(weight_t.T)
+        self.linear.bias.copy_(-torch.as_tensor(mean, dtype=torch.float32) @ weight_t)
 
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
         parts = torch.split(embeddings, self.input_dims, dim=1)
         x = torch.cat([l2_normalize(p) for p in parts], dim=1)
-        return l2_normalize(self.skip(x) + self.mlp(x))
+        fused = l2_normalize(self.linear(x))
+        if self.mlp is not None:
+            fused = l2_normalize(fused + self.mlp(x))
+        return fused
 
 
 def augment_embeddings(x: torch.Tensor, input_dims: Sequence[int], strength: float, generator: torch.Generator | None = None) -> torch.Tensor:

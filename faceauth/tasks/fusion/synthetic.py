@@ -61,22 +61,25 @@ def _three(dims: tuple[int, int, int], noise: tuple[float, float, float], sensit
 
 
 REGIMES: dict[str, Regime] = {r.name: r for r in (
-    Regime("default", "three 512-d models of graded quality (the data --synthetic has always drawn)",
+    Regime("default", "three 512-d models of graded quality, a low-rank shared error (the data --synthetic has always drawn)",
            _three((512, 512, 512), (1.6, 1.8, 1.9))),
-    Regime("dominant", "one strong model and two weak ones, a strong shared per-image error",
-           _three((512, 512, 512), (1.0, 2.6, 3.4), sensitivity=(1.2, 1.4, 1.4)), shared_error=1.3),
-    Regime("balanced", "three models of the same quality, different sizes",
-           _three((512, 256, 128), (1.8, 1.8, 1.8), informative=(0.7, 0.7, 0.7))),
-    Regime("shared_error", "a per-image error (pose, blur) that dominates every model alike",
-           _three((512, 512, 512), (1.4, 1.6, 1.8)), shared_error=2.2),
+    Regime("dominant", "one strong model and two weak ones, each image with an error all three share",
+           _three((512, 512, 512), (0.6, 1.4, 1.9), sensitivity=(1.0, 1.2, 1.2)), shared_factors=64, latent_error=0.8),
+    Regime("balanced", "three models of the same quality and different sizes (512, 256, 128)",
+           _three((512, 256, 128), (1.3, 1.3, 1.3), informative=(0.7, 0.7, 0.7)), shared_error=0.8, shared_factors=64,
+           latent_error=0.7),
+    Regime("shared_error", "a strong per-image error (pose, blur) that every model sees alike",
+           _three((512, 512, 512), (0.8, 1.0, 1.2)), shared_error=1.6, shared_factors=128, latent_error=1.3),
     Regime("warped", "each model's space non-linearly warped, sizes 512, 128 and 256",
-           _three((512, 128, 256), (1.5, 1.7, 1.9)), warp=0.8),
-    Regime("few_identities", "50 identities with 3 to 4 images each, as a small enrolment set",
-           _three((512, 512, 512), (1.4, 1.8, 2.2)), num_identities=50, samples_per_id=4),
+           _three((512, 128, 256), (1.0, 1.4, 1.8)), warp=0.8, shared_factors=64, latent_error=0.7),
+    Regime("few_identities", "50 identities with 4 images each, as a small enrolment set",
+           _three((512, 512, 512), (1.0, 1.4, 1.8)), shared_factors=64, latent_error=0.6, num_identities=50, samples_per_id=4),
+    Regime("many_images", "120 identities with 30 images each, two models (512 and 256)",
+           (ModelSpec(512, 0.75, 0.8, 0.8, 1.0), ModelSpec(256, 0.75, 0.6, 1.0, 1.5)), shared_factors=64,
+           latent_error=0.8, num_identities=120, samples_per_id=30),
     Regime("many_identities", "2,000 identities with 5 images each",
-           _three((512, 512, 512), (1.6, 2.0, 2.4), sensitivity=(1.1, 1.1, 1.1)), num_identities=2000, samples_per_id=5),
-    Regime("many_images", "120 identities with 30 images each, two models only",
-           (ModelSpec(512, 0.75, 0.8, 0.8, 1.5), ModelSpec(256, 0.75, 0.6, 1.0, 1.9)), num_identities=120, samples_per_id=30),
+           _three((512, 512, 512), (1.0, 1.4, 1.8), sensitivity=(1.1, 1.1, 1.1)), shared_factors=64, latent_error=0.8,
+           num_identities=2000, samples_per_id=5),
 )}
 
 
@@ -99,14 +102,14 @@ def _warp(x: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarra
 
 def generate(spec: Regime, num_identities: int, samples_per_id: int, seed: int = 0,
              model_names: tuple[str, ...] | None = None):
-    """Draw an EmbeddingSet of the regime. The regime's own identity and image counts, when it has
-    them, win over the arguments; `model_names` name the columns (default model_1, model_2, ...)."""
+    """Draw an EmbeddingSet of the regime with these counts; `model_names` name the columns when
+    there is one per model (otherwise model_1, model_2, ...)."""
     from faceauth.tasks.fusion.data import EmbeddingSet
 
-    num_identities = spec.num_identities or num_identities
-    samples_per_id = spec.samples_per_id or samples_per_id
-    names = tuple(model_names or ()) or tuple(f"model_{i + 1}" for i in range(len(spec.models)))
-    models = [spec.models[i % len(spec.models)] for i in range(len(names))]
+    models = spec.models
+    names = tuple(model_names or ())
+    if len(names) != len(models):
+        names = tuple(f"model_{i + 1}" for i in range(len(models)))
     rng = np.random.default_rng(seed)
     n = num_identities * samples_per_id
     identity = rng.standard_normal((num_identities, IDENTITY_FACTORS))
@@ -138,6 +141,42 @@ def generate(spec: Regime, num_identities: int, samples_per_id: int, seed: int =
         model_dims=tuple(m.dim for m in models),
         source=f"synthetic regime '{spec.name}' ({num_identities} identities x {samples_per_id} samples, seed {seed})",
     )
+
+
+def write_parquet(data, path) -> None:
+    """The --embeddings layout: an identity column and one list column per model."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from faceauth.runlog import atomic_replace
+
+    columns = {"identity": data.identities[data.labels].tolist()}
+    for name, part in zip(data.model_names, data.per_model()):
+        columns[name] = pa.array(list(part), type=pa.list_(pa.float32(), part.shape[1]))
+    with atomic_replace(path) as tmp:
+        pq.write_table(pa.table(columns), tmp)
+
+
+def write_dataset(out_dir, spec: Regime, train_identities: int, test_identities: int, samples_per_id: int,
+                  seed: int) -> list:
+    """OUT_DIR/train.parquet and OUT_DIR/test.parquet: identity-disjoint, drawn together (same models)."""
+    from pathlib import Path
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data = generate(spec, train_identities + test_identities, samples_per_id, seed)
+    order = np.random.default_rng(seed).permutation(len(data.identities))
+    written = []
+    for name, ids in (("train", order[test_identities:]), ("test", order[:test_identities])):
+        write_parquet(data.subset(ids), out / f"{name}.parquet")
+        written.append(out / f"{name}.parquet")
+    (out / "README.txt").write_text(
+        f"Synthetic face-recognition embeddings, regime '{spec.name}': {spec.description}.\n"
+        f"{train_identities} training and {test_identities} test identities (disjoint), {samples_per_id} images each, seed {seed}.\n"
+        "Procedurally drawn by faceauth.datasets: for running and testing the pipeline, never for claims about real recognisers.\n"
+        f"Train: python -m faceauth.train fusion --embeddings {out / 'train.parquet'} --test-data {out / 'test.parquet'}\n"
+        f"Columns: identity, {', '.join(data.model_names)}\n")
+    return written
 
 
 def with_dim(spec: Regime, dim: int) -> Regime:

@@ -5,37 +5,43 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import numpy as np
 import torch
 
 from faceauth import session as sessions
+from faceauth.checkpoint import make_checkpoint
 from faceauth.config import build_config
 from faceauth.losses import build_loss
 from faceauth.runlog import seed_everything
 from faceauth.tasks.fusion.config import FusionConfig
-from faceauth.tasks.fusion.data import EmbeddingSet, identity_batches, load_splits, verification_pairs
-from faceauth.tasks.fusion.model import FusionMLP, augment_embeddings
+from faceauth.tasks.fusion import linear
+from faceauth.tasks.fusion.data import EmbeddingSet, identity_batches, load_splits, merge, verification_pairs
+from faceauth.tasks.fusion.linear import LinearFusion
+from faceauth.tasks.fusion.model import FusionModel, augment_embeddings
 from faceauth.training import Objective, fit, make_optimizer, optimizer_step
 from faceauth.metrics import verification_metrics
 
 OBJECTIVE = Objective("tar_at_far_1e-3", "max")
 
 
-def model_args(config: FusionConfig, data: EmbeddingSet) -> dict[str, Any]:
+def model_args(config: FusionConfig, data: EmbeddingSet, fusion: LinearFusion) -> dict[str, Any]:
     return {
         "in_dim": int(sum(data.model_dims)),
-        "hidden_sizes": list(config.hidden_sizes),
-        "out_dim": config.out_dim,
-        "dropout": config.dropout,
         "input_dims": list(data.model_dims),
         "model_names": list(data.model_names),
+        "fusion": config.fusion,
+        "linear": {"kind": fusion.kind, "shrinkage": fusion.shrinkage},
+        "out_dim": fusion.out_dim,
+        "hidden_sizes": list(config.hidden_sizes) if config.fusion == "mlp" else [],
+        "dropout": config.dropout,
     }
 
 
-def build_model(args: dict[str, Any]) -> FusionMLP:
-    return FusionMLP(args["in_dim"], args["hidden_sizes"], args["out_dim"], args["dropout"], args["input_dims"])
+def build_model(args: dict[str, Any]) -> FusionModel:
+    return FusionModel(args["input_dims"], args["out_dim"], args["hidden_sizes"], args["dropout"])
 
 
 @torch.no_grad()
@@ -54,45 +60,128 @@ def pair_scores(embeddings: torch.Tensor | np.ndarray, first: np.ndarray, second
     return torch.cat(chunks).numpy()
 
 
+def normalized_concat(data: EmbeddingSet) -> np.ndarray:
+    """What the model's linear layer sees: each model's embedding L2-normalised, concatenated."""
+    parts = [p / np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-12) for p in data.per_model()]
+    return np.concatenate(parts, axis=1)
+
+
+def _selection_key(metrics: dict[str, float]) -> tuple[float, float, float]:
+    """How linear candidates are ranked on validation: TAR at FAR=1e-3, then 1e-2, then the EER
+    (several candidates often tie at the first on a small validation set)."""
+    return metrics["tar_at_far_1e-3"], metrics["tar_at_far_1e-2"], -metrics["eer"]
+
+
+_chosen: dict[tuple, tuple[LinearFusion, dict[str, Any]]] = {}
+
+
+def choose_linear_fusion(config: FusionConfig, train: EmbeddingSet, val: EmbeddingSet,
+                         pairs: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[LinearFusion, dict[str, Any]]:
+    """The linear part of the model: score averaging for fusion=score_average, else the closed-form
+    candidate (linear.py) with the best validation score. Cached per process on the data and
+    `out_dim`: every trial of a search on one actor fits it once."""
+    if config.fusion == "score_average":
+        return linear.score_average(int(sum(train.model_dims))), {}
+    x_train, x_val = normalized_concat(train), normalized_concat(val)
+    digest = hashlib.blake2b(digest_size=16)
+    for array in (x_train, train.labels, x_val, val.labels, *pairs):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    key = (digest.hexdigest(), config.out_dim)
+    if key not in _chosen:
+        first, second, genuine = pairs
+
+        def score(fusion: LinearFusion) -> tuple[float, float, float]:
+            fused = fusion.apply(x_val)
+            fused /= np.maximum(np.linalg.norm(fused, axis=1, keepdims=True), 1e-12)
+            s = pair_scores(fused, first, second)
+            return _selection_key(verification_metrics(s[genuine], s[~genuine]))
+
+        fusion, scores = linear.choose(x_train, train.labels, config.out_dim, score)
+        _chosen.clear()  # one data set at a time: the arrays are large
+        _chosen[key] = (fusion, {"chosen": fusion.name, "val_tar_at_far_1e-3": {k: v[0] for k, v in scores.items()}})
+    return _chosen[key]
+
+
+class FusionTraining:
+    """The pieces one fusion training run needs, for `train_loop` and for `refit` alike."""
+
+    def __init__(self, cfg: FusionConfig, session: sessions.Session, train: EmbeddingSet, fusion: LinearFusion,
+                 device: torch.device):
+        self.cfg, self.session, self.device = cfg, session, device
+        self.args = model_args(cfg, train, fusion)
+        model = build_model(self.args)
+        model.set_linear(fusion.mean, fusion.weight)
+        self.model = session.prepare_model(model, device)
+        self.loss_fn = build_loss(cfg.loss, cfg.margin, fusion.out_dim, len(train.identities), cfg.arcface_scale).to(device)
+        trainable = [p for p in (*self.model.parameters(), *self.loss_fn.parameters()) if p.requires_grad]
+        self.optimizer = make_optimizer(trainable, cfg) if cfg.fusion == "mlp" else None
+        self.x_train = torch.from_numpy(train.embeddings).to(device)
+        self.y_train = torch.from_numpy(train.labels).to(device)
+        self.labels = train.labels
+
+    def train_epoch(self, epoch: int) -> float:
+        cfg, session = self.cfg, self.session
+        # Same batch order on every DDP rank (seeded by epoch), each rank taking its own share.
+        rng = np.random.default_rng([cfg.seed, epoch])
+        batches = identity_batches(self.labels, cfg.batch_size, cfg.samples_per_identity_per_batch, rng)
+        steps = len(batches) // session.world_size
+        if cfg.max_steps_per_epoch:
+            steps = min(steps, cfg.max_steps_per_epoch)
+        generator = torch.Generator(device=self.device).manual_seed(cfg.seed * 100_003 + epoch)
+        use_amp = cfg.amp and self.device.type == "cuda"
+        total = torch.zeros((), device=self.device)
+        for step in range(steps):
+            index = torch.from_numpy(batches[step * session.world_size + session.world_rank]).to(self.device)
+            x = augment_embeddings(self.x_train[index], self.args["input_dims"], cfg.augment_strength, generator)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=use_amp):
+                fused = self.model(x)
+            loss = self.loss_fn(fused.float(), self.y_train[index])
+            total += optimizer_step(self.optimizer, loss)
+        return float(total) / max(steps, 1)
+
+
 def train_loop(config: dict[str, Any]) -> None:
     cfg = build_config(FusionConfig, config, "fusion config")
     session = sessions.current()
     seed_everything(cfg.seed)
     splits = load_splits(cfg)
     train, val = splits["train"], splits["val"]
-    device = session.device(cfg.device)
-    args = model_args(cfg, train)
-    model = session.prepare_model(build_model(args), device)
-    loss_fn = build_loss(cfg.loss, cfg.margin, cfg.out_dim, len(train.identities), cfg.arcface_scale).to(device)
-    optimizer = make_optimizer([*model.parameters(), *loss_fn.parameters()], cfg)
-
-    x_train = torch.from_numpy(train.embeddings).to(device)
-    y_train = torch.from_numpy(train.labels).to(device)
-    x_val = torch.from_numpy(val.embeddings)
     first, second, genuine = verification_pairs(val.labels, cfg.max_impostor_pairs, cfg.data_seed)
-    use_amp = cfg.amp and device.type == "cuda"
-
-    def train_epoch(epoch: int) -> float:
-        # Same batch order on every DDP rank (seeded by epoch), each rank taking its own share.
-        rng = np.random.default_rng([cfg.seed, epoch])
-        batches = identity_batches(train.labels, cfg.batch_size, cfg.samples_per_identity_per_batch, rng)
-        steps = len(batches) // session.world_size
-        if cfg.max_steps_per_epoch:
-            steps = min(steps, cfg.max_steps_per_epoch)
-        generator = torch.Generator(device=device).manual_seed(cfg.seed * 100_003 + epoch)
-        total = torch.zeros((), device=device)
-        for step in range(steps):
-            index = torch.from_numpy(batches[step * session.world_size + session.world_rank]).to(device)
-            x = augment_embeddings(x_train[index], args["input_dims"], cfg.augment_strength, generator)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                fused = model(x)
-            loss = loss_fn(fused.float(), y_train[index])
-            total += optimizer_step(optimizer, loss)
-        return float(total) / max(steps, 1)
+    fusion, selection = choose_linear_fusion(cfg, train, val, (first, second, genuine))
+    run = FusionTraining(cfg, session, train, fusion, session.device(cfg.device))
+    run.args["linear_selection"] = selection
+    x_val = torch.from_numpy(val.embeddings)
 
     def validate() -> dict[str, float]:
-        scores = pair_scores(embed(model, x_val, device), first, second)
+        scores = pair_scores(embed(run.model, x_val, run.device), first, second)
         return verification_metrics(scores[genuine], scores[~genuine])
 
-    fit(task="fusion", config=cfg, session=session, model=model, model_args=args, optimizer=optimizer,
-        train_epoch=train_epoch, validate=validate, objective=OBJECTIVE, extra_modules={"loss": loss_fn})
+    fit(task="fusion", config=cfg, session=session, model=run.model, model_args=run.args, optimizer=run.optimizer,
+        train_epoch=run.train_epoch if cfg.fusion == "mlp" else None, validate=validate, objective=OBJECTIVE,
+        extra_modules={"loss": run.loss_fn}, validate_start=True)
+
+
+def refit(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """The selected model fitted again on the training and validation identities together: the same
+    linear candidate (kind, shrinkage) and, for an MLP kept at epoch E > 0, E epochs of training with
+    the same settings and seed. There is nothing left to validate on: the figures that chose these
+    settings stay the selection's (`checkpoint["metrics"]`, on the validation identities)."""
+    cfg = build_config(FusionConfig, checkpoint["config"], "checkpoint config")
+    seed_everything(cfg.seed)
+    splits = load_splits(cfg)
+    data = merge(splits["train"], splits["val"])
+    chosen = checkpoint["model_args"]["linear"]
+    fusion = (linear.score_average(int(sum(data.model_dims))) if chosen["kind"] == "score_average" else
+              linear.ScatterStats(normalized_concat(data), data.labels).fit(chosen["kind"], chosen["shrinkage"], cfg.out_dim))
+    epochs = int(checkpoint["epoch"]) if cfg.fusion == "mlp" else 0
+    run = FusionTraining(cfg, sessions.LocalSession(), data, fusion, torch.device("cpu"))
+    run.model.train()
+    for epoch in range(1, epochs + 1):
+        run.train_epoch(epoch)
+    run.model.eval()
+    run.args["linear_selection"] = checkpoint["model_args"].get("linear_selection", {})
+    run.args["refit"] = {"identities": int(len(data.identities)), "samples": int(len(data)), "epochs": epochs,
+                         "from": "train + val identities"}
+    refitted = make_checkpoint("fusion", run.args, run.model, config=checkpoint["config"], epoch=checkpoint["epoch"],
+                               best=checkpoint["best"], metrics=checkpoint["metrics"])
+    return refitted

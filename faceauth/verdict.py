@@ -1,0 +1,149 @@
+"""Does the model beat its baselines on the test data, and by how much? The answer every run and every
+search gives first: in the terminal summary, in `metrics.json` (key "verdict") and in `report.md`.
+
+The difference of the task's objective metric (model minus baseline, on the same test pairs or samples)
+comes with a 95% percentile bootstrap interval that resamples the independent units behind the scores
+(`Evaluation.groups`): identities for verification — pairs of one identity are not independent — and
+videos or subjects for presentation-attack detection — frames of one video are not. A resample is a
+reweighting of the same scores: a unit drawn k times counts k times; an impostor pair of units drawn
+j and k times counts j * k times, a genuine pair of a unit drawn k times counts k times.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from faceauth.metrics import SortedScores, equal_error_rate, roc_auc, tpr_at_fpr
+from faceauth.tasks.base import Evaluation
+from faceauth.training import Objective
+
+RESAMPLES = 1000
+LEVEL = 0.95
+# Metrics that are rates: differences are quoted in points (x100).
+_RATES = ("tar_at_far_", "eer", "apcer", "bpcer", "acer", "accuracy", "hter")
+
+
+def weighted_metric(name: str, sorted_scores: SortedScores, positive: np.ndarray, negative: np.ndarray,
+                    positive_weights: np.ndarray | None, negative_weights: np.ndarray | None,
+                    threshold: float | None) -> float:
+    """One metric of weighted scores. Threshold metrics (apcer, bpcer, acer: PAD, positive = attack)
+    use the system's own threshold, chosen on validation data."""
+    pw = np.ones(positive.size) if positive_weights is None else positive_weights
+    nw = np.ones(negative.size) if negative_weights is None else negative_weights
+    if name in ("apcer", "bpcer", "acer", "hter"):
+        if threshold is None:
+            raise ValueError(f"metric '{name}' needs the system's validation threshold")
+        apcer = float(np.sum(pw * (positive < threshold)) / pw.sum())
+        bpcer = float(np.sum(nw * (negative >= threshold)) / nw.sum())
+        return {"apcer": apcer, "bpcer": bpcer}.get(name, (apcer + bpcer) / 2)
+    curve = sorted_scores.curve(pw, nw)
+    if name.startswith("tar_at_far_"):
+        return tpr_at_fpr(curve, float(name.removeprefix("tar_at_far_")))
+    if name == "eer":
+        return equal_error_rate(curve)[0]
+    if name == "roc_auc":
+        return roc_auc(curve)
+    if name == "bpcer_at_apcer_1pct":
+        return float(curve.fpr[(1.0 - curve.tpr) <= 0.01 + 1e-12].min())
+    raise ValueError(f"no bootstrap for metric '{name}'")
+
+
+def _weights(groups: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    if groups.ndim == 1:
+        return counts[groups].astype(np.float64)
+    first, second = counts[groups[:, 0]], counts[groups[:, 1]]
+    return np.where(groups[:, 0] == groups[:, 1], first, first * second).astype(np.float64)
+
+
+def bootstrap_differences(evaluation: Evaluation, metric: str, resamples: int = RESAMPLES,
+                          seed: int = 0) -> dict[str, tuple[float, np.ndarray]]:
+    """For each baseline: (model - baseline on all data, the same difference on each resample)."""
+    if evaluation.groups is None:
+        raise ValueError("the evaluation has no groups to resample")
+    positive_groups, negative_groups = (np.asarray(g) for g in evaluation.groups)
+    units, inverse = np.unique(np.concatenate([positive_groups.ravel(), negative_groups.ravel()]), return_inverse=True)
+    positive_groups = inverse[:positive_groups.size].reshape(positive_groups.shape)
+    negative_groups = inverse[positive_groups.size:].reshape(negative_groups.shape)
+    systems = list(evaluation.metrics)
+    prepared = {}
+    for name in systems:
+        positive, negative = (np.asarray(s, dtype=np.float64) for s in evaluation.scores[name])
+        prepared[name] = (SortedScores(positive, negative), positive, negative, evaluation.metrics[name].get("threshold"))
+
+    def value(name: str, pw=None, nw=None) -> float:
+        return weighted_metric(metric, prepared[name][0], prepared[name][1], prepared[name][2], pw, nw, prepared[name][3])
+
+    full = {name: value(name) for name in systems}
+    rng = np.random.default_rng(seed)
+    samples = {name: [] for name in systems[1:]}
+    for _ in range(resamples):
+        counts = np.bincount(rng.integers(0, units.size, units.size), minlength=units.size)
+        pw, nw = _weights(positive_groups, counts), _weights(negative_groups, counts)
+        if pw.sum() == 0 or nw.sum() == 0:
+            continue  # a resample with no genuine or no impostor pair: skipped, as it has no metric
+        model = value(systems[0], pw, nw)
+        for name in systems[1:]:
+            samples[name].append(model - value(name, pw, nw))
+    return {name: (full[systems[0]] - full[name], np.asarray(samples[name])) for name in systems[1:]}
+
+
+def _scale(metric: str) -> tuple[float, str]:
+    return (100.0, " points") if metric.startswith(_RATES) else (1.0, "")
+
+
+def build_verdict(evaluation: Evaluation, objective: Objective, advice: str = "",
+                  resamples: int = RESAMPLES, seed: int = 0) -> dict[str, Any]:
+    """The verdict of `metrics.json`: per baseline the model's and the baseline's test value, the
+    difference, its 95% interval and whether the model beats it; `summary` says it in one paragraph."""
+    metric, mode = objective.metric, objective.mode
+    unit = evaluation.details.get("bootstrap_unit", "groups")
+    differences = bootstrap_differences(evaluation, metric, resamples, seed)
+    systems = list(evaluation.metrics)
+    model_value = evaluation.metrics[systems[0]][metric]
+    baselines = {}
+    for name, (difference, samples) in differences.items():
+        low, high = (np.quantile(samples, [(1 - LEVEL) / 2, (1 + LEVEL) / 2]) if samples.size else (np.nan, np.nan))
+        gain = difference if mode == "max" else -difference  # > 0: the model is better
+        gain_low, gain_high = (low, high) if mode == "max" else (-high, -low)
+        outcome = "better" if gain_low > 0 else "worse" if gain_high < 0 else "no clear difference"
+        baselines[name] = {
+            "model": float(model_value), "baseline": float(evaluation.metrics[name][metric]),
+            "difference": float(difference), "ci95": [float(low), float(high)],
+            "beats": bool(gain > 0), "outcome": outcome,
+        }
+    units_count = evaluation.details.get("bootstrap_units")
+    verdict = {"metric": metric, "mode": mode, "resamples": resamples, "level": LEVEL,
+               "unit": unit, "units": units_count, "baselines": baselines}
+    verdict["summary"] = summary_text(verdict, advice)
+    return verdict
+
+
+def _difference_text(metric: str, entry: dict[str, Any]) -> str:
+    scale, suffix = _scale(metric)
+    low, high = entry["ci95"]
+    return (f"{entry['model']:.4f} vs {entry['baseline']:.4f}, {scale * entry['difference']:+.1f}{suffix} "
+            f"(95% CI {scale * low:+.1f} to {scale * high:+.1f})")
+
+
+def summary_text(verdict: dict[str, Any], advice: str = "") -> str:
+    """Worse first: a baseline the model does not beat is named before anything else."""
+    metric, baselines = verdict["metric"], verdict["baselines"]
+    over = f"{metric} ({verdict['mode']}) on the test data, bootstrap over {verdict['units'] or 'the'} {verdict['unit']}"
+    lost = [n for n, e in baselines.items() if not e["beats"]]
+    level = [n for n, e in baselines.items() if e["beats"] and e["outcome"] != "better"]
+    if lost:
+        parts = "; ".join(f"{n} {_difference_text(metric, baselines[n])}" for n in lost)
+        text = f"WARNING: the model does NOT beat {', '.join(lost)}: {parts}; {over}."
+        if advice:
+            text += f" {advice}"
+        won = [n for n in baselines if n not in lost]
+        if won:
+            text += " It does beat " + "; ".join(f"{n} {_difference_text(metric, baselines[n])}" for n in won) + "."
+        return text
+    parts = "; ".join(f"{n} {_difference_text(metric, e)}" for n, e in baselines.items())
+    if level:
+        return (f"The model scores above every baseline but not clearly above {', '.join(level)} "
+                f"(the interval includes 0): {parts}; {over}.")
+    return f"The model beats every baseline: {parts}; {over}."
