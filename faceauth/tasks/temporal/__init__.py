@@ -47,13 +47,13 @@ def add_cli_flags(parser: argparse.ArgumentParser) -> None:
         help="synthetic data: a named regime of frame size, clip length and cues (see synthetic.REGIMES)")
     add("--cache_dir", "--cache-dir", dest="cache_dir", metavar="DIR", default=argparse.SUPPRESS,
         help="frame-feature cache and synthetic videos (default ~/.cache/faceauth)")
-    add("--seq_len", "--seq-len", dest="seq_len", type=int, default=argparse.SUPPRESS, help="frames per LSTM window (default 8)")
+    add("--seq_len", "--seq-len", dest="seq_len", type=int, default=argparse.SUPPRESS, help="frames per LSTM window (default 12)")
     add("--frame_stride", "--frame-stride", dest="frame_stride", type=int, default=argparse.SUPPRESS,
-        help="take every n-th frame of the video into a window (default 1)")
-    add("--hidden_size", "--hidden-size", dest="hidden_size", type=int, default=argparse.SUPPRESS, help="LSTM width (default 64)")
+        help="take every n-th frame of the video into a window (default 2)")
+    add("--hidden_size", "--hidden-size", dest="hidden_size", type=int, default=argparse.SUPPRESS, help="LSTM width (default 16)")
     add("--num_layers", "--num-layers", dest="num_layers", type=int, default=argparse.SUPPRESS, help="LSTM layers (default 1)")
     add("--bidirectional", action="store_true", default=argparse.SUPPRESS, help="a bidirectional LSTM")
-    add("--dropout", type=float, default=argparse.SUPPRESS, help="dropout between LSTM layers and before the head (default 0.1)")
+    add("--dropout", type=float, default=argparse.SUPPRESS, help="dropout between LSTM layers and before the head (default 0.2)")
     add("--synthetic_per_class", "--synthetic-per-class", dest="synthetic_per_class", type=int, default=argparse.SUPPRESS,
         help="synthetic videos per class in train; val and test get half (default 24)")
     add("--synthetic_difficulty", "--synthetic-difficulty", dest="synthetic_difficulty", type=float,
@@ -97,7 +97,7 @@ def check_data(config: TemporalConfig) -> str:
 
 
 def _smoke(config: TemporalConfig) -> dict[str, Any]:
-    # 32 frames: enough for the longest window the search space samples (seq_len 16 x frame_stride 2).
+    # 32 frames: enough for the longest window the search space samples (seq_len 12 x frame_stride 2).
     return {"epochs": 2, "max_steps_per_epoch": 2, "synthetic_per_class": 4, "synthetic_frames": 32,
             "synthetic_size": 32, "seq_len": 4, "frame_stride": 1, "hidden_size": 8, "batch_size": 8}
 

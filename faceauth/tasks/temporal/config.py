@@ -19,9 +19,15 @@ DEFAULT_FRAME_FEATURES = "texture"
 
 @dataclass(frozen=True)
 class TemporalConfig(TrainConfig):
-    epochs: int = 30
+    # Defaults chosen on the tuning regimes of synthetic.TUNING_REGIMES only (README, temporal section):
+    # an epoch is a few steps on a few hundred videos, so many epochs, a moderate lr, and weight decay,
+    # dropout and augmentation against over-fitting a hundred clips.
+    epochs: int = 100
+    patience: int = 30
+    lr: float = 3e-3
+    weight_decay: float = 1e-2
     batch_size: int = 32
-    augment_strength: float = 0.3  # temporal jitter, dropped frames, feature noise (data.train_windows)
+    augment_strength: float = 0.5  # temporal jitter, dropped frames, feature noise (data.train_windows)
     # Data: --synthetic, or data_root/{train,val,test}/{live,spoof}/ where each item is a video:
     # a folder of frames (sorted by name) or a video file (.avi, .mp4, ...).
     synthetic: bool = False
@@ -54,13 +60,15 @@ class TemporalConfig(TrainConfig):
     # Sequences: seq_len frames, every frame_stride-th frame of the video (a window spans
     # (seq_len - 1) * frame_stride + 1 frames). A video's score is the mean attack probability of
     # its windows, which overlap by half.
-    seq_len: int = 8
-    frame_stride: int = 1
+    seq_len: int = 12
+    frame_stride: int = 2
     # Model: an LSTM over the window's frame features, mean-pooled over time, then one logit.
-    hidden_size: int = 64
+    hidden_size: int = 16
     num_layers: int = 1
     bidirectional: bool = False
-    dropout: float = 0.1
+    dropout: float = 0.2
+    # The head also reads each window's per-feature mean and spread over time (model.TemporalLSTM).
+    summary: bool = True
     # Weight the loss so live and spoof windows count equally whatever their numbers.
     balance_classes: bool = True
     # Where the standalone command writes the best model (as temporal_best.pth).

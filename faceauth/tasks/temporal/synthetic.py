@@ -104,7 +104,7 @@ REGIMES: dict[str, dict[str, float]] = {
     "no_static": dict(frames=24, size=64, difficulty=0.7, static_cue=0.0),
     "shaky_drift": dict(frames=24, size=56, difficulty=0.7, static_cue=0.15, shake=2.0, light_drift=0.08),
     "rare_blinks": dict(frames=32, size=64, difficulty=0.7, static_cue=0.15, blink_rate=0.6),
-    "short_large": dict(frames=16, size=96, difficulty=0.7, static_cue=0.15),
+    "long_large": dict(frames=40, size=96, difficulty=0.7, static_cue=0.15),
 }
 TUNING_REGIMES = ("obvious", "standard", "weak_static")
 HELD_OUT_REGIMES = tuple(name for name in REGIMES if name not in TUNING_REGIMES)

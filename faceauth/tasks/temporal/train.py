@@ -33,6 +33,7 @@ def model_args(config: TemporalConfig, train: VideoSet) -> dict[str, Any]:
         "num_layers": config.num_layers,
         "bidirectional": config.bidirectional,
         "dropout": config.dropout,
+        "summary": config.summary,
         # Not shape-defining, but how the model is used: what its input is and how windows are cut.
         "seq_len": config.seq_len,
         "frame_stride": config.frame_stride,
@@ -41,7 +42,8 @@ def model_args(config: TemporalConfig, train: VideoSet) -> dict[str, Any]:
 
 
 def build_model(args: dict[str, Any]) -> TemporalLSTM:
-    return TemporalLSTM(args["feature_dim"], args["hidden_size"], args["num_layers"], args["bidirectional"], args["dropout"])
+    return TemporalLSTM(args["feature_dim"], args["hidden_size"], args["num_layers"], args["bidirectional"], args["dropout"],
+                        args.get("summary", False))
 
 
 @torch.no_grad()
@@ -80,6 +82,8 @@ def train_loop(config: dict[str, Any]) -> None:
     mean, std = feature_statistics(train)
     model = build_model(args)
     model.set_feature_scaling(mean, std)
+    if cfg.summary:
+        model.set_summary_scaling(torch.from_numpy(eval_windows(train, cfg.seq_len, cfg.frame_stride)[0]))
     model = session.prepare_model(model, device)
     optimizer = make_optimizer(model.parameters(), cfg)
     use_amp = cfg.amp and device.type == "cuda"

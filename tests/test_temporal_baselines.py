@@ -1,0 +1,107 @@
+"""The temporal evaluation's honest comparison: time-blind baselines fitted on the same training videos,
+each at its own validation threshold, the video behind every score, test data given on its own, and
+the synthetic regimes that take the static cues away."""
+
+import numpy as np
+import pytest
+import yaml
+
+import faceauth.tasks.temporal  # noqa: F401  (registers the task)
+from faceauth import train as train_cli
+from faceauth.checkpoint import load_checkpoint
+from faceauth.config import build_config
+from faceauth.errors import FaceauthError
+from faceauth.metrics import pad_metrics, pad_threshold
+from faceauth.pipeline import evaluate
+from faceauth.tasks import get_task
+from faceauth.tasks.temporal.baselines import clip_mean_scores, fit_logistic
+from faceauth.tasks.temporal.config import TemporalConfig
+from faceauth.tasks.temporal.synthetic import HELD_OUT_REGIMES, REGIMES, TUNING_REGIMES, draw_clip, regime_spec, write_dataset
+
+TINY = {"synthetic_per_class": 4, "synthetic_frames": 12, "synthetic_size": 32, "seq_len": 4, "frame_stride": 1,
+        "hidden_size": 8, "epochs": 2, "batch_size": 8}
+
+
+def test_logistic_regression_separates_and_is_deterministic():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(0, 1, (50, 3)), rng.normal(0, 1, (50, 3)) + [2.0, 0, 0]])
+    y = np.r_[np.zeros(50), np.ones(50)]
+    a, b = fit_logistic(x, y, 0.1), fit_logistic(x, y, 0.1)
+    assert np.array_equal(a.weights, b.weights) and a.weights[0] > 1.0 and abs(a.weights[1]) < 0.5
+    assert pad_metrics(a.logits(x)[y > 0], a.logits(x)[y < 1])["roc_auc"] > 0.85
+
+
+def test_clip_means_baseline_is_blind_to_frame_order():
+    rng = np.random.default_rng(1)
+    clips = [rng.normal(size=(10, 4)) + (i % 2) for i in range(20)]
+    attack = np.array([i % 2 == 1 for i in range(20)])
+    shuffled = [c[rng.permutation(10)] for c in clips]
+    _, plain = clip_mean_scores(clips, attack, clips, attack, clips)
+    _, reordered = clip_mean_scores(clips, attack, clips, attack, shuffled)
+    assert np.allclose(plain, reordered)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("trained")
+    config = tmp / "cfg.yaml"
+    config.write_text(yaml.safe_dump({"seed": 0, "temporal": TINY}))
+    assert train_cli.main(["temporal", "--synthetic", "--config", str(config), "--cache-dir", str(tmp / "cache"),
+                           "--output-dir", str(tmp / "out"), "--log-dir", str(tmp / "logs")]) == 0
+    return load_checkpoint(tmp / "out" / "temporal_best.pth"), tmp
+
+
+def test_evaluation_carries_baselines_with_their_own_val_thresholds_and_video_groups(trained):
+    checkpoint, _ = trained
+    evaluation = evaluate(get_task("temporal"), checkpoint)
+    assert list(evaluation.metrics) == ["temporal_lstm", "time_blind_logreg", "frame_score_average"]
+    assert all({"acer", "eer", "threshold"} <= set(m) for m in evaluation.metrics.values())
+    attack_groups, bonafide_groups = evaluation.groups
+    assert len(attack_groups) == 4 and len(bonafide_groups) == 4  # one score per test video
+    assert sorted(np.r_[attack_groups, bonafide_groups].tolist()) == list(range(8))
+    for name, (attack, bonafide) in evaluation.scores.items():
+        assert len(attack) == len(attack_groups) and len(bonafide) == len(bonafide_groups), name
+    # A baseline's threshold is its own, from validation: recompute it from the cached features.
+    from faceauth.tasks.temporal.data import load_splits
+
+    config = build_config(TemporalConfig, checkpoint["config"], "test")
+    splits = load_splits(config)
+    val_scores, _ = clip_mean_scores(splits["train"].features, splits["train"].is_attack, splits["val"].features,
+                                     splits["val"].is_attack, splits["test"].features)
+    val_attack = splits["val"].is_attack
+    assert evaluation.metrics["time_blind_logreg"]["threshold"] == pytest.approx(
+        pad_threshold(val_scores[val_attack], val_scores[~val_attack]))
+
+
+def test_test_data_given_on_its_own_replaces_the_test_split(trained, tmp_path):
+    checkpoint, tmp = trained
+    other = write_dataset(tmp_path / "other", regime_spec("no_static", videos_per_class=4, seed=5), quiet=True)
+    evaluation = evaluate(get_task("temporal"), checkpoint, str(other))  # a data root: its test/ is used
+    assert evaluation.details["data"] == str(other / "test") and len(evaluation.groups[0]) == 4
+    config = build_config(TemporalConfig, {**checkpoint["config"], "test_data": str(other / "test")}, "test")
+    assert get_task("temporal").check_data(config).count("test from") == 1
+    with pytest.raises(FaceauthError, match="nowhere"):
+        evaluate(get_task("temporal"), checkpoint, str(tmp_path / "nowhere"))
+
+
+def test_regimes_are_split_into_tuning_and_held_out_and_static_cues_can_vanish():
+    assert set(TUNING_REGIMES) | set(HELD_OUT_REGIMES) == set(REGIMES) and not set(TUNING_REGIMES) & set(HELD_OUT_REGIMES)
+    spec = regime_spec("no_static", videos_per_class=4)
+    assert spec.static == 0.0 and spec.frames == 24
+    live = np.stack(draw_clip("live", np.random.default_rng(0), spec)).astype(float)
+    printed = np.stack(draw_clip("print", np.random.default_rng(0), spec)).astype(float)
+    assert live.shape == printed.shape == (24, 64, 64, 3)
+    # Nothing moves inside a print: frame-to-frame change is the hand's rigid motion and noise only.
+    assert np.abs(np.diff(printed, axis=0)).mean() < np.abs(np.diff(live, axis=0)).mean() * 3
+    with pytest.raises(FaceauthError, match="unknown synthetic regime"):
+        regime_spec("nope")
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(FaceauthError, match="frame_features"):
+        TemporalConfig(synthetic=True, frame_features="checkpoint")
+    with pytest.raises(FaceauthError, match="frame_features"):
+        TemporalConfig(synthetic=True, frame_features="pixels")
+    with pytest.raises(FaceauthError, match="synthetic_regime"):
+        TemporalConfig(synthetic=True, synthetic_regime="sunny")
+    assert TemporalConfig(frame_extractor="x.pt", synthetic=True).feature_kind == "checkpoint"
