@@ -19,7 +19,8 @@ from faceauth.tasks import Evaluation, Task
 
 def format_metrics(metrics: dict[str, Any], keys: tuple[str, ...] | None = None) -> str:
     keys = keys or tuple(metrics)
-    return "  ".join(f"{k} {metrics[k]:.4f}" if isinstance(metrics[k], float) else f"{k} {metrics[k]}" for k in keys if k in metrics)
+    return "  ".join(f"{k} {_cell(metrics[k])}" if isinstance(metrics[k], (float, type(None))) else f"{k} {metrics[k]}"
+                     for k in keys if k in metrics)
 
 
 def finalize(task: Task, checkpoint: dict[str, Any]) -> tuple[dict[str, Any], Evaluation, dict[str, Any] | None]:

@@ -139,7 +139,7 @@ def test_train_with_separate_test_data_uses_every_training_identity(tmp_path, re
 def test_fusion_kinds_without_training_report_epoch_zero_only(tmp_path, small_fusion):
     for kind in ("score_average", "linear"):
         out = tmp_path / f"{kind}.pth"
-        assert train_cli.main(["fusion", "--synthetic", "--fusion", kind, "--num-identities", "30", "--samples-per-id", "6",
+        assert train_cli.main(["fusion", "--synthetic", "--fusion-kind", kind, "--num-identities", "30", "--samples-per-id", "6",
                                "--output", str(out), "--log-dir", str(tmp_path / "logs")]) == 0
         checkpoint = load_checkpoint(out)
         assert checkpoint["epoch"] == 0 and checkpoint["model_args"]["hidden_sizes"] == []

@@ -14,7 +14,7 @@ from faceauth import train as train_cli
 from faceauth.checkpoint import load_checkpoint
 from faceauth.metrics import VERIFICATION_KEYS
 from faceauth.tasks.fusion.train import build_model
-from tests.tune_helpers import results_of, run_tune, start_tune, trials, wait_for
+from tests.tune_helpers import mlp_only_space, results_of, run_tune, start_tune, trials, wait_for
 
 
 def test_smoke_search_writes_a_complete_best_folder(tmp_path):
@@ -40,7 +40,8 @@ def test_smoke_search_writes_a_complete_best_folder(tmp_path):
     assert metrics["trial_id"] in {r["trial_id"] for r in rows}
 
     report = (best / "report.md").read_text()
-    assert "Test split" in report and (best / "history.png").stat().st_size > 1000
+    assert "Test data" in report and (best / "history.png").stat().st_size > 1000
+    assert report.splitlines()[2].startswith("**Verdict.**") and metrics["verdict"]["unit"] == "identities"
     assert (best / "roc_det.png").stat().st_size > 1000
 
     # config.yaml re-runs the best trial with faceauth.train.
@@ -53,8 +54,8 @@ def test_smoke_search_writes_a_complete_best_folder(tmp_path):
 def test_asha_stopped_trials_reach_the_optuna_study(tmp_path):
     from ray.tune.search.optuna import OptunaSearch
 
-    assert run_tune(tmp_path, "asha", "--trials", "8", "--epochs", "6", "--patience", "0",
-                    "--num_identities", "60", "--max-concurrent", "2") == 0
+    assert run_tune(tmp_path, "asha", "--trials", "8", "--epochs", "6", "--patience", "0", "--search-space",
+                    mlp_only_space(tmp_path), "--num_identities", "60", "--max-concurrent", "2") == 0
     run = tmp_path / "runs" / "asha"
     rows = {r["trial_id"]: r for r in trials(run)}
     stopped = [t for t, r in rows.items() if r["status"] == "stopped_by_scheduler"]
@@ -85,8 +86,9 @@ def test_a_diverging_trial_fails_with_its_reason_and_the_search_goes_on(tmp_path
 
 
 def test_resume_after_the_driver_is_killed(tmp_path):
+    space = mlp_only_space(tmp_path)
     proc = start_tune(tmp_path, "killed", "--trials", "6", "--scheduler", "none", "--max-concurrent", "1",
-                      "--epochs", "3", "--patience", "0")
+                      "--epochs", "3", "--patience", "0", "--search-space", space)
     run = tmp_path / "runs" / "killed"
     epochs = 3
     done = lambda d: any(r.get("epoch") == epochs for r in results_of(d))  # noqa: E731
@@ -98,7 +100,7 @@ def test_resume_after_the_driver_is_killed(tmp_path):
     before = {d.name: results_of(d) for d in run.glob("trial_*") if done(d)}
     assert not (run / "trials.parquet").exists()
 
-    assert run_tune(tmp_path, "killed", "--resume", "--epochs", "3", "--patience", "0") == 0
+    assert run_tune(tmp_path, "killed", "--resume", "--epochs", "3", "--patience", "0", "--search-space", space) == 0
     rows = trials(run)
     assert len(rows) == 6 and all(r["status"] == "completed" for r in rows)
     for name, lines in before.items():  # finished trials were not re-run

@@ -7,7 +7,7 @@ import ray
 from ray.cluster_utils import Cluster
 
 from faceauth import tune as tune_cli
-from tests.tune_helpers import results_of, run_tune, trials
+from tests.tune_helpers import mlp_only_space, results_of, run_tune, trials
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_search_across_two_nodes_with_uri_storage(tmp_path, two_node_cluster, mo
     storage = f"file://{tmp_path / 'shared'}"
     # 40 epochs (a few seconds): long enough that the two trials overlap by whole seconds of Tune timestamps.
     args = ["fusion", "--smoke-test", "--trials", "2", "--epochs", "40", "--patience", "0", "--scheduler", "none",
-            "--address", two_node_cluster.address, "--storage", storage, "--name", "multi", "--log-dir", str(tmp_path)]
+            "--search-space", mlp_only_space(tmp_path), "--address", two_node_cluster.address, "--storage", storage, "--name", "multi", "--log-dir", str(tmp_path)]
     assert tune_cli.main(args) == 0
     run = tmp_path / "shared" / "multi"
     rows = trials(run)

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import yaml
 
 from faceauth import tune as tune_cli
 
@@ -30,6 +31,15 @@ def start_tune(tmp_path: Path, name: str, *extra: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "faceauth.tune", *tune_args(tmp_path, name, *extra)],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def mlp_only_space(tmp_path: Path) -> str:
+    """A fusion search space whose trials all train (the default one also tries fusion kinds that
+    finish at epoch 0, with no training)."""
+    path = tmp_path / "mlp_only.yaml"
+    path.write_text(yaml.safe_dump({"metric": "tar_at_far_1e-3", "mode": "max", "fixed": {"fusion_kind": "mlp"},
+                                    "parameters": {"lr": {"type": "log_float", "low": 1e-4, "high": 1e-2}}}))
+    return str(path)
 
 
 def trials(run_dir: Path) -> list[dict]:

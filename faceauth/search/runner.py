@@ -209,8 +209,7 @@ def build_tuner(options: SearchOptions, space: SearchSpace, base: dict[str, Any]
     if options.resume:
         return tune.Tuner.restore(f"{storage}/{options.name}", trainable=trainable, resume_errored=True)
 
-    points = [space.defaults()] if space.defaults() else None
-    searcher = OptunaSearch(points_to_evaluate=points, sampler=TPESampler(seed=options.seed))
+    searcher = OptunaSearch(points_to_evaluate=space.points_to_evaluate() or None, sampler=TPESampler(seed=options.seed))
     if options.scheduler == "asha":
         scheduler = ASHAScheduler(time_attr="epoch", max_t=epochs, grace_period=min(options.grace_period, epochs),
                                   reduction_factor=3)

@@ -11,6 +11,8 @@ starts) and turns it into Ray Tune's `param_space`.
       hidden_sizes: {type: categorical, choices: [[512], [512, 256, 512]]}
     fixed:                           # optional: config values every trial uses
       epochs: 30
+    also_evaluate:                   # optional: points tried right after the defaults, each
+      - {loss: triplet}              #   the defaults with these values changed
 
 Types: float, log_float, int, log_int (with low, high, optional step) and categorical (choices).
 `default` (optional) is evaluated first; without one, the trainer config's default is used when it
@@ -67,6 +69,7 @@ class SearchSpace:
     mode: str
     parameters: dict[str, Parameter]
     fixed: dict[str, Any] = field(default_factory=dict)
+    also_evaluate: tuple[dict[str, Any], ...] = ()
 
     def param_space(self) -> dict[str, Any]:
         from ray import tune
@@ -107,6 +110,12 @@ class SearchSpace:
         """The first point to evaluate (encoded like the param space)."""
         return {p.name: p.encode(p.default) for p in self.parameters.values() if p.default is not None}
 
+    def points_to_evaluate(self) -> list[dict[str, Any]]:
+        """The defaults, then each `also_evaluate` entry over them (encoded like the param space)."""
+        defaults = self.defaults()
+        extra = [{**defaults, **{k: self.parameters[k].encode(v) for k, v in point.items()}} for point in self.also_evaluate]
+        return [p for p in [defaults, *extra] if p]
+
     def decode(self, sampled: dict[str, Any]) -> dict[str, Any]:
         """Sampled values back to config values (list choices from their JSON text)."""
         return {k: self.parameters[k].decode(v) if k in self.parameters else v for k, v in sampled.items()}
@@ -127,10 +136,10 @@ def load_search_space(path: str | Path, config_cls: type, metric_names: tuple[st
         raise FaceauthError(f"search space {path} is not valid YAML: {err}") from None
     if not isinstance(raw, dict):
         raise FaceauthError(f"search space {path} must be a mapping with metric, mode and parameters")
-    unknown_top = set(raw) - {"metric", "mode", "parameters", "fixed"}
+    unknown_top = set(raw) - {"metric", "mode", "parameters", "fixed", "also_evaluate"}
     if unknown_top:
         raise FaceauthError(f"{path}: unknown top-level key(s) {', '.join(sorted(unknown_top))}; "
-                            "allowed: metric, mode, parameters, fixed")
+                            "allowed: metric, mode, parameters, fixed, also_evaluate")
     metric, mode = raw.get("metric"), raw.get("mode")
     if metric not in metric_names:
         raise FaceauthError(f"{path}: metric '{metric}' is not one the task reports; choose one of {', '.join(metric_names)}")
@@ -156,7 +165,23 @@ def load_search_space(path: str | Path, config_cls: type, metric_names: tuple[st
     if overlap:
         raise FaceauthError(f"{path}: key(s) {', '.join(sorted(overlap))} are both fixed and searched")
     build_config(config_cls, fixed, f"{path}: fixed")  # unknown keys and wrong types, named
-    return SearchSpace(str(path), metric, mode, parameters, dict(fixed))
+    also = raw.get("also_evaluate") or []
+    if not isinstance(also, list) or not all(isinstance(p, dict) and p for p in also):
+        raise FaceauthError(f"{path}: 'also_evaluate' must be a list of mappings of searched keys to values")
+    points = []
+    for index, point in enumerate(also):
+        converted = {}
+        for name, value in point.items():
+            where = f"{path}: also_evaluate[{index}] key '{name}'"
+            if name not in parameters:
+                raise FaceauthError(f"{where} is not a searched parameter; searched: {', '.join(parameters)}")
+            value = coerce(value, hints[name], where)
+            value = list(value) if isinstance(value, tuple) else value
+            if not parameters[name].contains(value):
+                raise FaceauthError(f"{where}: {value!r} lies outside its range or choices")
+            converted[name] = value
+        points.append(converted)
+    return SearchSpace(str(path), metric, mode, parameters, dict(fixed), tuple(points))
 
 
 def _parameter(name: str, spec: Any, where: str, hint: Any, config_default: Any) -> Parameter:

@@ -57,7 +57,7 @@ def add_cli_flags(parser: argparse.ArgumentParser) -> None:
     add("--test_data", "--test-data", type=absolute_path, metavar="PATH", default=argparse.SUPPRESS,
         help="test identities kept apart (a Parquet file like --embeddings, or an image folder with --data_dir); "
              "when given, no test split is carved out of the training data")
-    add("--fusion", choices=("score_average", "linear", "mlp"), default=argparse.SUPPRESS,
+    add("--fusion_kind", "--fusion-kind", dest="fusion_kind", choices=("score_average", "linear", "mlp"), default=argparse.SUPPRESS,
         help="score_average (no training), linear (closed form, chosen on validation) or mlp (linear + a trained "
              "residual MLP; default)")
     add("--no_refit", "--no-refit", dest="refit", action="store_false", default=argparse.SUPPRESS,
@@ -112,6 +112,6 @@ TASK = register(Task(
     deployment_info=deployment_info,
     smoke_overrides=_smoke,
     refit=refit,
-    verdict_advice="Score averaging needs no training: deploy it, or try --fusion linear (closed form only), more "
+    verdict_advice="Score averaging needs no training: deploy it, or try --fusion-kind linear (closed form only), more "
                    "training identities, or a search (faceauth.tune fusion) over the fusion kind and its regularisation.",
 ))

@@ -51,7 +51,7 @@ class FusionConfig(TrainConfig):
     # chosen on the validation ones: LDA or whitening with a shrinkage, or score averaging), or mlp
     # (that linear fusion plus a residual MLP trained on top, starting at zero; kept only where it
     # beats the linear fusion on validation). See faceauth/tasks/fusion/linear.py.
-    fusion: Literal["score_average", "linear", "mlp"] = "mlp"
+    fusion_kind: Literal["score_average", "linear", "mlp"] = "mlp"
     hidden_sizes: tuple[int, ...] = (512, 256, 512)
     # Size of the fused embedding from LDA (at most one fewer than the training identities); score
     # averaging and whitening keep the input's size.
@@ -77,7 +77,7 @@ class FusionConfig(TrainConfig):
         from faceauth.tasks.fusion.synthetic import REGIMES
 
         check(self.synthetic_regime in REGIMES, "synthetic_regime", f"must be one of {', '.join(REGIMES)}")
-        check(self.fusion != "mlp" or len(self.hidden_sizes) >= 1, "hidden_sizes", "must name at least one layer with fusion: mlp")
+        check(self.fusion_kind != "mlp" or len(self.hidden_sizes) >= 1, "hidden_sizes", "must name at least one layer with fusion_kind: mlp")
         self._check_image_source()
         check(self.test_data is None or not self.synthetic, "test_data", "is for real data; synthetic data draws its own test split")
         check(0 < self.val_fraction < 1 and 0 < self.test_fraction < 1 and self.val_fraction + self.test_fraction < 1,

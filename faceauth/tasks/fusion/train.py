@@ -32,10 +32,10 @@ def model_args(config: FusionConfig, data: EmbeddingSet, fusion: LinearFusion) -
         "in_dim": int(sum(data.model_dims)),
         "input_dims": list(data.model_dims),
         "model_names": list(data.model_names),
-        "fusion": config.fusion,
+        "fusion": config.fusion_kind,
         "linear": {"kind": fusion.kind, "shrinkage": fusion.shrinkage},
         "out_dim": fusion.out_dim,
-        "hidden_sizes": list(config.hidden_sizes) if config.fusion == "mlp" else [],
+        "hidden_sizes": list(config.hidden_sizes) if config.fusion_kind == "mlp" else [],
         "dropout": config.dropout,
     }
 
@@ -80,7 +80,7 @@ def choose_linear_fusion(config: FusionConfig, train: EmbeddingSet, val: Embeddi
     """The linear part of the model: score averaging for fusion=score_average, else the closed-form
     candidate (linear.py) with the best validation score. Cached per process on the data and
     `out_dim`: every trial of a search on one actor fits it once."""
-    if config.fusion == "score_average":
+    if config.fusion_kind == "score_average":
         return linear.score_average(int(sum(train.model_dims))), {}
     x_train, x_val = normalized_concat(train), normalized_concat(val)
     digest = hashlib.blake2b(digest_size=16)
@@ -114,7 +114,7 @@ class FusionTraining:
         self.model = session.prepare_model(model, device)
         self.loss_fn = build_loss(cfg.loss, cfg.margin, fusion.out_dim, len(train.identities), cfg.arcface_scale).to(device)
         trainable = [p for p in (*self.model.parameters(), *self.loss_fn.parameters()) if p.requires_grad]
-        self.optimizer = make_optimizer(trainable, cfg) if cfg.fusion == "mlp" else None
+        self.optimizer = make_optimizer(trainable, cfg) if cfg.fusion_kind == "mlp" else None
         self.x_train = torch.from_numpy(train.embeddings).to(device)
         self.y_train = torch.from_numpy(train.labels).to(device)
         self.labels = train.labels
@@ -157,7 +157,7 @@ def train_loop(config: dict[str, Any]) -> None:
         return verification_metrics(scores[genuine], scores[~genuine])
 
     fit(task="fusion", config=cfg, session=session, model=run.model, model_args=run.args, optimizer=run.optimizer,
-        train_epoch=run.train_epoch if cfg.fusion == "mlp" else None, validate=validate, objective=OBJECTIVE,
+        train_epoch=run.train_epoch if cfg.fusion_kind == "mlp" else None, validate=validate, objective=OBJECTIVE,
         extra_modules={"loss": run.loss_fn}, validate_start=True)
 
 
@@ -173,7 +173,7 @@ def refit(checkpoint: dict[str, Any]) -> dict[str, Any]:
     chosen = checkpoint["model_args"]["linear"]
     fusion = (linear.score_average(int(sum(data.model_dims))) if chosen["kind"] == "score_average" else
               linear.ScatterStats(normalized_concat(data), data.labels).fit(chosen["kind"], chosen["shrinkage"], cfg.out_dim))
-    epochs = int(checkpoint["epoch"]) if cfg.fusion == "mlp" else 0
+    epochs = int(checkpoint["epoch"]) if cfg.fusion_kind == "mlp" else 0
     run = FusionTraining(cfg, sessions.LocalSession(), data, fusion, torch.device("cpu"))
     run.model.train()
     for epoch in range(1, epochs + 1):
