@@ -36,7 +36,7 @@ def videos(tmp_path_factory):
 
 
 def config(root, cache, **extra) -> TemporalConfig:
-    return TemporalConfig(data_root=str(root), cache_dir=str(cache), seq_len=4, **extra)
+    return TemporalConfig(data_root=str(root), cache_dir=str(cache), seq_len=4, frame_stride=1, **extra)
 
 
 def copy_of(videos, tmp_path) -> Path:

@@ -63,6 +63,8 @@ class TemporalLSTM(nn.Module):
         out, _ = self.lstm(x)
         pooled = out.mean(dim=1)
         if self.summary:
-            summary = (self.window_summary(x) - self.summary_mean) / self.summary_std
+            # Clamped: a feature nearly constant in training (a tiny summary_std) must not let one odd
+            # window swing the logit by thousands (nor lose float32 precision doing so).
+            summary = ((self.window_summary(x) - self.summary_mean) / self.summary_std).clamp(-8.0, 8.0)
             pooled = torch.cat([pooled, summary], dim=1)
         return self.head(self.dropout(pooled))[:, 0]
