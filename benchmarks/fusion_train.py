@@ -54,15 +54,19 @@ def run_bare(epochs: int) -> dict:
     from faceauth.losses import ContrastiveLoss
     from faceauth.tasks import get_task
     from faceauth.tasks.fusion.data import load_splits
-    from faceauth.tasks.fusion.model import FusionMLP
+    from faceauth.tasks.fusion.model import FusionModel
 
     config = resolve_config(get_task("fusion"), None, {"synthetic": True})
     train = load_splits(config)["train"]
     x, y = torch.from_numpy(train.embeddings), torch.from_numpy(train.labels)
     torch.manual_seed(0)
-    model = FusionMLP(x.shape[1], config.hidden_sizes, config.out_dim, config.dropout, train.model_dims)
+    # The same model shape as the default run: a frozen linear part (here the score-averaging identity)
+    # and the residual MLP that training updates.
+    model = FusionModel(train.model_dims, x.shape[1], config.hidden_sizes, config.dropout)
+    model.set_linear(torch.zeros(x.shape[1]).numpy(), torch.eye(x.shape[1]).numpy())
     loss_fn = ContrastiveLoss(config.margin)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay, fused=True)
     loop_started = time.perf_counter()
     for _ in range(epochs):
         for index in torch.randperm(len(x)).split(config.batch_size):

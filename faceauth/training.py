@@ -67,15 +67,19 @@ def fit(
     objective: Objective,
     extra_modules: dict[str, torch.nn.Module] | None = None,
     validate_start: bool = False,
+    beats_start: Callable[[], bool] | None = None,
 ) -> None:
     """Run the epochs. `model` may be DDP-wrapped; `extra_modules` (e.g. a loss with parameters)
     are checkpointed beside it so a retried trial resumes exactly.
 
     `validate_start`: validate the model before any training and report it as epoch 0 with its
     checkpoint, so that training is kept only where it beats the starting point. `train_epoch` None:
-    nothing to train (e.g. a closed-form model): epoch 0 is the only report."""
+    nothing to train (e.g. a closed-form model): epoch 0 is the only report. `beats_start`: called
+    when an epoch scores better than the start while the start is still the best; the epoch replaces
+    it only if this also says so (e.g. a bootstrap of the validation scores: on a small validation set
+    a better figure can be noise)."""
     extra_modules = extra_modules or {}
-    start_epoch, best, stale = 0, None, 0
+    start_epoch, best, stale, best_epoch = 0, None, 0, None
 
     def checkpoint_of(epoch: int, metrics: dict[str, float]) -> dict[str, Any]:
         return make_checkpoint(
@@ -92,13 +96,13 @@ def fit(
             optimizer.load_state_dict(restored["optimizer"])
         for name, module in extra_modules.items():
             module.load_state_dict(restored["extra"][name])
-        start_epoch, best = restored["epoch"], restored["best"]
+        start_epoch, best, best_epoch = restored["epoch"], restored["best"], restored["epoch"]
     elif validate_start:
         started = time.perf_counter()
         model.eval()
         with torch.no_grad():
             metrics = validate()
-        best = metrics[objective.metric]
+        best, best_epoch = metrics[objective.metric], 0
         report = {"epoch": 0, **metrics, f"best_{objective.metric}": best,
                   "epoch_time_s": time.perf_counter() - started, "workers": session.world_size}
         if train_epoch is None:
@@ -117,9 +121,9 @@ def fit(
         with torch.no_grad():
             metrics = validate()
         value = metrics[objective.metric]
-        improved = objective.better(value, best)
+        improved = objective.better(value, best) and (best_epoch != 0 or beats_start is None or beats_start())
         if improved:
-            best, stale = value, 0
+            best, stale, best_epoch = value, 0, epoch
         else:
             stale += 1
         report = {"epoch": epoch, "train_loss": train_loss, **metrics,

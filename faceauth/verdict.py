@@ -89,6 +89,15 @@ def bootstrap_differences(evaluation: Evaluation, metric: str, resamples: int = 
     return {name: (full[systems[0]] - full[name], np.asarray(samples[name])) for name in systems[1:]}
 
 
+def clearly_better(evaluation: Evaluation, metric: str, mode: str, resamples: int = 200, seed: int = 0) -> bool:
+    """Whether the first system beats the second on `metric` beyond the noise: the lower end of the
+    95% bootstrap interval of the gain is above zero. Used to keep a more complex model only where
+    the validation data show it is better, not where a small validation set happened to favour it."""
+    difference, samples = next(iter(bootstrap_differences(evaluation, metric, resamples, seed).values()))
+    gains = samples if mode == "max" else -samples
+    return bool(gains.size) and float(np.quantile(gains, (1 - LEVEL) / 2)) > 0
+
+
 def _scale(metric: str) -> tuple[float, str]:
     return (100.0, " points") if metric.startswith(_RATES) else (1.0, "")
 

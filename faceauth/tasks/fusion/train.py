@@ -23,6 +23,8 @@ from faceauth.tasks.fusion.linear import LinearFusion
 from faceauth.tasks.fusion.model import FusionModel, augment_embeddings
 from faceauth.training import Objective, fit, make_optimizer, optimizer_step
 from faceauth.metrics import verification_metrics
+from faceauth.tasks.base import Evaluation
+from faceauth.verdict import clearly_better
 
 OBJECTIVE = Objective("tar_at_far_1e-3", "max")
 
@@ -66,10 +68,25 @@ def normalized_concat(data: EmbeddingSet) -> np.ndarray:
     return np.concatenate(parts, axis=1)
 
 
-def _selection_key(metrics: dict[str, float]) -> tuple[float, float, float]:
-    """How linear candidates are ranked on validation: TAR at FAR=1e-3, then 1e-2, then the EER
-    (several candidates often tie at the first on a small validation set)."""
-    return metrics["tar_at_far_1e-3"], metrics["tar_at_far_1e-2"], -metrics["eer"]
+# How candidates are ranked on validation: TAR at FAR=1e-3, then 1e-2, then the EER (several
+# candidates often tie at the first on a small validation set).
+SELECTION = (("tar_at_far_1e-3", "max"), ("tar_at_far_1e-2", "max"), ("eer", "min"))
+
+
+def _selection_key(metrics: dict[str, float]) -> tuple[float, ...]:
+    return tuple(metrics[m] if mode == "max" else -metrics[m] for m, mode in SELECTION)
+
+
+def clearly_beats(candidate: tuple[np.ndarray, np.ndarray], reference: tuple[np.ndarray, np.ndarray],
+                  groups: tuple[np.ndarray, np.ndarray]) -> bool:
+    """`candidate` (genuine, impostor) scores beat `reference` on the validation pairs beyond the
+    noise of a bootstrap over validation identities, on the first selection metric where they differ."""
+    metrics = {"candidate": verification_metrics(*candidate), "reference": verification_metrics(*reference)}
+    evaluation = Evaluation(metrics, {"candidate": candidate, "reference": reference}, groups=groups)
+    for metric, mode in SELECTION:
+        if metrics["candidate"][metric] != metrics["reference"][metric]:
+            return clearly_better(evaluation, metric, mode)
+    return False
 
 
 _chosen: dict[tuple, tuple[LinearFusion, dict[str, Any]]] = {}
@@ -90,16 +107,30 @@ def choose_linear_fusion(config: FusionConfig, train: EmbeddingSet, val: Embeddi
     if key not in _chosen:
         first, second, genuine = pairs
 
-        def score(fusion: LinearFusion) -> tuple[float, float, float]:
+        def val_scores(fusion: LinearFusion) -> tuple[np.ndarray, np.ndarray]:
             fused = fusion.apply(x_val)
             fused /= np.maximum(np.linalg.norm(fused, axis=1, keepdims=True), 1e-12)
             s = pair_scores(fused, first, second)
-            return _selection_key(verification_metrics(s[genuine], s[~genuine]))
+            return s[genuine], s[~genuine]
 
-        fusion, scores = linear.choose(x_train, train.labels, config.out_dim, score)
+        fusion, scores = linear.choose(x_train, train.labels, config.out_dim,
+                                       lambda f: _selection_key(verification_metrics(*val_scores(f))))
+        note = "best on validation"
+        if fusion.kind != "score_average":
+            average = linear.score_average(x_train.shape[1])
+            if not clearly_beats(val_scores(fusion), val_scores(average), pair_groups(val.labels, pairs)):
+                fusion, note = average, f"{fusion.name} scored higher on validation, but not beyond the noise"
         _chosen.clear()  # one data set at a time: the arrays are large
-        _chosen[key] = (fusion, {"chosen": fusion.name, "val_tar_at_far_1e-3": {k: v[0] for k, v in scores.items()}})
+        _chosen[key] = (fusion, {"chosen": fusion.name, "why": note,
+                                 "val_tar_at_far_1e-3": {k: v[0] for k, v in scores.items()}})
     return _chosen[key]
+
+
+def pair_groups(labels: np.ndarray, pairs: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The identities of each genuine and each impostor pair, for a bootstrap over identities."""
+    first, second, genuine = pairs
+    both = np.stack([labels[first], labels[second]], axis=1)
+    return both[genuine], both[~genuine]
 
 
 class FusionTraining:
@@ -151,14 +182,19 @@ def train_loop(config: dict[str, Any]) -> None:
     run = FusionTraining(cfg, session, train, fusion, session.device(cfg.device))
     run.args["linear_selection"] = selection
     x_val = torch.from_numpy(val.embeddings)
+    groups = pair_groups(val.labels, (first, second, genuine))
+    seen: list[tuple[np.ndarray, np.ndarray]] = []  # the start's validation scores, then the latest epoch's
 
     def validate() -> dict[str, float]:
         scores = pair_scores(embed(run.model, x_val, run.device), first, second)
+        seen[1:] = [(scores[genuine], scores[~genuine])]
         return verification_metrics(scores[genuine], scores[~genuine])
 
+    # The residual MLP replaces the linear fusion it starts from only where it beats it on the
+    # validation identities beyond the noise (small validation sets make lucky epochs).
     fit(task="fusion", config=cfg, session=session, model=run.model, model_args=run.args, optimizer=run.optimizer,
         train_epoch=run.train_epoch if cfg.fusion_kind == "mlp" else None, validate=validate, objective=OBJECTIVE,
-        extra_modules={"loss": run.loss_fn}, validate_start=True)
+        extra_modules={"loss": run.loss_fn}, validate_start=True, beats_start=lambda: clearly_beats(seen[-1], seen[0], groups))
 
 
 def refit(checkpoint: dict[str, Any]) -> dict[str, Any]:
