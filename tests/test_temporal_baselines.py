@@ -54,7 +54,7 @@ def trained(tmp_path_factory):
 def test_evaluation_carries_baselines_with_their_own_val_thresholds_and_video_groups(trained):
     checkpoint, _ = trained
     evaluation = evaluate(get_task("temporal"), checkpoint)
-    assert list(evaluation.metrics) == ["temporal_lstm", "time_blind_logreg", "frame_score_average"]
+    assert list(evaluation.metrics) == ["temporal_model", "time_blind_logreg", "frame_score_average"]
     assert all({"acer", "eer", "threshold"} <= set(m) for m in evaluation.metrics.values())
     attack_groups, bonafide_groups = evaluation.groups
     assert len(attack_groups) == 4 and len(bonafide_groups) == 4  # one score per test video

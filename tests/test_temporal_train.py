@@ -40,12 +40,13 @@ def test_train_evaluate_export_round_trip(tmp_path, tiny_config, capsys):
     assert checkpoint["task"] == "temporal" and checkpoint["model_args"]["bidirectional"] is True
     assert set(PAD_KEYS) <= set(checkpoint["metrics"]) and {"apcer_print", "apcer_replay"} <= set(checkpoint["metrics"])
     log = json.loads(next((tmp_path / "logs").glob("temporal-*.json")).read_text())
-    assert log["seed"] == 3 and len(log["epochs"]) == 3 and log["config"]["seq_len"] == 4
+    assert log["epochs"][0]["epoch"] == 0  # the closed-form head, validated before any training
+    assert log["seed"] == 3 and len(log["epochs"]) == 4 and log["config"]["seq_len"] == 4
 
     metrics_path = tmp_path / "eval.json"
     assert evaluate_cli.main(["--model-path", str(model_path), "--output-json", str(metrics_path)]) == 0
     evaluation = json.loads(metrics_path.read_text())
-    test = evaluation["metrics"]["temporal_lstm"]
+    test = evaluation["metrics"]["temporal_model"]
     assert set(PAD_KEYS) <= set(test) and test["threshold"] == checkpoint["metrics"]["threshold"]  # the val threshold
     assert evaluation["details"]["bona_fide_videos"] == 4 and evaluation["details"]["attack_videos"] == 4
 

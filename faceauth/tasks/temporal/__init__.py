@@ -1,4 +1,5 @@
-"""Temporal liveness: an LSTM over cached per-frame features scores videos as bona fide or attack."""
+"""Temporal liveness: a closed-form head on window statistics of cached per-frame features, plus an LSTM
+residual, scores videos as bona fide or attack."""
 
 from __future__ import annotations
 
@@ -104,7 +105,7 @@ def _smoke(config: TemporalConfig) -> dict[str, Any]:
 
 TASK = register(Task(
     name="temporal",
-    description="temporal liveness: an LSTM over cached per-frame features of videos (ISO/IEC 30107-3 PAD metrics)",
+    description="temporal liveness: closed-form window statistics plus an LSTM residual over cached per-frame features of videos (ISO/IEC 30107-3 PAD metrics)",
     config_cls=TemporalConfig,
     train_loop=train_loop,
     build_model=build_model,

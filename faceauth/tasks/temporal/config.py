@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Optional
 
 from faceauth.config import TrainConfig, check
+from faceauth.tasks.temporal.model import KINDS
 from faceauth.tasks.temporal.synthetic import REGIMES
 
 FRAME_FEATURES = ("texture", "handcrafted", "checkpoint")
@@ -62,13 +63,15 @@ class TemporalConfig(TrainConfig):
     # its windows, which overlap by half.
     seq_len: int = 12
     frame_stride: int = 2
-    # Model: an LSTM over the window's frame features, mean-pooled over time, then one logit.
+    # Model (model.TemporalModel): time_blind = a logistic regression on each feature's window mean;
+    # clip_stats = on its mean, spread and mean absolute frame-to-frame change (both closed form, no
+    # training); lstm = clip_stats plus an LSTM residual (mean-pooled over time, one logit starting at
+    # zero), kept only where it beats clip_stats on the validation videos beyond the noise.
+    temporal_kind: str = "lstm"
     hidden_size: int = 16
     num_layers: int = 1
     bidirectional: bool = False
     dropout: float = 0.2
-    # The head also reads each window's per-feature mean and spread over time (model.TemporalLSTM).
-    summary: bool = True
     # Weight the loss so live and spoof windows count equally whatever their numbers.
     balance_classes: bool = True
     # Where the standalone command writes the best model (as temporal_best.pth).
@@ -86,6 +89,7 @@ class TemporalConfig(TrainConfig):
               "'checkpoint' needs frame_extractor: the path of a faceauth image-model checkpoint (e.g. a liveness model.pt)")
         check(self.synthetic_regime is None or self.synthetic_regime in REGIMES, "synthetic_regime",
               f"must be one of {', '.join(REGIMES)}")
+        check(self.temporal_kind in KINDS, "temporal_kind", f"must be one of {', '.join(KINDS)}")
         check(self.seq_len >= 1, "seq_len", "must be at least 1")
         check(self.frame_stride >= 1, "frame_stride", "must be at least 1")
         check(self.hidden_size >= 1, "hidden_size", "must be at least 1")

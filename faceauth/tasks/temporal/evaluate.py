@@ -7,7 +7,7 @@ without it, the test split of the data the checkpoint was trained on. The thresh
 threshold stored in the checkpoint's metrics (ISO/IEC 30107-3: APCER and BPCER at a threshold fixed
 before the test data is seen); `eer` and `roc_auc` are threshold-free.
 
-Beside the LSTM, the time-blind baselines (baselines.py) are fitted on the checkpoint's training
+Beside the model, the time-blind baselines (baselines.py) are fitted on the checkpoint's training
 videos and the same frame features, each thresholded at its own validation EER, and scored on the
 same test videos: `groups` holds each score's video index, for bootstrap intervals over videos.
 """
@@ -28,7 +28,7 @@ from faceauth.tasks.temporal.config import TemporalConfig
 from faceauth.tasks.temporal.data import load_splits, window_starts
 from faceauth.tasks.temporal.train import build_model, split_metrics, video_scores
 
-SYSTEM = "temporal_lstm"
+SYSTEM = "temporal_model"
 
 
 def evaluate_checkpoint(checkpoint: dict[str, Any], test_data: str | None = None) -> Evaluation:
@@ -58,6 +58,12 @@ def evaluate_checkpoint(checkpoint: dict[str, Any], test_data: str | None = None
         "video_score": "mean attack probability of the video's half-overlapping windows",
         "threshold": f"{threshold:.6g} (the validation EER threshold on the video score)",
         "frame_extractor": videos.extractor,
+        "temporal_kind": args["kind"],
+        "lstm_residual": ("kept: it beat the closed-form head on validation at epoch " + str(checkpoint["epoch"])
+                          if args["kind"] == "lstm" and checkpoint["epoch"] > 0 else
+                          "not kept: it did not beat the closed-form head on validation beyond the noise"
+                          if args["kind"] == "lstm" else "none"),
+        "clip_head": args.get("clip_head", {}),
         "skipped_videos": len(videos.skipped),
     }
     metrics = {SYSTEM: split_metrics(videos, scores, threshold)}

@@ -2,6 +2,11 @@
 
     python -m faceauth.train temporal --synthetic --epochs 20
     python -m faceauth.train temporal --data_root /data/videos --config configs/example.yaml
+
+The model starts from its closed-form head (clip_head.py: a logistic regression on window statistics,
+its penalty chosen on the validation videos), validated as epoch 0. For `temporal_kind` lstm, the
+LSTM residual then trains; an epoch replaces the start only where its validation EER is lower beyond
+the noise of a bootstrap over the validation videos (30 videos per class make lucky epochs).
 """
 
 from __future__ import annotations
@@ -16,10 +21,13 @@ from faceauth import session as sessions
 from faceauth.config import build_config
 from faceauth.metrics import pad_metrics
 from faceauth.runlog import seed_everything
+from faceauth.tasks.base import Evaluation
+from faceauth.tasks.temporal.clip_head import fit_clip_head
 from faceauth.tasks.temporal.config import TemporalConfig
 from faceauth.tasks.temporal.data import VideoSet, eval_windows, feature_statistics, load_splits, train_windows
-from faceauth.tasks.temporal.model import TemporalLSTM
+from faceauth.tasks.temporal.model import TemporalModel
 from faceauth.training import Objective, fit, make_optimizer, optimizer_step
+from faceauth.verdict import clearly_better
 
 # The validation EER, minimised: ACER at the validation EER threshold equals it on that split up to
 # ties, and the interpolated EER is the smoother signal for TPE and ASHA (as for liveness).
@@ -29,11 +37,11 @@ OBJECTIVE = Objective("eer", "min")
 def model_args(config: TemporalConfig, train: VideoSet) -> dict[str, Any]:
     return {
         "feature_dim": int(train.features[0].shape[1]),
+        "kind": config.temporal_kind,
         "hidden_size": config.hidden_size,
         "num_layers": config.num_layers,
         "bidirectional": config.bidirectional,
         "dropout": config.dropout,
-        "summary": config.summary,
         # Not shape-defining, but how the model is used: what its input is and how windows are cut.
         "seq_len": config.seq_len,
         "frame_stride": config.frame_stride,
@@ -41,9 +49,9 @@ def model_args(config: TemporalConfig, train: VideoSet) -> dict[str, Any]:
     }
 
 
-def build_model(args: dict[str, Any]) -> TemporalLSTM:
-    return TemporalLSTM(args["feature_dim"], args["hidden_size"], args["num_layers"], args["bidirectional"], args["dropout"],
-                        args.get("summary", False))
+def build_model(args: dict[str, Any]) -> TemporalModel:
+    return TemporalModel(args["feature_dim"], args["kind"], args["hidden_size"], args["num_layers"], args["bidirectional"],
+                         args["dropout"])
 
 
 @torch.no_grad()
@@ -60,6 +68,17 @@ def video_scores(model: torch.nn.Module, videos: VideoSet, seq_len: int, stride:
 def split_metrics(videos: VideoSet, scores: np.ndarray, threshold: float | None = None) -> dict[str, float]:
     """PAD metrics per video; without a threshold, this split's EER threshold (right on validation only)."""
     return pad_metrics(scores[videos.is_attack], scores[~videos.is_attack], threshold, videos.attack_type_labels())
+
+
+def clearly_beats(candidate: np.ndarray, reference: np.ndarray, videos: VideoSet) -> bool:
+    """Whether `candidate` video scores have a lower EER than `reference` on these videos beyond the
+    noise: the 95% bootstrap interval over videos of the EER gain lies above zero."""
+    attack = videos.is_attack
+    evaluation = Evaluation(
+        {name: pad_metrics(s[attack], s[~attack]) for name, s in (("candidate", candidate), ("reference", reference))},
+        {"candidate": (candidate[attack], candidate[~attack]), "reference": (reference[attack], reference[~attack])},
+        groups=(np.flatnonzero(attack), np.flatnonzero(~attack)))
+    return clearly_better(evaluation, "eer", "min")
 
 
 def epoch_batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -82,10 +101,11 @@ def train_loop(config: dict[str, Any]) -> None:
     mean, std = feature_statistics(train)
     model = build_model(args)
     model.set_feature_scaling(mean, std)
-    if cfg.summary:
-        model.set_summary_scaling(torch.from_numpy(eval_windows(train, cfg.seq_len, cfg.frame_stride)[0]))
-    model = session.prepare_model(model, device)
-    optimizer = make_optimizer(model.parameters(), cfg)
+    args["clip_head"] = fit_clip_head(model, train, val, cfg.seq_len, cfg.frame_stride)
+    trains = cfg.temporal_kind == "lstm"
+    # DDP wraps only a model with something to train.
+    model = session.prepare_model(model, device) if trains else model.to(device)
+    optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg) if trains else None
     use_amp = cfg.amp and device.type == "cuda"
 
     def train_epoch(epoch: int) -> float:
@@ -108,8 +128,13 @@ def train_loop(config: dict[str, Any]) -> None:
             total += optimizer_step(optimizer, loss)
         return float(total) / steps
 
+    seen: list[np.ndarray] = []  # the start's validation scores, then the latest epoch's
+
     def validate() -> dict[str, float]:
-        return split_metrics(val, video_scores(model, val, cfg.seq_len, cfg.frame_stride, device))
+        scores = video_scores(model, val, cfg.seq_len, cfg.frame_stride, device)
+        seen[1:] = [scores]
+        return split_metrics(val, scores)
 
     fit(task="temporal", config=cfg, session=session, model=model, model_args=args, optimizer=optimizer,
-        train_epoch=train_epoch, validate=validate, objective=OBJECTIVE)
+        train_epoch=train_epoch if trains else None, validate=validate, objective=OBJECTIVE,
+        validate_start=True, beats_start=lambda: clearly_beats(seen[-1], seen[0], val))
