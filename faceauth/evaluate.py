@@ -15,7 +15,8 @@ from pathlib import Path
 from faceauth.checkpoint import load_checkpoint
 from faceauth.cli import exits_cleanly
 from faceauth.pipeline import evaluate, evaluation_table
-from faceauth.runlog import to_jsonable
+from faceauth.runlog import atomic_write_text, to_jsonable
+from faceauth.verdict import build_verdict
 from faceauth.tasks import get_task
 
 
@@ -32,12 +33,14 @@ def main(argv: list[str] | None = None) -> int:
     checkpoint = load_checkpoint(args.model_path)
     task = get_task(checkpoint["task"])
     evaluation = evaluate(task, checkpoint, args.test_data)
+    verdict = build_verdict(evaluation, task.objective, task.verdict_advice) if evaluation.groups is not None else None
+    if verdict:
+        print(verdict["summary"])
     print(f"{task.name} model {args.model_path} on {evaluation.details.get('data', args.test_data)}")
     print(evaluation_table(evaluation))
     output = Path(args.output_json or Path(args.model_path).with_suffix(".eval.json"))
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(to_jsonable({"task": task.name, "model_path": args.model_path,
-                                              "metrics": evaluation.metrics, "details": evaluation.details}), indent=2))
+    atomic_write_text(output, json.dumps(to_jsonable({"task": task.name, "model_path": args.model_path, "verdict": verdict,
+                                                      "metrics": evaluation.metrics, "details": evaluation.details}), indent=2))
     print(f"metrics written to {output}")
     return 0
 
