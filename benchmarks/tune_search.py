@@ -85,7 +85,8 @@ def bench_plain_optuna(trials: int, seed: int = 0) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         base = resolve_values(task, None, {"synthetic": True, "seed": seed, "log_dir": tmp}, defaults=space.fixed)
         study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
-        study.enqueue_trial(space.defaults())
+        for point in space.points_to_evaluate():  # the defaults, then the search space's also_evaluate
+            study.enqueue_trial(point)
         distributions = space.optuna_distributions()
         started = time.perf_counter()
         for _ in range(trials):
