@@ -4,6 +4,7 @@ the synthetic regimes that take the static cues away."""
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 import faceauth.tasks.temporal  # noqa: F401  (registers the task)
@@ -15,7 +16,11 @@ from faceauth.metrics import pad_metrics, pad_threshold
 from faceauth.pipeline import evaluate
 from faceauth.tasks import get_task
 from faceauth.tasks.temporal.baselines import clip_mean_scores, fit_logistic
+from faceauth.tasks.temporal.clip_head import fit_clip_head
 from faceauth.tasks.temporal.config import TemporalConfig
+from faceauth.tasks.temporal.data import VideoSet, feature_statistics
+from faceauth.tasks.temporal.model import TemporalModel
+from faceauth.tasks.temporal.train import split_metrics, video_scores
 from faceauth.tasks.temporal.synthetic import HELD_OUT_REGIMES, REGIMES, TUNING_REGIMES, draw_clip, regime_spec, write_dataset
 
 TINY = {"synthetic_per_class": 4, "synthetic_frames": 12, "synthetic_size": 32, "seq_len": 4, "frame_stride": 1,
@@ -105,3 +110,31 @@ def test_config_errors_name_the_key():
     with pytest.raises(FaceauthError, match="synthetic_regime"):
         TemporalConfig(synthetic=True, synthetic_regime="sunny")
     assert TemporalConfig(frame_extractor="x.pt", synthetic=True).feature_kind == "checkpoint"
+
+
+def _flicker_videos(n: int, seed: int):
+    """Clips whose features have the same distribution of values in both classes; only in live clips
+    does feature 0 alternate from frame to frame (what a mean cannot see and a frame difference can)."""
+    rng = np.random.default_rng(seed)
+    features, attack = [], []
+    for i in range(2 * n):
+        live = i % 2 == 0
+        signs = rng.choice([-1.0, 1.0], 16)
+        column = np.where(np.arange(16) % 2 == 0, 1.0, -1.0) if live else np.sort(signs)
+        clip = rng.normal(0, 0.3, (16, 3))
+        clip[:, 0] += column
+        features.append(clip.astype(np.float32))
+        attack.append(not live)
+    attack = np.array(attack)
+    return VideoSet(features, attack, np.where(attack, "print", ""), [str(i) for i in range(2 * n)], "generated", "test")
+
+
+@pytest.mark.parametrize("kind, separates", [("time_blind", False), ("clip_stats", True)])
+def test_clip_head_reads_frame_to_frame_change_and_chooses_its_penalty_on_validation(kind, separates):
+    train, val = _flicker_videos(20, 0), _flicker_videos(10, 1)
+    model = TemporalModel(3, kind)
+    model.set_feature_scaling(*feature_statistics(train))
+    chosen = fit_clip_head(model, train, val, seq_len=8, stride=1)
+    assert chosen["l2"] in [float(k) for k in chosen["by_l2"]]
+    eer = split_metrics(val, video_scores(model.eval(), val, 8, 1, torch.device("cpu")))["eer"]
+    assert (eer < 0.05) if separates else (eer > 0.2)
