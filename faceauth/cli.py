@@ -36,6 +36,8 @@ def add_common_train_flags(parser: argparse.ArgumentParser, seed: bool = True) -
     add("--weight_decay", "--weight-decay", dest="weight_decay", type=float, default=argparse.SUPPRESS)
     add("--augment_strength", "--augment-strength", dest="augment_strength", type=float, default=argparse.SUPPRESS)
     add("--patience", type=int, default=argparse.SUPPRESS, help="early stopping: epochs without improvement (0: off)")
+    add("--max_steps_per_epoch", "--max-steps-per-epoch", dest="max_steps_per_epoch", type=int, default=argparse.SUPPRESS,
+        help="cap on optimiser steps per epoch (0: the whole training split)")
     if seed:
         add("--seed", type=int, default=argparse.SUPPRESS)
     add("--device", choices=("auto", "cpu", "cuda"), default=argparse.SUPPRESS)

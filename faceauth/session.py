@@ -111,6 +111,8 @@ class TrainSession(Session):
     def prepare_model(self, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
         import ray.train.torch
 
+        if not any(p.requires_grad for p in model.parameters()):
+            return model.to(device)  # nothing to train (a closed-form model): DDP refuses such a module
         return ray.train.torch.prepare_model(model)
 
     def report(self, metrics: dict[str, Any], checkpoint: dict[str, Any] | None = None) -> None:

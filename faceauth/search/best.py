@@ -41,8 +41,15 @@ def collect_trials(results, space: SearchSpace, epochs: int) -> list[TrialRecord
         frame = result.metrics_dataframe
         rows = frame.to_dict("records") if frame is not None and len(frame) else []
         last = result.metrics or {}
+        # The trial's best is that of the model it kept: fit reports best_<metric>, which moves only when
+        # a checkpoint is kept (an epoch that scored higher but was not kept, e.g. within the noise of
+        # a bootstrap, does not count). Trainers that do not report it: the best value of any epoch.
+        kept = [r[f"best_{space.metric}"] for r in rows if _finite(r.get(f"best_{space.metric}"))]
         values = [r[space.metric] for r in rows if _finite(r.get(space.metric))]
-        best = (max(values) if space.mode == "max" else min(values)) if values else None
+        if kept:
+            best = kept[-1]
+        else:
+            best = (max(values) if space.mode == "max" else min(values)) if values else None
         error = _error_line(result.error) if result.error else None
         epochs_run = int(max((r.get("epoch") or 0 for r in rows), default=0))
         if error:

@@ -104,7 +104,7 @@ def train_loop(config: dict[str, Any]) -> None:
     args["clip_head"] = fit_clip_head(model, train, val, cfg.seq_len, cfg.frame_stride)
     trains = cfg.temporal_kind == "lstm"
     # DDP wraps only a model with something to train.
-    model = session.prepare_model(model, device) if trains else model.to(device)
+    model = session.prepare_model(model, device)
     optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg) if trains else None
     use_amp = cfg.amp and device.type == "cuda"
 
