@@ -14,6 +14,7 @@ from pathlib import Path
 
 from faceauth.checkpoint import load_checkpoint
 from faceauth.cli import exits_cleanly
+from faceauth.outputs import check_output
 from faceauth.pipeline import evaluate, evaluation_table
 from faceauth.runlog import atomic_write_text, to_jsonable
 from faceauth.verdict import build_verdict
@@ -29,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-json", "--output_json", dest="output_json",
                         help="where the metrics go (default: beside the model, <name>.eval.json)")
     args = parser.parse_args(argv)
+    output = Path(args.output_json or Path(args.model_path).with_suffix(".eval.json"))
+    check_output(output, "--output-json", [args.model_path, args.test_data])
 
     checkpoint = load_checkpoint(args.model_path)
     task = get_task(checkpoint["task"])
@@ -38,7 +41,6 @@ def main(argv: list[str] | None = None) -> int:
         print(verdict["summary"])
     print(f"{task.name} model {args.model_path} on {evaluation.details.get('data', args.test_data)}")
     print(evaluation_table(evaluation))
-    output = Path(args.output_json or Path(args.model_path).with_suffix(".eval.json"))
     atomic_write_text(output, json.dumps(to_jsonable({"task": task.name, "model_path": args.model_path, "verdict": verdict,
                                                       "metrics": evaluation.metrics, "details": evaluation.details}), indent=2))
     print(f"metrics written to {output}")

@@ -12,6 +12,7 @@ import sys
 
 from faceauth.checkpoint import load_checkpoint
 from faceauth.cli import exits_cleanly
+from faceauth.outputs import check_output
 from faceauth.pipeline import export_checkpoint
 from faceauth.tasks import get_task
 
@@ -23,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-path", "--model_path", dest="model_path", required=True)
     parser.add_argument("--output-path", "--output_path", dest="output_path", required=True)
     args = parser.parse_args(argv)
+    check_output(args.output_path, "--output-path", [args.model_path])
     checkpoint = load_checkpoint(args.model_path)
     result = export_checkpoint(get_task(checkpoint["task"]), checkpoint, args.output_path)
     print(f"wrote {result['path']}; onnxruntime parity on inputs {result['checked_input_shapes']}: "

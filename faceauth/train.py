@@ -12,6 +12,7 @@ from pathlib import Path
 
 from faceauth.cli import add_common_train_flags, exits_cleanly, resolve_config, task_name_from
 from faceauth.config import to_dict
+from faceauth.outputs import check_output
 from faceauth.pipeline import evaluation_table, format_metrics, train_once
 from faceauth.runlog import atomic_write_text, package_versions, to_jsonable
 from faceauth.tasks import get_task, list_tasks
@@ -41,6 +42,10 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict]:
 def main(argv: list[str] | None = None) -> int:
     args, flags = parse_args(argv)
     config = resolve_config(args.task, args.config, flags, args.smoke_test)
+    output = config.output_path()
+    inputs = [getattr(config, key, None) for key in ("embeddings", "test_data", "data_dir", "data_root", "frame_extractor")]
+    for path in (output, *result_paths(output)):  # before training: a wrong output path costs nothing
+        check_output(path, "--output", [args.config, *inputs])
     print(f"training {args.task.name}: {format_metrics(to_dict(config), ('epochs', 'batch_size', 'lr', 'seed'))}", flush=True)
     result = train_once(args.task, config)
     best, evaluation, verdict = result["checkpoint"], result["evaluation"], result["verdict"]
@@ -57,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def result_paths(output: Path) -> tuple[Path, Path, Path]:
+    """Beside the model: <name>.metrics.json, <name>.report.md and <name>.roc_det.png."""
+    return tuple(output.with_name(output.stem + suffix) for suffix in (".metrics.json", ".report.md", ".roc_det.png"))
+
+
 def write_run_results(task, result: dict) -> list[Path]:
     """Beside the model: <name>.metrics.json (verdict first) and <name>.report.md with the ROC/DET plot."""
     from faceauth.search.report import _table, plot_roc_det, verdict_lines
@@ -70,10 +80,10 @@ def write_run_results(task, result: dict) -> list[Path]:
                "test_baselines": {name: evaluation.metrics[name] for name in systems[1:]},
                "test_data": evaluation.details, "deployment": task.deployment_info(checkpoint),
                "versions": package_versions()}
-    metrics_path = output.with_name(output.stem + ".metrics.json")
+    metrics_path, report_path, plot_path = result_paths(output)
     atomic_write_text(metrics_path, json.dumps(to_jsonable(metrics), indent=2))
     verification = task.objective.metric.startswith("tar_at_far")
-    plot = plot_roc_det(evaluation, output.with_name(output.stem + ".roc_det.png"),
+    plot = plot_roc_det(evaluation, plot_path,
                         *(("accept", "impostor") if verification else ("attack detection", "bona fide")),
                         1e-3 if verification else None)
     lines = [f"# {task.name} training run", "", *verdict_lines(verdict), "",
@@ -84,7 +94,6 @@ def write_run_results(task, result: dict) -> list[Path]:
              "Test data: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in evaluation.details.items()) + ".", "",
              f"![ROC and DET]({plot.name})", "",
              *[f"- {k}: {v}" for k, v in metrics["deployment"].items()]]
-    report_path = output.with_name(output.stem + ".report.md")
     atomic_write_text(report_path, "\n".join(lines) + "\n")
     return [metrics_path, report_path]
 

@@ -1,0 +1,41 @@
+"""Where a command writes: checked before any work, so that a wrong path costs nothing.
+
+Outputs are written under a temporary name and renamed over the target, and a rename replaces
+whatever stands there — a device such as /dev/full, or one of the command's own inputs. So an
+output must be a regular file or not exist yet, and must not be one of the inputs.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Iterable
+
+from faceauth.errors import FaceauthError
+
+
+def check_output(path: str | Path, flag: str, inputs: Iterable[str | Path | None] = ()) -> Path:
+    """Refuse, naming `flag` and the path, an output that is a directory, a device or another
+    non-file, one whose folder is a file, or one that is also an input of the same command."""
+    path = Path(path).expanduser()
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):  # the folder checks below say which
+        mode = None
+    except OSError as err:
+        raise FaceauthError(f"{flag} {path}: cannot be used as an output ({err.strerror}); give a file path") from None
+    if mode is not None and not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "a device or other special file"
+        raise FaceauthError(f"{flag} {path} is {kind}, not a file: writing there would replace it; give a file path")
+    for parent in path.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise FaceauthError(f"{flag} {path}: {parent} is not a folder; give a path inside a folder")
+            break
+    resolved = path.resolve()
+    for source in inputs:
+        if source and Path(source).expanduser().exists() and Path(source).expanduser().resolve() == resolved:
+            raise FaceauthError(f"{flag} {path} is also an input of this command ({source}): writing it would "
+                                "destroy that input; give another output path")
+    return path
