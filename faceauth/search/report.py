@@ -143,7 +143,7 @@ def verdict_lines(verdict: dict[str, Any] | None) -> list[str]:
     for name, e in verdict["baselines"].items():
         lines.append(f"| {name} | {e['model']:.4f} | {e['baseline']:.4f} | {e['difference']:+.4f} | "
                      f"{e['ci95'][0]:+.4f} .. {e['ci95'][1]:+.4f} | {e['outcome']} |")
-    return lines + [f"", f"Metric: test `{verdict['metric']}` ({verdict['mode']})."]
+    return lines + ["", f"Metric: test `{verdict['metric']}` ({verdict['mode']})."]
 
 
 def _cell(value: Any) -> str:
