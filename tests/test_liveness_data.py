@@ -151,3 +151,18 @@ def test_model_outputs_one_logit_per_image_at_every_depth():
     assert model(torch.rand(1, 3, 48, 48)).shape == (1,)  # any input size: global average pooling
     with pytest.raises(ValueError, match="depth must be one of"):
         LivenessResNet(width=4, depth=50)
+
+
+def test_a_symlink_loop_in_an_image_folder_is_an_error_not_more_data(tmp_path):
+    import os
+
+    from faceauth.tasks.liveness.data import _images_under
+
+    folder = tmp_path / "train" / "live" / "person"
+    folder.mkdir(parents=True)
+    (folder / "a.jpg").write_bytes(b"x")
+    os.symlink(folder, folder / "again")  # person/again -> person: a loop
+    with pytest.raises(FaceauthError, match="symlink loop"):
+        _images_under(tmp_path / "train" / "live", tmp_path / "train")
+    os.unlink(folder / "again")
+    assert [e.relpath for e in _images_under(tmp_path / "train" / "live", tmp_path / "train")] == ["live/person/a.jpg"]

@@ -128,8 +128,17 @@ def scan_folder(folder: Path) -> tuple[list[cache.FileEntry], list[str]]:
 
 
 def _images_under(class_dir: Path, folder: Path) -> list[cache.FileEntry]:
+    """Every image below class_dir, links to folders followed, each real folder read once: a link
+    that leads back to a folder already read (a loop, or a second way in) is an error naming it, as it
+    would count the same images again."""
     entries = []
+    seen = {}
     for directory, subdirs, names in os.walk(class_dir, followlinks=True):
+        real = os.path.realpath(directory)
+        if real in seen:
+            raise FaceauthError(f"{directory} leads to {real}, which is already read as {seen[real]}: a symlink loop or a "
+                                "second link to the same folder would count its images again; remove the link")
+        seen[real] = directory
         subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
         for name in sorted(names):
             if name.startswith(".") or not name.lower().endswith(IMAGE_SUFFIXES):
