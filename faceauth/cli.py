@@ -22,6 +22,9 @@ def exits_cleanly(main: Callable[..., int | None]) -> Callable[..., int]:
         except FaceauthError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
+        except KeyboardInterrupt:  # Ctrl-C: what was written stays (a training run keeps its best model so far)
+            print("interrupted", file=sys.stderr)
+            return 130
 
     return wrapper
 

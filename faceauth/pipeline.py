@@ -45,6 +45,9 @@ def train_once(task: Task, config: TrainConfig, verbose: bool = True) -> dict[st
 
     def on_report(metrics: dict[str, Any], improved: bool) -> None:
         log.epoch(metrics)
+        if improved:  # the best so far is on disk as training goes: an interrupted run keeps it
+            save_checkpoint({k: v for k, v in session.last_checkpoint.items() if k not in ("optimizer", "extra")},
+                            config.output_path())
         if verbose:
             shown = format_metrics(metrics, tuple(dict.fromkeys(("train_loss", objective.metric, "eer", "acer", "roc_auc"))))
             print(f"epoch {metrics['epoch']:3d}/{config.epochs}  {shown}  {metrics['epoch_time_s']:.2f}s" + ("  *" if improved else ""), flush=True)

@@ -50,3 +50,23 @@ def test_a_device_or_a_directory_as_output_is_refused_before_training(tmp_path, 
 def test_an_output_inside_a_file_is_refused(tmp_path, trained, capsys):
     assert export_cli.main(["--model-path", str(trained), "--output-path", str(trained / "model.onnx")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_ctrl_c_keeps_the_best_model_so_far(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "m.pth"
+    proc = subprocess.Popen([sys.executable, "-m", "faceauth.train", "fusion", "--synthetic", "--epochs", "1000",
+                             "--patience", "0", "--output", str(out), "--log-dir", str(tmp_path / "logs")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not out.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    time.sleep(1.0)  # a few training epochs
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    assert load_checkpoint(out)["task"] == "fusion"  # the best so far, whole
