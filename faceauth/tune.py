@@ -10,6 +10,7 @@ trial on the test split, export it to ONNX and write `runs/<name>/best/`:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import sys
 import time
@@ -24,7 +25,8 @@ from faceauth.search.report import write_report
 from faceauth.search.runner import (SearchOptions, build_tuner, check_resumable, plan_concurrency,
                                     set_ray_environment, storage_path, wait_for_resources)
 from faceauth.search.space import SearchSpace, default_space_path, load_search_space
-from faceauth.search.storage import check_shared_storage, publish_run_files
+from faceauth.search.storage import (check_same_search, check_shared_storage, publish_run_files, read_settings,
+                                     search_settings, write_settings)
 from faceauth.tasks import Task, get_task, list_tasks
 
 
@@ -94,6 +96,24 @@ def base_values(args, flags: dict, task: Task, space: SearchSpace) -> dict:
     return values
 
 
+def record_or_match_settings(args, options: SearchOptions, space: SearchSpace, base: dict, task: Task) -> SearchOptions:
+    """A new search records its settings in its run folder; a resumed one must match them (task,
+    objective, space, data) and takes its trial budget from them."""
+    run_uri = f"{storage_path(options.storage)}/{options.name}"
+    settings = search_settings(task.name, options.trials, space, base, task.data_keys)
+    if not options.resume:
+        write_settings(run_uri, settings)
+        return options
+    recorded = read_settings(run_uri)
+    if recorded is None:  # a run from before settings were recorded: nothing to compare
+        return options
+    check_same_search(recorded, settings, run_uri)
+    if args.trials is not None and args.trials != recorded["trials"]:
+        raise FaceauthError(f"--resume: {run_uri} was started with --trials {recorded['trials']}, not {args.trials}; "
+                            "leave --trials out to resume it")
+    return dataclasses.replace(options, trials=recorded["trials"])
+
+
 def start_ray(args, use_train: bool) -> dict:
     import ray
 
@@ -124,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                          f"{space.path}: parameter '{name}' = {value!r} with the base config")
     data_summary = task.check_data(build_config(task.config_cls, base))
     check_resumable(options)
+    options = record_or_match_settings(args, options, space, base, task)
     print(f"{task.name} search '{options.name}': {options.trials} trials over {len(space.parameters)} hyperparameters "
           f"({space.path}), optimising {space.metric} ({space.mode}); data: {data_summary}", flush=True)
 

@@ -6,6 +6,7 @@ best one back, so a local disk on the head node will not do: refuse it at start,
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -61,3 +62,59 @@ def publish_run_files(local_dir: Path, uri: str) -> None:
     filesystem.create_dir(root, recursive=True)
     pyarrow.fs.copy_files(str(local_dir.resolve()), root, source_filesystem=pyarrow.fs.LocalFileSystem(),
                           destination_filesystem=filesystem)
+
+
+SETTINGS_FILE = "faceauth-search.json"
+
+
+def search_settings(task: str, trials: int, space, base: dict, data_keys: tuple[str, ...]) -> dict:
+    """What a resumed search must share with the run it resumes: the task, the trial budget, the
+    objective, the space and the data."""
+    return {"task": task, "trials": trials, "metric": space.metric, "mode": space.mode,
+            "parameters": {name: {k: v for k, v in vars(p).items() if k != "name"} for name, p in space.parameters.items()},
+            "fixed": space.fixed, "data": {k: base.get(k) for k in sorted({*data_keys, "test_data", "synthetic",
+                                                                           "synthetic_regime", "data_seed"}) if k in base}}
+
+
+def write_settings(run_uri: str, settings: dict) -> None:
+    import pyarrow.fs
+
+    from faceauth.runlog import to_jsonable
+
+    filesystem, root = pyarrow.fs.FileSystem.from_uri(run_uri)
+    filesystem.create_dir(root, recursive=True)
+    tmp = f"{root}/{SETTINGS_FILE}.tmp"
+    with filesystem.open_output_stream(tmp) as stream:
+        stream.write(json.dumps(to_jsonable(settings), indent=2, sort_keys=True).encode())
+    filesystem.move(tmp, f"{root}/{SETTINGS_FILE}")
+
+
+def read_settings(run_uri: str) -> dict | None:
+    """The recorded settings (plain JSON, checked field by field), or None for a run that has none."""
+    import pyarrow.fs
+
+    filesystem, root = pyarrow.fs.FileSystem.from_uri(run_uri)
+    path = f"{root}/{SETTINGS_FILE}"
+    if filesystem.get_file_info(path).type != pyarrow.fs.FileType.File:
+        return None
+    try:
+        with filesystem.open_input_stream(path) as stream:
+            settings = json.loads(stream.read().decode())
+    except (OSError, ValueError, UnicodeDecodeError) as err:
+        raise FaceauthError(f"{run_uri}/{SETTINGS_FILE} is unreadable ({err}); it records the search to resume") from None
+    if not isinstance(settings, dict) or not isinstance(settings.get("trials"), int):
+        raise FaceauthError(f"{run_uri}/{SETTINGS_FILE} is not a faceauth search record")
+    return settings
+
+
+def check_same_search(recorded: dict, current: dict, run_uri: str) -> None:
+    """A resume must continue the same search: refuse, naming each setting that differs."""
+    from faceauth.runlog import to_jsonable
+
+    current = json.loads(json.dumps(to_jsonable(current)))
+    differ = [key for key in ("task", "metric", "mode", "parameters", "fixed", "data") if recorded.get(key) != current.get(key)]
+    if differ:
+        details = "; ".join(f"{key}: was {json.dumps(recorded.get(key))[:200]}, now {json.dumps(current.get(key))[:200]}"
+                            for key in differ)
+        raise FaceauthError(f"--resume: {run_uri} is a different search ({details}). Resume it with the settings it was "
+                            "started with, or start a new search under another --name")
