@@ -97,13 +97,12 @@ def base_values(args, flags: dict, task: Task, space: SearchSpace) -> dict:
 
 
 def record_or_match_settings(args, options: SearchOptions, space: SearchSpace, base: dict, task: Task) -> SearchOptions:
-    """A new search records its settings in its run folder; a resumed one must match them (task,
-    objective, space, data) and takes its trial budget from them."""
+    """A resumed search must match the settings its run recorded (task, objective, space, data) and
+    takes its trial budget from them."""
+    if not options.resume:
+        return options  # recorded once Ray has started and the storage is checked (main)
     run_uri = f"{storage_path(options.storage)}/{options.name}"
     settings = search_settings(task.name, options.trials, space, base, task.data_keys)
-    if not options.resume:
-        write_settings(run_uri, settings)
-        return options
     recorded = read_settings(run_uri)
     if recorded is None:  # a run from before settings were recorded: nothing to compare
         return options
@@ -156,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
             wait_for_resources(options, args.wait_for_resources_s)
         nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
         check_shared_storage(options.storage, len(nodes))
+        if not options.resume:  # what a later --resume must match
+            write_settings(f"{storage_path(options.storage)}/{options.name}",
+                           search_settings(task.name, options.trials, space, base, task.data_keys))
         concurrency = plan_concurrency(options, ray.cluster_resources(), nodes)
         print(f"{concurrency} trial(s) at once; each: {options.workers_per_trial} worker(s) x "
               f"{options.cpus_per_worker:g} CPU" + (f" x {options.gpus_per_worker:g} GPU" if options.gpus_per_worker else "")
