@@ -111,8 +111,8 @@ def choose(train_x: np.ndarray, train_labels: np.ndarray, max_dim: int,
     return best[0], {fusion.name: value for fusion, value in scored}
 
 
-def refit(fusion: LinearFusion, x: np.ndarray, labels: np.ndarray, max_dim: int) -> LinearFusion:
+def refit(kind: str, shrinkage: float | None, x: np.ndarray, labels: np.ndarray, max_dim: int) -> LinearFusion:
     """The same candidate (kind and shrinkage) fitted again on other data (training + validation)."""
-    if fusion.kind == "score_average":
-        return score_average(fusion.mean.size)
-    return ScatterStats(x, labels).fit(fusion.kind, fusion.shrinkage, max_dim)
+    if kind == "score_average":
+        return score_average(x.shape[1])
+    return ScatterStats(x, labels).fit(kind, shrinkage, max_dim)

@@ -207,8 +207,7 @@ def refit(checkpoint: dict[str, Any]) -> dict[str, Any]:
     splits = load_splits(cfg)
     data = merge(splits["train"], splits["val"])
     chosen = checkpoint["model_args"]["linear"]
-    fusion = (linear.score_average(int(sum(data.model_dims))) if chosen["kind"] == "score_average" else
-              linear.ScatterStats(normalized_concat(data), data.labels).fit(chosen["kind"], chosen["shrinkage"], cfg.out_dim))
+    fusion = linear.refit(chosen["kind"], chosen["shrinkage"], normalized_concat(data), data.labels, cfg.out_dim)
     epochs = int(checkpoint["epoch"]) if cfg.fusion_kind == "mlp" else 0
     run = FusionTraining(cfg, sessions.LocalSession(), data, fusion, torch.device("cpu"))
     run.model.train()
