@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 def run_regime(regime: str, per_class: int, seed: int, overrides: dict, work: Path) -> dict:
     import faceauth.tasks.temporal  # noqa: F401  (registers the task)
     from faceauth.config import build_config
-    from faceauth.pipeline import evaluate, train_once
+    from faceauth.train import train_once
     from faceauth.tasks import get_task
     from faceauth.tasks.temporal.config import TemporalConfig
 
@@ -41,7 +41,7 @@ def run_regime(regime: str, per_class: int, seed: int, overrides: dict, work: Pa
         "log_dir": str(work / "logs"), **overrides}, "benchmark config")
     started = time.perf_counter()
     result = train_once(task, config, verbose=False)
-    evaluation = evaluate(task, result["checkpoint"])
+    evaluation = task.evaluate(result["checkpoint"])
     return {"seconds": time.perf_counter() - started, "best_epoch": result["checkpoint"]["epoch"],
             "test": {name: {k: m[k] for k in ("acer", "eer", "roc_auc", "apcer", "bpcer")}
                      for name, m in evaluation.metrics.items()}}

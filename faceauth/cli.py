@@ -7,7 +7,7 @@ import functools
 import sys
 from typing import Any, Callable
 
-from faceauth.config import TrainConfig, build_config, load_config_file, select_task_values
+from faceauth.config import TrainConfig, add_config_flags, load_config_file, select_task_values
 from faceauth.errors import FaceauthError
 from faceauth.tasks import Task, list_tasks
 
@@ -29,43 +29,49 @@ def exits_cleanly(main: Callable[..., int | None]) -> Callable[..., int]:
     return wrapper
 
 
-def add_common_train_flags(parser: argparse.ArgumentParser, seed: bool = True) -> None:
+# The flags every trainer takes, generated from TrainConfig's fields (faceauth.config.add_config_flags).
+COMMON_FLAGS: dict[str, dict[str, Any]] = {
+    "epochs": {},
+    "batch_size": {},
+    "lr": {},
+    "weight_decay": {},
+    "augment_strength": {},
+    "patience": {"help": "early stopping: epochs without improvement (0: off)"},
+    "max_steps_per_epoch": {"help": "cap on optimiser steps per epoch (0: the whole training split)"},
+    "seed": {},
+    "device": {},
+    "log_dir": {"help": "experiment logs (default logs/experiments)"},
+}
+
+
+def add_common_train_flags(parser: argparse.ArgumentParser | Any, seed: bool = True) -> None:
     """Flags every trainer takes; a given flag overrides the config file (default: SUPPRESS = not given)."""
-    add = parser.add_argument
-    add("--config", metavar="FILE", help="YAML or JSON config; common keys at the top, one optional section per task")
-    add("--epochs", type=int, default=argparse.SUPPRESS)
-    add("--batch_size", "--batch-size", dest="batch_size", type=int, default=argparse.SUPPRESS)
-    add("--lr", type=float, default=argparse.SUPPRESS)
-    add("--weight_decay", "--weight-decay", dest="weight_decay", type=float, default=argparse.SUPPRESS)
-    add("--augment_strength", "--augment-strength", dest="augment_strength", type=float, default=argparse.SUPPRESS)
-    add("--patience", type=int, default=argparse.SUPPRESS, help="early stopping: epochs without improvement (0: off)")
-    add("--max_steps_per_epoch", "--max-steps-per-epoch", dest="max_steps_per_epoch", type=int, default=argparse.SUPPRESS,
-        help="cap on optimiser steps per epoch (0: the whole training split)")
-    if seed:
-        add("--seed", type=int, default=argparse.SUPPRESS)
-    add("--device", choices=("auto", "cpu", "cuda"), default=argparse.SUPPRESS)
-    add("--log_dir", "--log-dir", dest="log_dir", default=argparse.SUPPRESS, help="experiment logs (default logs/experiments)")
+    parser.add_argument("--config", metavar="FILE", help="YAML or JSON config; common keys at the top, one optional section per task")
+    add_config_flags(parser, TrainConfig, {k: v for k, v in COMMON_FLAGS.items() if seed or k != "seed"})
+
+
+def config_source(config_file: str | None) -> str:
+    """Where config values came from, for error messages."""
+    return f"{config_file} (+ flags)" if config_file else "command-line flags"
 
 
 def resolve_values(task: Task, config_file: str | None, flags: dict[str, Any], smoke_test: bool = False,
                    defaults: dict[str, Any] | None = None) -> dict[str, Any]:
     """Config values in order of precedence, lowest first: `defaults` (e.g. a search space's fixed
-    keys), the config file, the task's smoke-test overrides, flags. Validated: errors name the key."""
+    keys), the config file, the task's smoke-test overrides, flags. Not validated: `task.config`
+    (once, with `config_source`) does that."""
     values = dict(defaults or {})
-    source = "command-line flags"
     if config_file:
         values.update(select_task_values(load_config_file(config_file), task.name, list_tasks(), config_file))
-        source = f"{config_file} (+ flags)"
-    config = build_config(task.config_cls, {**values, **flags}, source)
     if smoke_test:
-        values.update(task.smoke_overrides(config))
+        values.update(task.smoke_overrides())
     values.update(flags)
-    build_config(task.config_cls, values, source)
     return values
 
 
 def resolve_config(task: Task, config_file: str | None, flags: dict[str, Any], smoke_test: bool = False) -> TrainConfig:
-    return build_config(task.config_cls, resolve_values(task, config_file, flags, smoke_test))
+    """The command's typed config, built once; errors name the key and where it came from."""
+    return task.config(resolve_values(task, config_file, flags, smoke_test), config_source(config_file))
 
 
 def task_name_from(argv_task: str | None, config_file: str | None) -> str:

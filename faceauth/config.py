@@ -181,3 +181,40 @@ def select_task_values(raw: Mapping[str, Any], task: str, task_names: list[str],
 def to_dict(config: Any) -> dict[str, Any]:
     """A config as plain data (tuples become lists) for YAML, JSON and Ray."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
+
+
+def add_config_flags(parser: Any, cls: type, flags: Mapping[str, Mapping[str, Any]]) -> None:
+    """One command-line flag per named field of the config dataclass `cls`, in the order of `flags`.
+
+    The field decides the flag: `--name` and `--name-with-dashes`, its type (int, float, text), its
+    choices (a Literal), a bool default False as a switch, a bool default True as `--no_name`. The
+    mapping adds argparse settings (help, metavar, type, choices, "flag" for another name, "action").
+    A flag not given is left out of the parsed values (SUPPRESS), so the config file's value stands."""
+    import argparse
+
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = get_type_hints(cls)
+    for name, extra in flags.items():
+        if name not in fields:
+            raise ValueError(f"{cls.__name__} has no field '{name}' for a flag")
+        extra = dict(extra)
+        hint = hints[name]
+        if get_origin(hint) in (Union, types.UnionType):
+            hint = next(a for a in get_args(hint) if a is not type(None))
+        base = extra.pop("flag", name)
+        kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS}
+        if hint is bool:
+            if fields[name].default is True:
+                base, kwargs["action"] = f"no_{base}", "store_false"
+            else:
+                kwargs["action"] = "store_true"
+        elif get_origin(hint) is Literal:
+            choices = get_args(hint)
+            kwargs["choices"] = sorted(choices) if all(isinstance(c, int) for c in choices) else choices
+            if all(isinstance(c, int) for c in choices):
+                kwargs["type"] = int
+        elif hint in (int, float):
+            kwargs["type"] = hint
+        kwargs.update(extra)
+        names = dict.fromkeys((f"--{base}", f"--{base.replace('_', '-')}"))
+        parser.add_argument(*names, **kwargs)

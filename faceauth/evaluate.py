@@ -15,7 +15,7 @@ from pathlib import Path
 from faceauth.checkpoint import load_checkpoint
 from faceauth.cli import exits_cleanly
 from faceauth.outputs import check_output
-from faceauth.pipeline import evaluate, evaluation_table
+from faceauth.formatting import evaluation_table
 from faceauth.runlog import atomic_write_text, to_jsonable
 from faceauth.verdict import build_verdict
 from faceauth.tasks import get_task
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
 
     checkpoint = load_checkpoint(args.model_path)
     task = get_task(checkpoint["task"])
-    evaluation = evaluate(task, checkpoint, args.test_data)
+    evaluation = task.evaluate(checkpoint, args.test_data)
     verdict = build_verdict(evaluation, task.objective, task.verdict_advice) if evaluation.groups is not None else None
     if verdict:
         print(verdict["summary"])

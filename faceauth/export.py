@@ -13,7 +13,6 @@ import sys
 from faceauth.checkpoint import load_checkpoint
 from faceauth.cli import exits_cleanly
 from faceauth.outputs import check_output
-from faceauth.pipeline import export_checkpoint
 from faceauth.tasks import get_task
 
 
@@ -26,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     check_output(args.output_path, "--output-path", [args.model_path])
     checkpoint = load_checkpoint(args.model_path)
-    result = export_checkpoint(get_task(checkpoint["task"]), checkpoint, args.output_path)
+    result = get_task(checkpoint["task"]).export_onnx(checkpoint, args.output_path)
     print(f"wrote {result['path']}; onnxruntime parity on inputs {result['checked_input_shapes']}: "
           f"max abs diff {result['max_abs_diff']:.2e} (tolerance {result['tolerance']})")
     return 0

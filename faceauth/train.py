@@ -8,14 +8,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 from faceauth.cli import add_common_train_flags, exits_cleanly, resolve_config, task_name_from
 from faceauth.config import to_dict
 from faceauth.outputs import check_output
-from faceauth.pipeline import evaluation_table, format_metrics, train_once
-from faceauth.runlog import atomic_write_text, package_versions, to_jsonable
-from faceauth.tasks import get_task, list_tasks
+from faceauth.checkpoint import save_checkpoint
+from faceauth.config import TrainConfig
+from faceauth.errors import FaceauthError
+from faceauth.formatting import evaluation_table, format_metrics
+from faceauth.runlog import ExperimentLog, atomic_write_text, package_versions, to_jsonable
+from faceauth.session import LocalSession, use_session
+from faceauth.tasks import Task, get_task, list_tasks
+from faceauth.tasks.base import SCORE_SIDES
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict]:
@@ -62,6 +69,38 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def train_once(task: Task, config: TrainConfig, verbose: bool = True) -> dict[str, Any]:
+    """One standalone run (no Ray): trains, refits and evaluates on the test data with the verdict
+    (`Task.finalize`), logs to logs/experiments/, writes the model to the config's output path. Returns
+    {"checkpoint", "evaluation", "verdict", "history", "log_path", "output_path", "wall_time_s"}."""
+    log = ExperimentLog(config.log_dir, task.name, to_dict(config), config.seed)
+    objective = task.objective
+
+    def on_report(metrics: dict[str, Any], improved: bool) -> None:
+        log.epoch(metrics)
+        if improved:  # the best so far is on disk as training goes: an interrupted run keeps it
+            save_checkpoint({k: v for k, v in session.last_checkpoint.items() if k not in ("optimizer", "extra")},
+                            config.output_path())
+        if verbose:
+            shown = format_metrics(metrics, tuple(dict.fromkeys(("train_loss", objective.metric, "eer", "acer", "roc_auc"))))
+            print(f"epoch {metrics['epoch']:3d}/{config.epochs}  {shown}  {metrics['epoch_time_s']:.2f}s" + ("  *" if improved else ""), flush=True)
+
+    session = LocalSession(on_report)
+    started = time.perf_counter()
+    with use_session(session):
+        task.train_loop(config)
+    if session.last_checkpoint is None:
+        raise FaceauthError(f"{task.name}: training reported no checkpoint")
+    selected = session.last_checkpoint
+    checkpoint, evaluation, verdict = task.finalize({k: v for k, v in selected.items() if k not in ("optimizer", "extra")})
+    wall = time.perf_counter() - started
+    output = save_checkpoint(checkpoint, config.output_path())
+    log.finish(best_epoch=selected["epoch"], best_val=selected["metrics"], output=str(output), wall_time_s=wall,
+               test=evaluation.metrics, verdict=verdict)
+    return {"checkpoint": checkpoint, "evaluation": evaluation, "verdict": verdict, "history": session.history,
+            "log_path": log.path, "output_path": output, "wall_time_s": wall}
+
+
 def result_paths(output: Path) -> tuple[Path, Path, Path]:
     """Beside the model: <name>.metrics.json, <name>.report.md and <name>.roc_det.png."""
     return tuple(output.with_name(output.stem + suffix) for suffix in (".metrics.json", ".report.md", ".roc_det.png"))
@@ -82,10 +121,7 @@ def write_run_results(task, result: dict) -> list[Path]:
                "versions": package_versions()}
     metrics_path, report_path, plot_path = result_paths(output)
     atomic_write_text(metrics_path, json.dumps(to_jsonable(metrics), indent=2))
-    verification = task.objective.metric.startswith("tar_at_far")
-    plot = plot_roc_det(evaluation, plot_path,
-                        *(("accept", "impostor") if verification else ("attack detection", "bona fide")),
-                        1e-3 if verification else None)
+    plot = plot_roc_det(evaluation, plot_path, *SCORE_SIDES[task.kind])
     lines = [f"# {task.name} training run", "", *verdict_lines(verdict), "",
              f"Best epoch {checkpoint['epoch']} (validation {task.objective.metric} "
              f"{checkpoint['metrics'][task.objective.metric]:.4f}); the exported model was fitted on the "

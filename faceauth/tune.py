@@ -16,10 +16,10 @@ import sys
 import time
 from pathlib import Path
 
-from faceauth.cli import add_common_train_flags, exits_cleanly, resolve_values
-from faceauth.config import build_config, config_keys
+from faceauth.cli import add_common_train_flags, config_source, exits_cleanly, resolve_values
+from faceauth.config import TrainConfig, build_config, config_keys
 from faceauth.errors import FaceauthError
-from faceauth.pipeline import format_metrics
+from faceauth.formatting import format_metrics
 from faceauth.search.best import best_trial, collect_trials, finish_best, write_trials_table
 from faceauth.search.report import write_report
 from faceauth.search.runner import (SearchOptions, build_tuner, check_resumable, plan_concurrency,
@@ -117,7 +117,7 @@ def start_ray(args, use_train: bool) -> dict:
     import ray
 
     set_ray_environment()
-    dashboard = use_train or not args.no_dashboard  # Train's clean-up needs the dashboard (RAY_NOTES.md)
+    dashboard = use_train or not args.no_dashboard  # Train's clean-up needs the dashboard (docs/ray-notes.md)
     if args.address:
         context = ray.init(address=args.address, log_to_driver=True)
     else:
@@ -137,11 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     # Everything a user can get wrong is checked here, before Ray starts.
     space = load_search_space(args.search_space or default_space_path(task.name), task.config_cls, task.metric_names)
     base = base_values(args, flags, task, space)
+    config = task.config(base, config_source(args.config))  # built once: the data check, ASHA's epochs, the results
     for name, param in space.parameters.items():  # every choice and both ends of every range must build
         for value in (param.choices or (param.low, param.high)):
             build_config(task.config_cls, {**base, name: int(value) if param.type.endswith("int") else value},
                          f"{space.path}: parameter '{name}' = {value!r} with the base config")
-    data_summary = task.check_data(build_config(task.config_cls, base))
+    data_summary = task.check_data(config)
     check_resumable(options)
     options = record_or_match_settings(args, options, space, base, task)
     print(f"{task.name} search '{options.name}': {options.trials} trials over {len(space.parameters)} hyperparameters "
@@ -163,17 +164,16 @@ def main(argv: list[str] | None = None) -> int:
               f"{options.cpus_per_worker:g} CPU" + (f" x {options.gpus_per_worker:g} GPU" if options.gpus_per_worker else "")
               + (" under a TorchTrainer" if options.uses_train else " as a Tune function trial"), flush=True)
         started = time.perf_counter()
-        tuner = build_tuner(options, space, base, concurrency)
+        tuner = build_tuner(task, options, space, base, config.epochs, concurrency)
         results = tuner.fit()
         wall = time.perf_counter() - started
-        return finish(task, options, space, base, results, wall)
+        return finish(task, options, space, config, results, wall)
     finally:
         ray.shutdown()
 
 
-def finish(task: Task, options: SearchOptions, space: SearchSpace, base: dict, results, wall: float) -> int:
-    epochs = build_config(task.config_cls, base).epochs
-    records = collect_trials(results, space, epochs)
+def finish(task: Task, options: SearchOptions, space: SearchSpace, config: TrainConfig, results, wall: float) -> int:
+    records = collect_trials(results, space, config.epochs)
     # A URI run gets its best/ written here first, then copied beside Ray's files.
     local_run = Path("runs" if "://" in options.storage else options.storage) / options.name
     write_trials_table(records, space.metric, local_run / "trials.parquet")
@@ -189,19 +189,18 @@ def finish(task: Task, options: SearchOptions, space: SearchSpace, base: dict, r
                "storage": storage_path(options.storage),
                "statuses": {s: sum(r.status == s for r in records) for s in sorted({r.status for r in records})}}
     best_dir = local_run / "best"
-    metrics, evaluation = finish_best(task, record, space, best_dir, summary)
-    write_report(best_dir, records, space, metrics, evaluation, "pad" if "apcer" in task.metric_names else "verification")
+    best = finish_best(task, record, space, best_dir, summary)
+    write_report(best_dir, records, space, best)
     if "://" in options.storage:
         publish_run_files(local_run, f"{options.storage.rstrip('/')}/{options.name}")
-    test = metrics["test"]
-    if metrics.get("verdict"):
-        print(f"\n{metrics['verdict']['summary']}")
+    if best.verdict:
+        print(f"\n{best.verdict['summary']}")
     print(f"\nbest trial {record.trial_id}: validation {space.metric} {record.best:.4f}; hyperparameters {record.hyperparameters}")
-    print(f"test: {format_metrics(test)}")
-    for name, baseline in metrics["test_baselines"].items():
+    print(f"test: {format_metrics(best.test)}")
+    for name, baseline in best.test_baselines.items():
         print(f"  baseline {name}: {format_metrics(baseline, (space.metric, 'eer', 'acer'))}")
-    print(f"  (test figures of the model fitted on the {metrics['test_data'].get('model_fitted_on', 'training data')})")
-    print(f"ONNX parity: max abs diff {metrics['onnx']['max_abs_diff']:.2e}")
+    print(f"  (test figures of the model fitted on the {best.test_data.get('model_fitted_on', 'training data')})")
+    print(f"ONNX parity: max abs diff {best.onnx['max_abs_diff']:.2e}")
     print(f"wrote {best_dir}/ (model.pt, model.onnx, metrics.json, config.yaml, report.md) and {local_run / 'trials.parquet'}")
     return 0
 

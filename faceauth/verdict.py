@@ -17,7 +17,7 @@ import numpy as np
 
 from faceauth.metrics import SortedScores, equal_error_rate, roc_auc, tpr_at_fpr
 from faceauth.tasks.base import Evaluation
-from faceauth.training import Objective
+from faceauth.fit import Objective
 
 RESAMPLES = 1000
 LEVEL = 0.95

@@ -7,8 +7,8 @@ from faceauth.errors import FaceauthError
 from faceauth.metrics import verification_metrics
 from faceauth.tasks.fusion.data import (identity_batches, read_embeddings_parquet, split_by_identity,
                                         synthetic_embeddings, verification_pairs)
-from faceauth.tasks.fusion.evaluate import baseline_embeddings
-from faceauth.tasks.fusion.train import pair_scores
+from faceauth.tasks.fusion.baselines import baseline_embeddings
+from faceauth.tasks.fusion.model import pair_scores
 
 COLUMNS = ("arcface", "facenet", "mobilefacenet")
 

@@ -15,8 +15,9 @@ from faceauth.tasks import Evaluation
 from faceauth.tasks.fusion import linear, synthetic
 from faceauth.tasks.fusion.data import split_by_identity, verification_pairs
 from faceauth.tasks.fusion.model import FusionModel
-from faceauth.tasks.fusion.train import normalized_concat, pair_scores
-from faceauth.training import Objective, fit
+from faceauth.tasks.fusion.data import normalized_concat
+from faceauth.tasks.fusion.model import pair_scores
+from faceauth.fit import Objective, fit
 from faceauth.verdict import bootstrap_differences, build_verdict
 
 

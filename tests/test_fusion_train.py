@@ -14,9 +14,9 @@ from faceauth.checkpoint import load_checkpoint
 from faceauth.config import TrainConfig
 from faceauth.errors import FaceauthError
 from faceauth.session import LocalSession
-from faceauth.training import Objective, TrainingDiverged, fit
+from faceauth.fit import Objective, TrainingDiverged, fit
 from faceauth.tasks.fusion.model import augment_embeddings
-from faceauth.tasks.fusion.train import build_model
+from faceauth.tasks.fusion.model import build_model
 from tests.test_fusion_data import write_parquet
 
 

@@ -15,7 +15,7 @@ from faceauth import tune as tune_cli
 from faceauth.checkpoint import load_checkpoint
 from faceauth.metrics import PAD_KEYS, pad_metrics
 from faceauth.tasks import get_task
-from faceauth.tasks.liveness.train import build_model
+from faceauth.tasks.liveness.model import build_model
 from tests.tune_helpers import trials
 
 TINY = ["--image-size", "32", "--width", "8", "--depth", "10", "--epochs", "2", "--batch_size", "8", "--lr", "0.003"]

@@ -10,7 +10,7 @@ training identities has room (beats score averaging by 3+ points), it must gain 
 import pytest
 
 from faceauth.cli import resolve_config
-from faceauth.pipeline import train_once
+from faceauth.train import train_once
 from faceauth.tasks import get_task
 from faceauth.tasks.fusion import synthetic
 from faceauth.tasks.fusion.synthetic import ModelSpec, Regime

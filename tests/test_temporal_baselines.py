@@ -13,14 +13,14 @@ from faceauth.checkpoint import load_checkpoint
 from faceauth.config import build_config
 from faceauth.errors import FaceauthError
 from faceauth.metrics import pad_metrics, pad_threshold
-from faceauth.pipeline import evaluate
 from faceauth.tasks import get_task
 from faceauth.tasks.temporal.baselines import clip_mean_scores, fit_logistic
 from faceauth.tasks.temporal.clip_head import fit_clip_head
 from faceauth.tasks.temporal.config import TemporalConfig
 from faceauth.tasks.temporal.data import VideoSet, feature_statistics
 from faceauth.tasks.temporal.model import TemporalModel
-from faceauth.tasks.temporal.train import split_metrics, video_scores
+from faceauth.tasks.pad import split_metrics
+from faceauth.tasks.temporal.model import video_scores
 from faceauth.tasks.temporal.synthetic import HELD_OUT_REGIMES, REGIMES, TUNING_REGIMES, draw_clip, regime_spec, write_dataset
 
 TINY = {"synthetic_per_class": 4, "synthetic_frames": 12, "synthetic_size": 32, "seq_len": 4, "frame_stride": 1,
@@ -58,7 +58,7 @@ def trained(tmp_path_factory):
 
 def test_evaluation_carries_baselines_with_their_own_val_thresholds_and_video_groups(trained):
     checkpoint, _ = trained
-    evaluation = evaluate(get_task("temporal"), checkpoint)
+    evaluation = get_task("temporal").evaluate(checkpoint)
     assert list(evaluation.metrics) == ["temporal_model", "time_blind_logreg", "frame_score_average"]
     assert all({"acer", "eer", "threshold"} <= set(m) for m in evaluation.metrics.values())
     attack_groups, bonafide_groups = evaluation.groups
@@ -81,12 +81,12 @@ def test_evaluation_carries_baselines_with_their_own_val_thresholds_and_video_gr
 def test_test_data_given_on_its_own_replaces_the_test_split(trained, tmp_path):
     checkpoint, tmp = trained
     other = write_dataset(tmp_path / "other", regime_spec("no_static", videos_per_class=4, seed=5), quiet=True)
-    evaluation = evaluate(get_task("temporal"), checkpoint, str(other))  # a data root: its test/ is used
+    evaluation = get_task("temporal").evaluate(checkpoint, str(other))  # a data root: its test/ is used
     assert evaluation.details["data"] == str(other / "test") and len(evaluation.groups[0]) == 4
     config = build_config(TemporalConfig, {**checkpoint["config"], "test_data": str(other / "test")}, "test")
     assert get_task("temporal").check_data(config).count("test from") == 1
     with pytest.raises(FaceauthError, match="nowhere"):
-        evaluate(get_task("temporal"), checkpoint, str(tmp_path / "nowhere"))
+        get_task("temporal").evaluate(checkpoint, str(tmp_path / "nowhere"))
 
 
 def test_regimes_are_split_into_tuning_and_held_out_and_static_cues_can_vanish():

@@ -16,7 +16,6 @@ from PIL import Image
 import faceauth.tasks.temporal  # noqa: F401  (registers the task)
 from faceauth.checkpoint import make_checkpoint, save_checkpoint
 from faceauth.errors import FaceauthError
-from faceauth.pipeline import export_checkpoint
 from faceauth.tasks import get_task
 from faceauth.tasks.temporal.config import TemporalConfig
 from faceauth.tasks.temporal.data import eval_windows, load_splits, train_windows, window_starts
@@ -138,7 +137,7 @@ def liveness_extractor(path: Path, seed: int) -> Path:
     """A small liveness checkpoint (untrained) to serve as a frame extractor."""
     from faceauth.config import to_dict
     from faceauth.tasks.liveness.config import LivenessConfig
-    from faceauth.tasks.liveness.train import model_args
+    from faceauth.tasks.liveness.training import model_args
 
     cfg = LivenessConfig(image_size=32, width=4, depth=10)
     torch.manual_seed(seed)
@@ -201,7 +200,7 @@ def test_model_starts_as_its_closed_form_head(kind):
 
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["unidirectional", "bidirectional"])
 def test_onnx_keeps_batch_and_sequence_dynamic(tmp_path, bidirectional):
-    """Exported through the pipeline (parity at batch 5 and seq_len + 3), then run at other lengths."""
+    """Exported through the task (parity at batch 5 and seq_len + 3), then run at other lengths."""
     args = {"feature_dim": 6, "kind": "lstm", "hidden_size": 8, "num_layers": 2, "bidirectional": bidirectional, "dropout": 0.1,
             "seq_len": 4, "frame_stride": 1, "frame_extractor": TextureExtractor.identity}
     task = get_task("temporal")
@@ -211,7 +210,7 @@ def test_onnx_keeps_batch_and_sequence_dynamic(tmp_path, bidirectional):
     model.set_clip_head(np.linspace(-0.5, 0.5, 18), 0.1)
     torch.nn.init.normal_(model.residual.weight)  # as after training: the residual counts in the parity check
     checkpoint = make_checkpoint("temporal", args, model, metrics={"threshold": 0.5})
-    result = export_checkpoint(task, checkpoint, tmp_path / "model.onnx")
+    result = task.export_onnx(checkpoint, tmp_path / "model.onnx")
     assert result["checked_input_shapes"] == {"features": [5, 7, 6]} and result["max_abs_diff"] < 1e-4
 
     graph = onnx.load(result["path"]).graph

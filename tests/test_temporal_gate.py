@@ -17,7 +17,7 @@ import pytest
 
 import faceauth.tasks.temporal  # noqa: F401  (registers the task)
 from faceauth.config import build_config
-from faceauth.pipeline import evaluate, train_once
+from faceauth.train import train_once
 from faceauth.tasks import get_task
 from faceauth.tasks.temporal.config import TemporalConfig
 from faceauth.tasks.temporal.synthetic import HELD_OUT_REGIMES, regime_spec
@@ -42,7 +42,7 @@ def test_default_temporal_model_beats_the_time_blind_baseline_on_held_out_regime
             "log_dir": str(tmp_path / "logs")}, "gate config")
         with contextlib.redirect_stdout(io.StringIO()):
             checkpoint = train_once(task, config, verbose=False)["checkpoint"]
-            evaluation = evaluate(task, checkpoint)
+            evaluation = task.evaluate(checkpoint)
         model.append(evaluation.model_metrics["acer"])
         blind.append(evaluation.metrics["time_blind_logreg"]["acer"])
     assert np.mean(model) < np.mean(blind), f"{regime}: temporal model test ACER {model} vs time-blind {blind}"

@@ -15,7 +15,7 @@ from faceauth import export as export_cli
 from faceauth import train as train_cli
 from faceauth.checkpoint import load_checkpoint
 from faceauth.metrics import PAD_KEYS
-from faceauth.tasks.temporal.train import build_model
+from faceauth.tasks.temporal.model import build_model
 from tests.tune_helpers import trials
 
 TINY = {"synthetic_per_class": 4, "synthetic_frames": 12, "synthetic_size": 32, "seq_len": 4, "hidden_size": 8,

@@ -13,7 +13,7 @@ import yaml
 from faceauth import train as train_cli
 from faceauth.checkpoint import load_checkpoint
 from faceauth.metrics import VERIFICATION_KEYS
-from faceauth.tasks.fusion.train import build_model
+from faceauth.tasks.fusion.model import build_model
 from tests.tune_helpers import mlp_only_space, results_of, run_tune, start_tune, trials, wait_for
 
 

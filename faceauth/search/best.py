@@ -13,7 +13,6 @@ import yaml
 
 from faceauth.checkpoint import load_checkpoint, save_checkpoint
 from faceauth.errors import FaceauthError
-from faceauth.pipeline import export_checkpoint, finalize
 from faceauth.runlog import package_versions, to_jsonable
 from faceauth.search.space import SearchSpace
 from faceauth.session import CHECKPOINT_FILE
@@ -128,39 +127,64 @@ def load_trial_checkpoint(record: TrialRecord) -> dict[str, Any]:
         return load_checkpoint(Path(directory) / CHECKPOINT_FILE)
 
 
+@dataclass
+class BestResult:
+    """The search's best trial after `finish_best`: what metrics.json holds, plus the evaluation (scores
+    for the plots) and the kind of task (how the report labels them)."""
+
+    task: str
+    kind: str  # the task's kind: "verification" or "pad" (faceauth.tasks.base.SCORE_SIDES)
+    verdict: dict[str, Any] | None
+    trial_id: str
+    hyperparameters: dict[str, Any]
+    metric: str
+    mode: str
+    best_epoch: int
+    val: dict[str, float]
+    test: dict[str, float]
+    test_baselines: dict[str, dict[str, float]]
+    test_data: dict[str, Any]
+    onnx: dict[str, Any]
+    deployment: dict[str, Any]
+    search: dict[str, Any]
+    versions: dict[str, str]
+    evaluation: Evaluation
+
+    def metrics_json(self) -> dict[str, Any]:
+        """metrics.json: every field but the evaluation's score arrays (and the kind, implied by the task)."""
+        return {
+            "task": self.task, "verdict": self.verdict, "trial_id": self.trial_id,
+            "hyperparameters": self.hyperparameters, "metric": self.metric, "mode": self.mode,
+            "best_epoch": self.best_epoch, "val": self.val,
+            "val_data": "validation identities/samples, model as selected (before any refit)",
+            "test": self.test, "test_baselines": self.test_baselines, "test_data": self.test_data, "onnx": self.onnx,
+            "deployment": self.deployment, "search": self.search, "versions": self.versions,
+        }
+
+
 def finish_best(task: Task, record: TrialRecord, space: SearchSpace, best_dir: Path,
-                search_summary: dict[str, Any]) -> tuple[dict[str, Any], Evaluation]:
+                search_summary: dict[str, Any]) -> BestResult:
     """Rebuild, refit (where the task has it), evaluate on the test data with the verdict, export ONNX
     (parity checked) and write best/."""
     selected = load_trial_checkpoint(record)
-    checkpoint, evaluation, verdict = finalize(task, {k: v for k, v in selected.items() if k not in ("optimizer", "extra")})
+    checkpoint, evaluation, verdict = task.finalize({k: v for k, v in selected.items() if k not in ("optimizer", "extra")})
     best_dir.mkdir(parents=True, exist_ok=True)
     save_checkpoint(checkpoint, best_dir / "model.pt")
-    onnx = export_checkpoint(task, checkpoint, best_dir / "model.onnx")
+    onnx = task.export_onnx(checkpoint, best_dir / "model.onnx")
     onnx["path"] = "model.onnx"
     systems = list(evaluation.metrics)
-    metrics = {
-        "task": task.name,
-        "verdict": verdict,
-        "trial_id": record.trial_id,
-        "hyperparameters": record.hyperparameters,
-        "metric": space.metric,
-        "mode": space.mode,
-        "best_epoch": checkpoint["epoch"],
-        "val": checkpoint["metrics"],
-        "val_data": "validation identities/samples, model as selected (before any refit)",
-        "test": evaluation.metrics[systems[0]],
-        "test_baselines": {name: evaluation.metrics[name] for name in systems[1:]},
-        "test_data": evaluation.details,
-        "onnx": onnx,
-        "deployment": task.deployment_info(checkpoint),
-        "search": search_summary,
-        "versions": package_versions(),
-    }
-    (best_dir / "metrics.json").write_text(json.dumps(to_jsonable(metrics), indent=2))
+    result = BestResult(
+        task=task.name, kind=task.kind, verdict=verdict, trial_id=record.trial_id,
+        hyperparameters=record.hyperparameters, metric=space.metric, mode=space.mode, best_epoch=checkpoint["epoch"],
+        val=checkpoint["metrics"], test=evaluation.metrics[systems[0]],
+        test_baselines={name: evaluation.metrics[name] for name in systems[1:]}, test_data=evaluation.details,
+        onnx=onnx, deployment=task.deployment_info(checkpoint), search=search_summary, versions=package_versions(),
+        evaluation=evaluation,
+    )
+    (best_dir / "metrics.json").write_text(json.dumps(to_jsonable(result.metrics_json()), indent=2))
     (best_dir / "config.yaml").write_text(
         f"# The best trial ({record.trial_id}) of a {task.name} search. Re-run it with:\n"
         f"#   python -m faceauth.train --config {best_dir / 'config.yaml'}\n"
         + yaml.safe_dump({"task": task.name, **to_jsonable(checkpoint["config"])}, sort_keys=False)
     )
-    return metrics, evaluation
+    return result

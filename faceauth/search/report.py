@@ -8,10 +8,12 @@ from typing import Any
 
 import numpy as np
 
+from faceauth.formatting import number_cell
 from faceauth.metrics import equal_error_rate, roc_curve, tpr_at_fpr
-from faceauth.search.best import TrialRecord
+from faceauth.search.best import BestResult, TrialRecord
 from faceauth.search.space import SearchSpace
 from faceauth.tasks import Evaluation
+from faceauth.tasks.base import SCORE_SIDES
 
 
 def _pyplot():
@@ -146,60 +148,54 @@ def verdict_lines(verdict: dict[str, Any] | None) -> list[str]:
     return lines + ["", f"Metric: test `{verdict['metric']}` ({verdict['mode']})."]
 
 
-def _cell(value: Any) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
-
-
 def _table(metrics: dict[str, dict[str, float]]) -> str:
     systems = list(metrics)
     keys = [k for k in next(iter(metrics.values()))]
     lines = ["| metric | " + " | ".join(systems) + " |", "|---" * (len(systems) + 1) + "|"]
     for key in keys:
-        lines.append(f"| {key} | " + " | ".join(_cell(metrics[s].get(key, float("nan"))) for s in systems) + " |")
+        lines.append(f"| {key} | " + " | ".join(number_cell(metrics[s].get(key, float("nan"))) for s in systems) + " |")
     return "\n".join(lines)
 
 
-def write_report(best_dir: Path, records: list[TrialRecord], space: SearchSpace, metrics: dict[str, Any],
-                 evaluation: Evaluation, task_kind: str) -> Path:
+def write_report(best_dir: Path, records: list[TrialRecord], space: SearchSpace, best: BestResult) -> Path:
     """report.md plus history.png, importance.png and roc_det.png beside it."""
     plot_history(records, space, best_dir / "history.png")
     importance = parameter_importance(records, space)
     if importance:
         plot_importance(importance, best_dir / "importance.png")
-    positive, negative = ("accept", "impostor") if task_kind == "verification" else ("attack detection", "bona fide")
-    plot_roc_det(evaluation, best_dir / "roc_det.png", positive, negative, 1e-3 if task_kind == "verification" else None)
+    plot_roc_det(best.evaluation, best_dir / "roc_det.png", *SCORE_SIDES[best.kind])
 
     counts: dict[str, int] = {}
     for r in records:
         counts[r.status] = counts.get(r.status, 0) + 1
-    search = metrics["search"]
+    search = best.search
     status_text = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(counts.items()))
     lines = [
-        f"# {metrics['task']} search `{search['name']}`",
+        f"# {best.task} search `{search['name']}`",
         "",
-        *verdict_lines(metrics.get("verdict")),
+        *verdict_lines(best.verdict),
         "",
         f"{len(records)} trials ({status_text}) "
         f"in {search['wall_time_s']:.0f} s; optimising validation `{space.metric}` ({space.mode}) with "
         f"Optuna TPE (seed {search['seed']}) and {search['scheduler']} scheduling.",
         "",
-        f"## Best trial `{metrics['trial_id']}` (epoch {metrics['best_epoch']})",
+        f"## Best trial `{best.trial_id}` (epoch {best.best_epoch})",
         "",
         "| hyperparameter | value |",
         "|---|---|",
-        *[f"| {k} | {v} |" for k, v in metrics["hyperparameters"].items()],
+        *[f"| {k} | {v} |" for k, v in best.hyperparameters.items()],
         "",
-        f"Validation `{space.metric}`: {metrics['val'][space.metric]:.4f}.",
+        f"Validation `{space.metric}`: {best.val[space.metric]:.4f}.",
         "",
         "### Test data (never seen by the search)",
         "",
-        f"The exported model was fitted on the {metrics['test_data'].get('model_fitted_on', 'training data')}; the "
+        f"The exported model was fitted on the {best.test_data.get('model_fitted_on', 'training data')}; the "
         "validation figure above is from model selection, on the validation data.",
         "",
-        _table({"model": metrics["test"], **metrics["test_baselines"]}),
+        _table({"model": best.test, **best.test_baselines}),
         "",
-        f"Test data: {metrics['test_data'].get('data', '')}; "
-        + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in metrics["test_data"].items() if k != "data") + ".",
+        f"Test data: {best.test_data.get('data', '')}; "
+        + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in best.test_data.items() if k != "data") + ".",
         "",
         "![ROC and DET](roc_det.png)",
         "",
@@ -217,10 +213,10 @@ def write_report(best_dir: Path, records: list[TrialRecord], space: SearchSpace,
     lines += [
         "## Export",
         "",
-        f"`model.onnx`: onnxruntime matches torch within {metrics['onnx']['max_abs_diff']:.2e} (max abs, tolerance "
-        f"{metrics['onnx']['tolerance']}) on inputs {metrics['onnx']['checked_input_shapes']}.",
+        f"`model.onnx`: onnxruntime matches torch within {best.onnx['max_abs_diff']:.2e} (max abs, tolerance "
+        f"{best.onnx['tolerance']}) on inputs {best.onnx['checked_input_shapes']}.",
         "",
-        *[f"- {k}: {v}" for k, v in metrics["deployment"].items()],
+        *[f"- {k}: {v}" for k, v in best.deployment.items()],
         "",
         "Every trial: `../trials.parquet`. Re-run the best: `python -m faceauth.train --config config.yaml`.",
     ]

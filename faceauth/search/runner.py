@@ -16,14 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from faceauth.config import build_config
 from faceauth.errors import FaceauthError
+from faceauth.fit import TrainingDiverged
 from faceauth.search.space import SearchSpace
 from faceauth.session import TrainSession, TuneSession, use_session
-from faceauth.tasks import get_task
-from faceauth.training import TrainingDiverged
+from faceauth.tasks import Task
 
-# Train-in-Tune start-up on small machines (RAY_NOTES.md): these cut a TorchTrainer's overhead.
+# Train-in-Tune start-up on small machines (docs/ray-notes.md): these cut a TorchTrainer's overhead.
 RAY_ENV = {
     "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2",
     "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0",
@@ -59,9 +58,9 @@ class SearchOptions:
 
 @dataclass(frozen=True)
 class TrialSetup:
-    """Everything a trial needs, pickled to the trial's process."""
+    """Everything a trial needs, pickled to the trial's process: the task itself (no look-up by name)."""
 
-    task: str
+    task: Task
     base: dict[str, Any]  # config values every trial shares (file, flags, the space's `fixed`)
     space: SearchSpace
     workers: int
@@ -90,15 +89,15 @@ def _tune_trial(setup: TrialSetup, sampled: dict[str, Any]) -> None:
         raise TrainingDiverged(marker.read_text(), epoch=0)
     try:
         with use_session(TuneSession()):
-            get_task(setup.task).train_loop(setup.config_for(sampled))
+            setup.task.train_loop(setup.config_for(sampled))
     except TrainingDiverged as err:
         marker.write_text(str(err))
         raise
 
 
-def _train_worker(task: str, config: dict[str, Any]) -> None:
+def _train_worker(task: Task, config: dict[str, Any]) -> None:
     with use_session(TrainSession()):
-        get_task(task).train_loop(config)
+        task.train_loop(config)
 
 
 def _train_trial(setup: TrialSetup, sampled: dict[str, Any]) -> None:
@@ -130,12 +129,6 @@ def _train_trial(setup: TrialSetup, sampled: dict[str, Any]) -> None:
 def storage_path(storage: str) -> str:
     """Ray's storage path: an absolute local folder or a pyarrow URI (s3://, gs://, file://) as given."""
     return storage if "://" in storage else str(Path(storage).expanduser().resolve())
-
-
-def cluster_resources() -> dict[str, float]:
-    import ray
-
-    return ray.cluster_resources()
 
 
 def unmet_resources(options: SearchOptions, resources: dict[str, float], nodes: list[dict[str, Any]]) -> str | None:
@@ -189,17 +182,17 @@ def wait_for_resources(options: SearchOptions, timeout_s: float) -> None:
         time.sleep(5)
 
 
-def build_tuner(options: SearchOptions, space: SearchSpace, base: dict[str, Any], concurrency: int):
-    """The Tuner, new or restored (--resume), with its searcher, scheduler and failure policy."""
+def build_tuner(task: Task, options: SearchOptions, space: SearchSpace, base: dict[str, Any], epochs: int,
+                concurrency: int):
+    """The Tuner, new or restored (--resume), with its searcher, scheduler and failure policy. `base`:
+    the config values every trial shares; `epochs`: the longest a trial runs (ASHA's max_t)."""
     from optuna.samplers import TPESampler
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search.optuna import OptunaSearch
 
-    task = get_task(options.task)
     storage = storage_path(options.storage)
-    epochs = build_config(task.config_cls, base, "search config").epochs
-    setup = TrialSetup(options.task, base, space, options.workers_per_trial, options.cpus_per_worker,
+    setup = TrialSetup(task, base, space, options.workers_per_trial, options.cpus_per_worker,
                        options.gpus_per_worker, options.max_failures, f"{storage}/{options.name}/train")
     if options.uses_train:
         trainable = tune.with_resources(functools.partial(_train_trial, setup), {"cpu": 0.01})

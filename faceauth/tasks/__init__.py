@@ -1,12 +1,13 @@
-"""The registry of tasks. A task is one folder under faceauth/tasks/ that calls `register`; adding
-one is that folder plus one line in BUILTIN_TASKS."""
+"""The registry of tasks. A task is one folder under faceauth/tasks/ whose class subclasses
+`faceauth.tasks.base.Task` and carries `@register`; adding one is that folder plus one line in
+BUILTIN_TASKS (or, for a task outside this package, importing its module before use)."""
 
 from __future__ import annotations
 
 import importlib
 
 from faceauth.errors import FaceauthError
-from faceauth.tasks.base import Evaluation, OnnxSpec, Task
+from faceauth.tasks.base import Evaluation, OnnxSpec, Task, TrainingRun
 
 BUILTIN_TASKS = (
     "faceauth.tasks.fusion",
@@ -18,11 +19,18 @@ _registry: dict[str, Task] = {}
 _loaded = False
 
 
-def register(task: Task) -> Task:
-    if task.name in _registry and _registry[task.name] is not task:
-        raise ValueError(f"task '{task.name}' is registered twice")
-    _registry[task.name] = task
-    return task
+def register(cls: type[Task]) -> type[Task]:
+    """Class decorator: one instance of the task, found by its name from then on."""
+    current = _registry.get(cls.name)
+    if current is not None and type(current).__qualname__ != cls.__qualname__:
+        raise ValueError(f"task '{cls.name}' is registered twice")
+    _registry[cls.name] = cls()
+    return cls
+
+
+def unregister(name: str) -> None:
+    """Forget a task (for tasks defined on the fly, e.g. in tests)."""
+    _registry.pop(name, None)
 
 
 def _load_builtins() -> None:
@@ -45,4 +53,4 @@ def get_task(name: str) -> Task:
     return _registry[name]
 
 
-__all__ = ["Evaluation", "OnnxSpec", "Task", "get_task", "list_tasks", "register"]
+__all__ = ["Evaluation", "OnnxSpec", "Task", "TrainingRun", "get_task", "list_tasks", "register", "unregister"]

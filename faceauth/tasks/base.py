@@ -1,16 +1,28 @@
-"""What a task is: the pieces the entry points and the search need, found through the registry."""
+"""What a task is: one class with a template, found through the registry (faceauth.tasks).
+
+`Task` does what every task does the same way: builds its config once into its typed dataclass, runs
+`train_loop` (seed, session, the task's data and model, the epoch loop through `faceauth.fit.fit`),
+finishes a selected checkpoint (refit, test evaluation beside the baselines, verdict), exports it to
+ONNX, generates its command-line flags from its config's fields. A task subclasses it and supplies
+small hooks: `prepare` (its data, model, loss and the two callables of `fit`), `build_model`,
+`evaluate`, `onnx_spec`, `check_data`, and optionally `deployment_info`, `refit` and a synthetic-data
+generator for `python -m faceauth.datasets`.
+"""
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 import torch
 
-from faceauth.config import TrainConfig
-from faceauth.training import Objective
+from faceauth import session as sessions
+from faceauth.config import TrainConfig, add_config_flags, build_config
+from faceauth.fit import Objective, fit
+from faceauth.runlog import seed_everything
 
 
 @dataclass
@@ -44,29 +56,141 @@ class OnnxSpec:
     example_inputs: Callable[[int, bool], tuple[torch.Tensor, ...]]
 
 
-@dataclass(frozen=True)
+@dataclass
+class TrainingRun:
+    """What a task's `prepare` hook hands the template: the model and what `fit` runs on it.
+
+    `train_epoch` None: nothing to train (a closed-form model), epoch 0 is the only report.
+    `validate_start`: the untrained model is validated and reported as epoch 0. `beats_start`: see
+    `faceauth.fit.fit`. `extra_modules` (e.g. a loss with parameters) are checkpointed beside the model."""
+
+    model: torch.nn.Module
+    model_args: dict[str, Any]
+    validate: Callable[[], dict[str, float]]
+    train_epoch: Callable[[int], float] | None = None
+    optimizer: torch.optim.Optimizer | None = None
+    extra_modules: dict[str, torch.nn.Module] | None = None
+    validate_start: bool = False
+    beats_start: Callable[[], bool] | None = None
+
+
+# How reports name the two sides of a task kind's scores: (positive, negative, operating FAR or None).
+SCORE_SIDES = {"verification": ("accept", "impostor", 1e-3), "pad": ("attack detection", "bona fide", None)}
+
+
 class Task:
-    name: str
-    description: str
-    config_cls: type[TrainConfig]
-    train_loop: Callable[[dict[str, Any]], None]
-    build_model: Callable[[dict[str, Any]], torch.nn.Module]  # from a checkpoint's model_args
-    evaluate: Callable[[dict[str, Any], str | None], Evaluation]  # (checkpoint, test data or None)
-    onnx_spec: Callable[[dict[str, Any]], OnnxSpec]  # from model_args
-    objective: Objective
-    metric_names: tuple[str, ...]  # what validate() reports each epoch; a search may optimise any of them
-    # Loads and checks the configured data (raising FaceauthError naming the problem) and returns a
-    # one-line summary; the search calls it before Ray starts, so bad data never reaches a trial.
-    check_data: Callable[[Any], str]
+    """The template every task follows. Subclasses set the class attributes and the hooks."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    config_cls: ClassVar[type[TrainConfig]]
+    objective: ClassVar[Objective]
+    # What validate() reports each epoch; a search may optimise any of them.
+    metric_names: ClassVar[tuple[str, ...]]
+    # "verification" (genuine/impostor pairs) or "pad" (attack/bona fide): how reports label scores.
+    kind: ClassVar[str]
     # Config keys that name real data; when none is set, searches use the task's synthetic data.
-    data_keys: tuple[str, ...]
-    add_cli_flags: Callable[[argparse.ArgumentParser], None]  # the task's own flags for faceauth.train
-    # Extra fields for metrics.json (e.g. the preprocessing an ONNX consumer must apply).
-    deployment_info: Callable[[dict[str, Any]], dict[str, Any]]
+    data_keys: ClassVar[tuple[str, ...]] = ()
     # Config overrides for --smoke-test: a few steps on tiny data through the whole path.
-    smoke_overrides: Callable[[TrainConfig], dict[str, Any]]
-    # The selected model fitted again on training + validation data (checkpoint -> checkpoint), run
-    # when the config's `refit` is on; None: the task has no refit.
-    refit: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    smoke: ClassVar[Mapping[str, Any]] = {}
+    # The task's own flags for faceauth.train and faceauth.tune: config field -> argparse settings.
+    flags: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
     # What the verdict suggests when the model does not beat a baseline.
-    verdict_advice: str = ""
+    verdict_advice: ClassVar[str] = ""
+    # `python -m faceauth.datasets <task>`: its one-line help; None when the task has no generator.
+    generator_help: ClassVar[str | None] = None
+
+    # --- what every task does the same way -------------------------------------------------------
+
+    def config(self, values: Mapping[str, Any] | TrainConfig, source: str | None = None) -> TrainConfig:
+        """The typed config from plain values (a typed one is returned as it is)."""
+        if isinstance(values, self.config_cls):
+            return values
+        return build_config(self.config_cls, values, source or f"{self.name} config")
+
+    def train_loop(self, config: Mapping[str, Any] | TrainConfig) -> None:
+        """One training run, standalone, as a Tune trial or on a DDP worker."""
+        cfg = self.config(config)
+        session = sessions.current()
+        seed_everything(cfg.seed)
+        run = self.prepare(cfg, session)
+        fit(task=self.name, config=cfg, session=session, model=run.model, model_args=run.model_args,
+            optimizer=run.optimizer, train_epoch=run.train_epoch, validate=run.validate, objective=self.objective,
+            extra_modules=run.extra_modules, validate_start=run.validate_start, beats_start=run.beats_start)
+
+    def load_model(self, checkpoint: Mapping[str, Any]) -> torch.nn.Module:
+        """The checkpoint's model, weights loaded, in eval mode."""
+        model = self.build_model(checkpoint["model_args"])
+        model.load_state_dict(checkpoint["state_dict"])
+        return model.eval()
+
+    def finalize(self, checkpoint: dict[str, Any]) -> tuple[dict[str, Any], Evaluation, dict[str, Any] | None]:
+        """After model selection: refit on training + validation data (where the task has it and the
+        config's `refit` is on), evaluate on the test data beside the baselines, and the verdict (None
+        when the evaluation has no groups to bootstrap over)."""
+        from faceauth.verdict import build_verdict
+
+        if checkpoint["config"].get("refit", True):
+            checkpoint = self.refit(checkpoint)
+        evaluation = self.evaluate(checkpoint)
+        verdict = build_verdict(evaluation, self.objective, self.verdict_advice) if evaluation.groups is not None else None
+        return checkpoint, evaluation, verdict
+
+    def export_onnx(self, checkpoint: Mapping[str, Any], output_path: str | Path) -> dict[str, Any]:
+        """Write ONNX and check it in onnxruntime at other sizes than the export example (batch 2):
+        batch 5, and 7 for each further dynamic axis. Raises FaceauthError when parity fails."""
+        from faceauth.onnx_export import export_onnx, onnx_parity
+
+        model = self.load_model(checkpoint)
+        spec = self.onnx_spec(checkpoint["model_args"])
+        path = export_onnx(model, spec.example_inputs(2, False), output_path, spec.input_names, spec.output_names,
+                           spec.dynamic_axes)
+        parity = onnx_parity(model, path, dict(zip(spec.input_names, spec.example_inputs(5, True))))
+        return {"path": str(path), **parity}
+
+    def add_cli_flags(self, parser: argparse.ArgumentParser | Any) -> None:
+        """The task's flags, generated from its config's fields (`flags` names them)."""
+        add_config_flags(parser, self.config_cls, self.flags)
+
+    def smoke_overrides(self) -> dict[str, Any]:
+        """Config values for --smoke-test (from `smoke`)."""
+        return dict(self.smoke)
+
+    # --- hooks --------------------------------------------------------------------------------------
+
+    def prepare(self, config: TrainConfig, session: sessions.Session) -> TrainingRun:
+        """Load the data, build the model (on `session.device`, through `session.prepare_model`),
+        its optimiser and loss; return what `fit` runs."""
+        raise NotImplementedError
+
+    def build_model(self, model_args: dict[str, Any]) -> torch.nn.Module:
+        """An untrained model from a checkpoint's `model_args`."""
+        raise NotImplementedError
+
+    def evaluate(self, checkpoint: Mapping[str, Any], test_data: str | None = None) -> Evaluation:
+        """The checkpoint on the test data (`test_data`, else its own data's test split) beside the baselines."""
+        raise NotImplementedError
+
+    def onnx_spec(self, model_args: dict[str, Any]) -> OnnxSpec:
+        raise NotImplementedError
+
+    def check_data(self, config: TrainConfig) -> str:
+        """Load and check the configured data (raising FaceauthError naming the problem) and return a
+        one-line summary; the search calls it before Ray starts, so bad data never reaches a trial."""
+        raise NotImplementedError
+
+    def deployment_info(self, checkpoint: Mapping[str, Any]) -> dict[str, Any]:
+        """Extra fields for metrics.json (e.g. the preprocessing an ONNX consumer must apply)."""
+        return {}
+
+    def refit(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
+        """The selected model fitted again on training + validation data; by default it stays as selected."""
+        return checkpoint
+
+    def add_generator_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """`python -m faceauth.datasets <task>`'s arguments (with `generator_help` set)."""
+        raise NotImplementedError
+
+    def write_synthetic(self, args: argparse.Namespace) -> None:
+        """Write the synthetic dataset `add_generator_arguments` describes."""
+        raise NotImplementedError

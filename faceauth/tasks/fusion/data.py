@@ -16,7 +16,6 @@ import numpy as np
 
 from faceauth.errors import FaceauthError
 
-SPLITS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
@@ -234,3 +233,9 @@ def verification_pairs(labels: np.ndarray, max_impostor_pairs: int, seed: int) -
         impostor = np.sort(np.random.default_rng(seed).choice(impostor, max_impostor_pairs, replace=False))
     keep = np.concatenate([np.flatnonzero(genuine), impostor])
     return first[keep], second[keep], genuine[keep]
+
+
+def normalized_concat(data: EmbeddingSet) -> np.ndarray:
+    """What the model's linear layer sees: each model's embedding L2-normalised, concatenated."""
+    parts = [p / np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-12) for p in data.per_model()]
+    return np.concatenate(parts, axis=1)

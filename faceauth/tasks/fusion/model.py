@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -83,3 +83,24 @@ def augment_embeddings(x: torch.Tensor, input_dims: Sequence[int], strength: flo
     x = x * torch.repeat_interleave(keep_model.float(), torch.tensor(input_dims, device=x.device), dim=1)
     keep_feature = torch.rand(x.shape, generator=generator, device=x.device) >= 0.2 * strength
     return x * keep_feature
+
+
+def build_model(args: dict[str, Any]) -> FusionModel:
+    """The model from a checkpoint's model_args (weights not loaded)."""
+    return FusionModel(args["input_dims"], args["out_dim"], args["hidden_sizes"], args["dropout"])
+
+
+@torch.no_grad()
+def embed(model: torch.nn.Module, embeddings: np.ndarray | torch.Tensor, device: torch.device, batch: int = 8192) -> torch.Tensor:
+    x = torch.as_tensor(embeddings)
+    return torch.cat([model(x[i:i + batch].to(device)).float().cpu() for i in range(0, len(x), batch)])
+
+
+def pair_scores(embeddings: torch.Tensor | np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Cosine scores of the pairs (embeddings are unit vectors). Up to 8192 samples, one similarity
+    matrix (cheap) beats gathering 100k pairs of rows; beyond, gather in chunks to bound memory."""
+    e = torch.as_tensor(embeddings, dtype=torch.float32)
+    if len(e) <= 8192:
+        return (e @ e.T)[torch.as_tensor(first), torch.as_tensor(second)].numpy()
+    chunks = [(e[first[i:i + 65536]] * e[second[i:i + 65536]]).sum(dim=1) for i in range(0, len(first), 65536)]
+    return torch.cat(chunks).numpy()

@@ -7,35 +7,29 @@ with real data raise `image_size` (112-224) and `width` (64).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal, Optional
+from typing import ClassVar, Literal
 
-from faceauth.config import TrainConfig, check
+from faceauth.config import check
+from faceauth.tasks.pad import PadConfig
 
 # ResNet depth -> BasicBlocks per stage (He et al. 2016, table 1; 10 is the common light variant).
 BLOCKS_PER_STAGE = {10: (1, 1, 1, 1), 18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
 
 
 @dataclass(frozen=True)
-class LivenessConfig(TrainConfig):
+class LivenessConfig(PadConfig):
+    output_name: ClassVar[str] = "liveness_best.pth"
+
     batch_size: int = 32
     augment_strength: float = 0.3
-    # Data: --synthetic, or a folder data_root/{train,val,test}/{live,spoof}/ of JPEG/PNG images.
-    synthetic: bool = False
-    data_root: Optional[str] = None
+    # Data (PadConfig): --synthetic, or data_root/{train,val,test}/{live,spoof}/ of JPEG/PNG images.
     # Skip (and list) unreadable images instead of stopping on them.
     skip_corrupt: bool = False
     # Decoded, resized images are kept here as memory-mapped arrays shared by every run on the node;
     # cache: false decodes every image every epoch instead (slow; for comparison).
     cache: bool = True
-    cache_dir: str = "~/.cache/faceauth"
-    # Synthetic data (faceauth.datasets liveness): images per class in train (half as many in val
-    # and test), how faint the attack cues are (0 obvious .. 1 subtle), the size it is drawn at, and
-    # its seed. Kept apart from `seed` so that every trial of a search sees the same data.
-    synthetic_per_class: int = 200
-    synthetic_difficulty: float = 0.5
+    # Synthetic data (faceauth.datasets liveness; PadConfig has the rest): the size it is drawn at.
     synthetic_image_size: int = 64
-    data_seed: int = 0
     # Input: images are resized (shorter side) and centre-cropped to image_size x image_size.
     image_size: int = 64
     # Model: ResNet with BasicBlocks; width = channels of the first stage (doubling per stage).
@@ -44,21 +38,13 @@ class LivenessConfig(TrainConfig):
     dropout: float = 0.0
     # Loss: binary cross-entropy on the attack logit; targets smoothed towards 0.5 by this much.
     label_smoothing: float = 0.0
-    # Weight the loss so live and spoof count equally whatever their numbers (pos_weight = live/spoof).
-    balance_classes: bool = True
-    # Where the standalone command writes the best model (as liveness_best.pth).
-    output_dir: str = "checkpoints"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check(self.synthetic_per_class >= 12, "synthetic_per_class",
               "must be at least 12 (val and test get half: 2 per attack type)")
-        check(0.0 <= self.synthetic_difficulty <= 1.0, "synthetic_difficulty", "must lie in [0, 1]")
         check(self.synthetic_image_size >= 16, "synthetic_image_size", "must be at least 16 pixels")
         check(16 <= self.image_size <= 1024, "image_size", "must lie in [16, 1024] pixels")
         check(self.width >= 4, "width", "must be at least 4 channels")
         check(0.0 <= self.dropout < 1.0, "dropout", "must lie in [0, 1)")
         check(0.0 <= self.label_smoothing < 1.0, "label_smoothing", "must lie in [0, 1)")
-
-    def output_path(self) -> Path:
-        return Path(self.output_dir) / "liveness_best.pth"

@@ -28,13 +28,12 @@ import numpy as np
 import torch
 
 from faceauth.errors import FaceauthError
+from faceauth.layout import CLASSES, SPLITS, UNTYPED_ATTACK
+from faceauth.tasks import pad
 from faceauth.tasks.liveness import cache
 from faceauth.tasks.liveness.synthetic import SyntheticSpec, cached_dataset
 
-SPLITS = ("train", "val", "test")
-CLASSES = ("live", "spoof")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-UNTYPED_ATTACK = "unlabelled"  # attacks directly in spoof/ when others sit in per-type subfolders
 LAYOUT = ("expected data_root/{train,val,test}/{live,spoof}/ with JPEG/PNG images; spoof/ may hold one "
           "subfolder per attack type (print/, replay/, mask/, ...)")
 
@@ -83,7 +82,7 @@ class DecodeOnAccess:
 
 
 @dataclass(frozen=True)
-class ImageSplit:
+class ImageSplit(pad.AttackLabels):
     images: np.ndarray | DecodeOnAccess  # (N, S, S, 3) uint8 RGB
     is_attack: np.ndarray  # (N,) bool
     attack_types: np.ndarray  # (N,) str: '' for bona fide, else the attack type
@@ -94,20 +93,8 @@ class ImageSplit:
     def __len__(self) -> int:
         return len(self.is_attack)
 
-    def attack_type_labels(self) -> np.ndarray | None:
-        """One label per attack sample (for APCER per type), or None when attacks are not typed."""
-        types = self.attack_types[self.is_attack]
-        return types if (types != UNTYPED_ATTACK).any() else None
-
-    def type_counts(self) -> dict[str, int]:
-        names, counts = np.unique(self.attack_types[self.is_attack], return_counts=True)
-        return {str(n): int(c) for n, c in zip(names, counts)}
-
     def summary(self) -> str:
-        live, spoof = int((~self.is_attack).sum()), int(self.is_attack.sum())
-        types = self.type_counts()
-        by_type = f" ({', '.join(f'{t} {n}' for t, n in types.items())})" if len(types) > 1 else ""
-        return f"{live} live / {spoof} spoof{by_type}" + (f", {len(self.skipped)} skipped" if self.skipped else "")
+        return self.class_counts() + (f", {len(self.skipped)} skipped" if self.skipped else "")
 
 
 def scan_folder(folder: Path) -> tuple[list[cache.FileEntry], list[str]]:
@@ -200,17 +187,8 @@ def load_folders(folders: dict[str, Path], config) -> dict[str, ImageSplit]:
 
 def data_root(config) -> Path:
     """The configured data_root, or the synthetic dataset (drawn once into the cache folder)."""
-    if config.synthetic == (config.data_root is not None):
-        raise FaceauthError("liveness: choose one data source: --synthetic (generated images) or --data_root DIR"
-                            + (" (both were given)" if config.synthetic else "") + f"; {LAYOUT}")
-    if config.synthetic:
-        spec = SyntheticSpec(config.synthetic_difficulty, config.synthetic_per_class, config.synthetic_image_size,
-                             config.data_seed)
-        return cached_dataset(config.cache_dir, spec)
-    root = Path(config.data_root).expanduser()
-    if not root.is_dir():
-        raise FaceauthError(f"liveness data_root {root} does not exist or is not a folder; {LAYOUT}")
-    return root
+    return pad.data_root(config, "liveness", "images", LAYOUT, lambda: cached_dataset(config.cache_dir, SyntheticSpec(
+        config.synthetic_difficulty, config.synthetic_per_class, config.synthetic_image_size, config.data_seed)))
 
 
 def load_splits(config, splits: Sequence[str] = SPLITS) -> dict[str, ImageSplit]:

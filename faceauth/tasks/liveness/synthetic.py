@@ -33,7 +33,6 @@ from faceauth.errors import FaceauthError
 from faceauth.tasks.liveness.cache import locked
 
 ATTACK_TYPES = ("print", "replay", "mask")
-SPLITS = ("train", "val", "test")
 # Bumped whenever the drawing changes, so generated folders in the cache are not reused across versions.
 GENERATOR_VERSION = 3
 README = """SYNTHETIC DATA - procedurally drawn face-like images, not photographs of people.

@@ -7,10 +7,10 @@ epoch is a few hundred LSTM windows and a trial takes seconds.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Optional
+from typing import ClassVar, Optional
 
-from faceauth.config import TrainConfig, check
+from faceauth.config import check
+from faceauth.tasks.pad import PadConfig
 from faceauth.tasks.temporal.model import KINDS
 from faceauth.tasks.temporal.synthetic import REGIMES
 
@@ -19,7 +19,9 @@ DEFAULT_FRAME_FEATURES = "texture"
 
 
 @dataclass(frozen=True)
-class TemporalConfig(TrainConfig):
+class TemporalConfig(PadConfig):
+    output_name: ClassVar[str] = "temporal_best.pth"
+
     # Defaults chosen on the tuning regimes of synthetic.TUNING_REGIMES only (README, temporal section):
     # an epoch is a few steps on a few hundred videos, so many epochs, a moderate lr, and weight decay,
     # dropout and augmentation against over-fitting a hundred clips.
@@ -29,10 +31,8 @@ class TemporalConfig(TrainConfig):
     weight_decay: float = 1e-2
     batch_size: int = 32
     augment_strength: float = 0.5  # temporal jitter, dropped frames, feature noise (data.train_windows)
-    # Data: --synthetic, or data_root/{train,val,test}/{live,spoof}/ where each item is a video:
-    # a folder of frames (sorted by name) or a video file (.avi, .mp4, ...).
-    synthetic: bool = False
-    data_root: Optional[str] = None
+    # Data (PadConfig): --synthetic, or data_root/{train,val,test}/{live,spoof}/ where each item is a
+    # video: a folder of frames (sorted by name) or a video file (.avi, .mp4, ...).
     # Skip (and list) unreadable, too short or mixed-size videos instead of stopping on them.
     skip_invalid: bool = False
     # Test data given on its own (a folder with live/ and spoof/, or a data root holding test/): then
@@ -45,16 +45,12 @@ class TemporalConfig(TrainConfig):
     # else "texture".
     frame_features: Optional[str] = None
     frame_extractor: Optional[str] = None
-    # Frame features are cached here (and synthetic videos generated here), shared by every run.
-    cache_dir: str = "~/.cache/faceauth"
-    # Synthetic data (faceauth.datasets temporal): videos per class in each split, frames per video,
-    # frame side in pixels, how faint the attack cues are (0 obvious .. 1 subtle) and its seed. Kept
-    # apart from `seed` so that every trial of a search sees the same data.
+    # Synthetic data (faceauth.datasets temporal; PadConfig has the rest): frames per video and frame
+    # side in pixels. Videos per class: 24 in train.
     synthetic_per_class: int = 24
     synthetic_frames: int = 32
     synthetic_size: int = 64
     synthetic_difficulty: float = 0.7
-    data_seed: int = 0
     # A named synthetic regime (synthetic.REGIMES: frame size, clip length, static cue strength, blink
     # rate, shake, light drift); it replaces synthetic_frames, synthetic_size and synthetic_difficulty.
     synthetic_regime: Optional[str] = None
@@ -72,17 +68,12 @@ class TemporalConfig(TrainConfig):
     num_layers: int = 1
     bidirectional: bool = False
     dropout: float = 0.2
-    # Weight the loss so live and spoof windows count equally whatever their numbers.
-    balance_classes: bool = True
-    # Where the standalone command writes the best model (as temporal_best.pth).
-    output_dir: str = "checkpoints"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check(self.synthetic_per_class >= 4, "synthetic_per_class", "must be at least 4 (2 per attack type)")
         check(self.synthetic_frames >= 2, "synthetic_frames", "must be at least 2")
         check(self.synthetic_size >= 16, "synthetic_size", "must be at least 16 pixels")
-        check(0.0 <= self.synthetic_difficulty <= 1.0, "synthetic_difficulty", "must lie in [0, 1]")
         check(self.frame_features is None or self.frame_features in FRAME_FEATURES, "frame_features",
               f"must be one of {', '.join(FRAME_FEATURES)}")
         check(self.feature_kind != "checkpoint" or self.frame_extractor is not None, "frame_features",
@@ -106,6 +97,3 @@ class TemporalConfig(TrainConfig):
     def window_span(self) -> int:
         """Frames a window covers in the video: the fewest a usable video must have."""
         return (self.seq_len - 1) * self.frame_stride + 1
-
-    def output_path(self) -> Path:
-        return Path(self.output_dir) / "temporal_best.pth"

@@ -15,13 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from faceauth.errors import FaceauthError
+from faceauth.tasks import pad
 from faceauth.tasks.temporal.features import FeatureCache, FrameExtractor, make_extractor, video_features
 from faceauth.tasks.temporal.synthetic import SyntheticSpec, cached_dataset, regime_spec
-from faceauth.tasks.temporal.videos import LAYOUT, SPLITS, UNTYPED_ATTACK, Video, VideoProblem, check_layout, problem_report
+from faceauth.tasks.temporal.videos import LAYOUT, SPLITS, Video, VideoProblem, check_layout, problem_report
 
 
 @dataclass(frozen=True)
-class VideoSet:
+class VideoSet(pad.AttackLabels):
     features: list[np.ndarray]  # one (frames, D) float32 array per video
     is_attack: np.ndarray  # (N,) bool
     attack_types: np.ndarray  # (N,) str: '' for bona fide
@@ -38,35 +39,22 @@ class VideoSet:
     def frames(self) -> int:
         return int(sum(len(f) for f in self.features))
 
-    def attack_type_labels(self) -> np.ndarray | None:
-        """One label per attack video (for APCER per type), or None when attacks are not typed."""
-        types = self.attack_types[self.is_attack]
-        return types if (types != UNTYPED_ATTACK).any() else None
-
     def summary(self) -> str:
-        live, spoof = int((~self.is_attack).sum()), int(self.is_attack.sum())
-        names, counts = np.unique(self.attack_types[self.is_attack], return_counts=True)
-        by_type = f" ({', '.join(f'{n} {c}' for n, c in zip(names, counts))})" if len(names) > 1 else ""
-        return (f"{live} live / {spoof} spoof videos{by_type}, {self.frames} frames"
+        return (self.class_counts(" videos") + f", {self.frames} frames"
                 + (f", {len(self.skipped)} skipped" if self.skipped else ""))
 
 
 def data_root(config) -> Path:
     """The configured data_root, or the synthetic dataset (generated once into the cache folder)."""
-    if config.synthetic == (config.data_root is not None):
-        raise FaceauthError("temporal: choose one data source: --synthetic (generated videos) or --data_root DIR"
-                            + (" (both were given)" if config.synthetic else "") + f"; {LAYOUT}")
-    if config.synthetic:
+    def synthetic() -> Path:
         if config.synthetic_regime is not None:
             spec = regime_spec(config.synthetic_regime, config.synthetic_per_class, config.data_seed)
         else:
             spec = SyntheticSpec(config.synthetic_per_class, config.synthetic_frames, config.synthetic_size,
                                  config.synthetic_difficulty, config.data_seed)
         return cached_dataset(config.cache_dir, spec)
-    root = Path(config.data_root).expanduser()
-    if not root.is_dir():
-        raise FaceauthError(f"temporal data_root {root} does not exist or is not a folder; {LAYOUT}")
-    return root
+
+    return pad.data_root(config, "temporal", "videos", LAYOUT, synthetic)
 
 
 def _extract(videos: list[Video], extractor: FrameExtractor, cache: FeatureCache, needed: int):

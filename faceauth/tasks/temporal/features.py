@@ -301,9 +301,7 @@ class CheckpointExtractor:
         if not self.image_size:
             raise FaceauthError(f"frame extractor {self.path}: the checkpoint names no image_size in its model_args or "
                                 "config; a frame extractor must be an image model (e.g. a liveness checkpoint)")
-        model = get_task(checkpoint["task"]).build_model(args)
-        model.load_state_dict(checkpoint["state_dict"])
-        self.model = model.eval()
+        self.model = get_task(checkpoint["task"]).load_model(checkpoint)
         self.identity = f"checkpoint-{checkpoint['task']}-{file_sha256(self.path)[:20]}"
         self.dim = int(self._embed([np.zeros((self.image_size, self.image_size, 3), np.uint8)]).shape[1])
 

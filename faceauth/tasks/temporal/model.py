@@ -18,9 +18,13 @@ The logit is a sum of two parts, by `kind` (KINDS):
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
+
+from faceauth.tasks.temporal.data import VideoSet, eval_windows
 
 KINDS = ("time_blind", "clip_stats", "lstm")
 # A standardised statistic beyond this many training standard deviations is clipped: one odd window
@@ -108,3 +112,19 @@ class TemporalModel(nn.Module):
             out, _ = self.lstm(x)
             logit = logit + self.residual(self.dropout(out.mean(dim=1)))[:, 0]
         return logit
+
+
+def build_model(args: dict[str, Any]) -> TemporalModel:
+    return TemporalModel(args["feature_dim"], args["kind"], args["hidden_size"], args["num_layers"], args["bidirectional"],
+                         args["dropout"])
+
+
+@torch.no_grad()
+def video_scores(model: torch.nn.Module, videos: VideoSet, seq_len: int, stride: int, device: torch.device,
+                 batch: int = 1024) -> np.ndarray:
+    """Each video's attack score: the mean attack probability of its half-overlapping windows."""
+    windows, owners = eval_windows(videos, seq_len, stride)
+    x = torch.from_numpy(windows)
+    probabilities = torch.cat([torch.sigmoid(model(x[i:i + batch].to(device)).float()).cpu()
+                               for i in range(0, len(x), batch)]).numpy().astype(np.float64)
+    return np.bincount(owners, weights=probabilities, minlength=len(videos)) / np.bincount(owners, minlength=len(videos))

@@ -43,9 +43,9 @@ from typing import Iterator
 import numpy as np
 
 from faceauth.errors import FaceauthError
+from faceauth.layout import SPLITS
 
 ATTACK_TYPES = ("print", "replay")
-SPLITS = ("train", "val", "test")
 SPLIT_SHARE = {"train": 1.0, "val": 0.5, "test": 0.5}  # val and test hold half as many videos as train
 # Bumped whenever the drawing changes, so generated folders in the cache are not reused across versions.
 GENERATOR_VERSION = 2

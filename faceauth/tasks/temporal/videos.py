@@ -23,11 +23,10 @@ from typing import Iterator
 import numpy as np
 
 from faceauth.errors import FaceauthError
+from faceauth.layout import SPLITS, UNTYPED_ATTACK
 
-SPLITS = ("train", "val", "test")
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
-UNTYPED_ATTACK = "unlabelled"  # attacks directly in spoof/ when others sit in per-type subfolders
 LAYOUT = ("expected data_root/{train,val,test}/{live,spoof}/ where each item is a video: a folder of frames "
           f"({', '.join(FRAME_SUFFIXES)}) or a video file ({', '.join(VIDEO_SUFFIXES)}); spoof/ may hold one "
           "subfolder per attack type (print/, replay/, ...)")

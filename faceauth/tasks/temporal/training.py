@@ -1,4 +1,4 @@
-"""The temporal liveness trainer: `train_loop(config)` runs standalone, as a Tune trial or on DDP workers.
+"""How a temporal model trains (the `prepare` hook of its task):
 
     python -m faceauth.train temporal --synthetic --epochs 20
     python -m faceauth.train temporal --data_root /data/videos --config configs/example.yaml
@@ -18,20 +18,15 @@ import torch
 import torch.nn.functional as F
 
 from faceauth import session as sessions
-from faceauth.config import build_config
+from faceauth.fit import make_optimizer, optimizer_step
 from faceauth.metrics import pad_metrics
-from faceauth.runlog import seed_everything
-from faceauth.tasks.base import Evaluation
+from faceauth.tasks.base import Evaluation, TrainingRun
+from faceauth.tasks.pad import split_metrics
 from faceauth.tasks.temporal.clip_head import fit_clip_head
 from faceauth.tasks.temporal.config import TemporalConfig
-from faceauth.tasks.temporal.data import VideoSet, eval_windows, feature_statistics, load_splits, train_windows
-from faceauth.tasks.temporal.model import TemporalModel
-from faceauth.training import Objective, fit, make_optimizer, optimizer_step
+from faceauth.tasks.temporal.data import VideoSet, feature_statistics, load_splits, train_windows
+from faceauth.tasks.temporal.model import build_model, video_scores
 from faceauth.verdict import clearly_better
-
-# The validation EER, minimised: ACER at the validation EER threshold equals it on that split up to
-# ties, and the interpolated EER is the smoother signal for TPE and ASHA (as for liveness).
-OBJECTIVE = Objective("eer", "min")
 
 
 def model_args(config: TemporalConfig, train: VideoSet) -> dict[str, Any]:
@@ -47,27 +42,6 @@ def model_args(config: TemporalConfig, train: VideoSet) -> dict[str, Any]:
         "frame_stride": config.frame_stride,
         "frame_extractor": train.extractor,
     }
-
-
-def build_model(args: dict[str, Any]) -> TemporalModel:
-    return TemporalModel(args["feature_dim"], args["kind"], args["hidden_size"], args["num_layers"], args["bidirectional"],
-                         args["dropout"])
-
-
-@torch.no_grad()
-def video_scores(model: torch.nn.Module, videos: VideoSet, seq_len: int, stride: int, device: torch.device,
-                 batch: int = 1024) -> np.ndarray:
-    """Each video's attack score: the mean attack probability of its half-overlapping windows."""
-    windows, owners = eval_windows(videos, seq_len, stride)
-    x = torch.from_numpy(windows)
-    probabilities = torch.cat([torch.sigmoid(model(x[i:i + batch].to(device)).float()).cpu()
-                               for i in range(0, len(x), batch)]).numpy().astype(np.float64)
-    return np.bincount(owners, weights=probabilities, minlength=len(videos)) / np.bincount(owners, minlength=len(videos))
-
-
-def split_metrics(videos: VideoSet, scores: np.ndarray, threshold: float | None = None) -> dict[str, float]:
-    """PAD metrics per video; without a threshold, this split's EER threshold (right on validation only)."""
-    return pad_metrics(scores[videos.is_attack], scores[~videos.is_attack], threshold, videos.attack_type_labels())
 
 
 def clearly_beats(candidate: np.ndarray, reference: np.ndarray, videos: VideoSet) -> bool:
@@ -90,10 +64,8 @@ def epoch_batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.
     return batches
 
 
-def train_loop(config: dict[str, Any]) -> None:
-    cfg = build_config(TemporalConfig, config, "temporal config")
-    session = sessions.current()
-    seed_everything(cfg.seed)
+def prepare(cfg: TemporalConfig, session: sessions.Session) -> TrainingRun:
+    """The data, the closed-form start, the LSTM and its optimiser of one training run (Task.prepare)."""
     splits = load_splits(cfg)  # test too: every video is checked before training, not after
     train, val = splits["train"], splits["val"]
     device = session.device(cfg.device)
@@ -135,6 +107,6 @@ def train_loop(config: dict[str, Any]) -> None:
         seen[1:] = [scores]
         return split_metrics(val, scores)
 
-    fit(task="temporal", config=cfg, session=session, model=model, model_args=args, optimizer=optimizer,
-        train_epoch=train_epoch if trains else None, validate=validate, objective=OBJECTIVE,
-        validate_start=True, beats_start=lambda: clearly_beats(seen[-1], seen[0], val))
+    return TrainingRun(model=model, model_args=args, validate=validate, optimizer=optimizer,
+                       train_epoch=train_epoch if trains else None, validate_start=True,
+                       beats_start=lambda: clearly_beats(seen[-1], seen[0], val))

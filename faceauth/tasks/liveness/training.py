@@ -1,4 +1,4 @@
-"""The liveness trainer: `train_loop(config)` runs standalone, as a Tune trial or on DDP workers.
+"""How a liveness model trains (the `prepare` hook of its task):
 
     python -m faceauth.train liveness --synthetic --epochs 10
     python -m faceauth.train liveness --data_root /data/casia --config configs/example.yaml --output_dir ./checkpoints
@@ -17,46 +17,18 @@ import torch
 import torch.nn.functional as F
 
 from faceauth import session as sessions
-from faceauth.config import build_config
-from faceauth.metrics import pad_metrics
-from faceauth.runlog import seed_everything
+from faceauth.fit import make_optimizer, optimizer_step
+from faceauth.tasks.base import TrainingRun
 from faceauth.tasks.liveness.augment import augment
 from faceauth.tasks.liveness.config import LivenessConfig
-from faceauth.tasks.liveness.data import ImageSplit, load_splits
-from faceauth.tasks.liveness.model import IMAGENET_MEAN, IMAGENET_STD, LivenessResNet
-from faceauth.training import Objective, fit, make_optimizer, optimizer_step
-
-# EER rather than ACER: on the val split, where the threshold is chosen at the EER, ACER is the EER
-# up to ties, and the interpolated EER is the smoother signal for TPE and early stopping.
-OBJECTIVE = Objective("eer", "min")
+from faceauth.tasks.liveness.data import load_splits
+from faceauth.tasks.liveness.model import IMAGENET_MEAN, IMAGENET_STD, attack_scores, build_model, to_input
+from faceauth.tasks.pad import split_metrics
 
 
 def model_args(config: LivenessConfig) -> dict[str, Any]:
     return {"width": config.width, "depth": config.depth, "dropout": config.dropout,
             "image_size": config.image_size, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
-
-
-def build_model(args: dict[str, Any]) -> LivenessResNet:
-    return LivenessResNet(args["width"], args["depth"], args["dropout"], args["mean"], args["std"])
-
-
-def to_input(images: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 (N, S, S, 3) -> float (N, 3, S, S) in [0, 1] on the device (moved as uint8: 4x fewer bytes).
-    A slice of the read-only memory map is copied here (torch wants writable memory)."""
-    images = np.require(images, np.uint8, ["C_CONTIGUOUS", "WRITEABLE"])
-    return torch.from_numpy(images).to(device, non_blocking=True).permute(0, 3, 1, 2).float() / 255
-
-
-@torch.no_grad()
-def attack_scores(model: torch.nn.Module, images, device: torch.device, batch: int = 256) -> np.ndarray:
-    """sigmoid(logit) per image, in float64: float32 sigmoids would tie near 0 and 1."""
-    logits = [model(to_input(images[i:i + batch], device)).float().cpu() for i in range(0, len(images), batch)]
-    return torch.sigmoid(torch.cat(logits).double()).numpy()
-
-
-def split_metrics(split: ImageSplit, scores: np.ndarray, threshold: float | None = None) -> dict[str, float]:
-    """PAD metrics of a split's scores; per attack type too when its attacks are typed."""
-    return pad_metrics(scores[split.is_attack], scores[~split.is_attack], threshold, split.attack_type_labels())
 
 
 def epoch_batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -69,10 +41,8 @@ def epoch_batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.
     return [np.sort(order[i:i + batch_size]) for i in range(0, n - batch_size + 1, batch_size)]
 
 
-def train_loop(config: dict[str, Any]) -> None:
-    cfg = build_config(LivenessConfig, config, "liveness config")
-    session = sessions.current()
-    seed_everything(cfg.seed)
+def prepare(cfg: LivenessConfig, session: sessions.Session) -> TrainingRun:
+    """The data, model, optimiser and loss of one training run (Task.prepare)."""
     splits = load_splits(cfg)
     train, val = splits["train"], splits["val"]
     device = session.device(cfg.device)
@@ -106,5 +76,4 @@ def train_loop(config: dict[str, Any]) -> None:
     def validate() -> dict[str, float]:
         return split_metrics(val, attack_scores(model, val.images, device))
 
-    fit(task="liveness", config=cfg, session=session, model=model, model_args=args, optimizer=optimizer,
-        train_epoch=train_epoch, validate=validate, objective=OBJECTIVE)
+    return TrainingRun(model=model, model_args=args, validate=validate, train_epoch=train_epoch, optimizer=optimizer)

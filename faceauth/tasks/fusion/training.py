@@ -1,7 +1,5 @@
-"""The fusion trainer: `train_loop(config)` runs standalone, as a Tune trial or on DDP workers.
-
-    python -m faceauth.train fusion --synthetic --epochs 30
-"""
+"""How a fusion model is fitted: the closed-form linear part chosen on validation, then the residual
+MLP's training epochs (FusionTraining), for a training run and for its refit alike."""
 
 from __future__ import annotations
 
@@ -12,21 +10,16 @@ import numpy as np
 import torch
 
 from faceauth import session as sessions
-from faceauth.checkpoint import make_checkpoint
-from faceauth.config import build_config
+from faceauth.fit import make_optimizer, optimizer_step
 from faceauth.losses import build_loss
-from faceauth.runlog import seed_everything
-from faceauth.tasks.fusion.config import FusionConfig
-from faceauth.tasks.fusion import linear
-from faceauth.tasks.fusion.data import EmbeddingSet, identity_batches, load_splits, merge, verification_pairs
-from faceauth.tasks.fusion.linear import LinearFusion
-from faceauth.tasks.fusion.model import FusionModel, augment_embeddings
-from faceauth.training import Objective, fit, make_optimizer, optimizer_step
 from faceauth.metrics import verification_metrics
 from faceauth.tasks.base import Evaluation
+from faceauth.tasks.fusion import linear
+from faceauth.tasks.fusion.config import FusionConfig
+from faceauth.tasks.fusion.data import EmbeddingSet, identity_batches, normalized_concat
+from faceauth.tasks.fusion.linear import LinearFusion
+from faceauth.tasks.fusion.model import augment_embeddings, build_model, pair_scores
 from faceauth.verdict import clearly_better
-
-OBJECTIVE = Objective("tar_at_far_1e-3", "max")
 
 
 def model_args(config: FusionConfig, data: EmbeddingSet, fusion: LinearFusion) -> dict[str, Any]:
@@ -40,32 +33,6 @@ def model_args(config: FusionConfig, data: EmbeddingSet, fusion: LinearFusion) -
         "hidden_sizes": list(config.hidden_sizes) if config.fusion_kind == "mlp" else [],
         "dropout": config.dropout,
     }
-
-
-def build_model(args: dict[str, Any]) -> FusionModel:
-    return FusionModel(args["input_dims"], args["out_dim"], args["hidden_sizes"], args["dropout"])
-
-
-@torch.no_grad()
-def embed(model: torch.nn.Module, embeddings: np.ndarray | torch.Tensor, device: torch.device, batch: int = 8192) -> torch.Tensor:
-    x = torch.as_tensor(embeddings)
-    return torch.cat([model(x[i:i + batch].to(device)).float().cpu() for i in range(0, len(x), batch)])
-
-
-def pair_scores(embeddings: torch.Tensor | np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """Cosine scores of the pairs (embeddings are unit vectors). Up to 8192 samples, one similarity
-    matrix (cheap) beats gathering 100k pairs of rows; beyond, gather in chunks to bound memory."""
-    e = torch.as_tensor(embeddings, dtype=torch.float32)
-    if len(e) <= 8192:
-        return (e @ e.T)[torch.as_tensor(first), torch.as_tensor(second)].numpy()
-    chunks = [(e[first[i:i + 65536]] * e[second[i:i + 65536]]).sum(dim=1) for i in range(0, len(first), 65536)]
-    return torch.cat(chunks).numpy()
-
-
-def normalized_concat(data: EmbeddingSet) -> np.ndarray:
-    """What the model's linear layer sees: each model's embedding L2-normalised, concatenated."""
-    parts = [p / np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-12) for p in data.per_model()]
-    return np.concatenate(parts, axis=1)
 
 
 # How candidates are ranked on validation: TAR at FAR=1e-3, then 1e-2, then the EER (several
@@ -169,54 +136,3 @@ class FusionTraining:
             loss = self.loss_fn(fused.float(), self.y_train[index])
             total += optimizer_step(self.optimizer, loss)
         return float(total) / max(steps, 1)
-
-
-def train_loop(config: dict[str, Any]) -> None:
-    cfg = build_config(FusionConfig, config, "fusion config")
-    session = sessions.current()
-    seed_everything(cfg.seed)
-    splits = load_splits(cfg)
-    train, val = splits["train"], splits["val"]
-    first, second, genuine = verification_pairs(val.labels, cfg.max_impostor_pairs, cfg.data_seed)
-    fusion, selection = choose_linear_fusion(cfg, train, val, (first, second, genuine))
-    run = FusionTraining(cfg, session, train, fusion, session.device(cfg.device))
-    run.args["linear_selection"] = selection
-    x_val = torch.from_numpy(val.embeddings)
-    groups = pair_groups(val.labels, (first, second, genuine))
-    seen: list[tuple[np.ndarray, np.ndarray]] = []  # the start's validation scores, then the latest epoch's
-
-    def validate() -> dict[str, float]:
-        scores = pair_scores(embed(run.model, x_val, run.device), first, second)
-        seen[1:] = [(scores[genuine], scores[~genuine])]
-        return verification_metrics(scores[genuine], scores[~genuine])
-
-    # The residual MLP replaces the linear fusion it starts from only where it beats it on the
-    # validation identities beyond the noise (small validation sets make lucky epochs).
-    fit(task="fusion", config=cfg, session=session, model=run.model, model_args=run.args, optimizer=run.optimizer,
-        train_epoch=run.train_epoch if cfg.fusion_kind == "mlp" else None, validate=validate, objective=OBJECTIVE,
-        extra_modules={"loss": run.loss_fn}, validate_start=True, beats_start=lambda: clearly_beats(seen[-1], seen[0], groups))
-
-
-def refit(checkpoint: dict[str, Any]) -> dict[str, Any]:
-    """The selected model fitted again on the training and validation identities together: the same
-    linear candidate (kind, shrinkage) and, for an MLP kept at epoch E > 0, E epochs of training with
-    the same settings and seed. There is nothing left to validate on: the figures that chose these
-    settings stay the selection's (`checkpoint["metrics"]`, on the validation identities)."""
-    cfg = build_config(FusionConfig, checkpoint["config"], "checkpoint config")
-    seed_everything(cfg.seed)
-    splits = load_splits(cfg)
-    data = merge(splits["train"], splits["val"])
-    chosen = checkpoint["model_args"]["linear"]
-    fusion = linear.refit(chosen["kind"], chosen["shrinkage"], normalized_concat(data), data.labels, cfg.out_dim)
-    epochs = int(checkpoint["epoch"]) if cfg.fusion_kind == "mlp" else 0
-    run = FusionTraining(cfg, sessions.LocalSession(), data, fusion, torch.device("cpu"))
-    run.model.train()
-    for epoch in range(1, epochs + 1):
-        run.train_epoch(epoch)
-    run.model.eval()
-    run.args["linear_selection"] = checkpoint["model_args"].get("linear_selection", {})
-    run.args["refit"] = {"identities": int(len(data.identities)), "samples": int(len(data)), "epochs": epochs,
-                         "from": "train + val identities"}
-    refitted = make_checkpoint("fusion", run.args, run.model, config=checkpoint["config"], epoch=checkpoint["epoch"],
-                               best=checkpoint["best"], metrics=checkpoint["metrics"])
-    return refitted

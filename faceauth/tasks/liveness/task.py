@@ -1,0 +1,129 @@
+"""The liveness task (presentation-attack detection): a ResNet scores face images as bona fide or attack.
+
+    python -m faceauth.train liveness --synthetic --epochs 10
+    python -m faceauth.evaluate --model_path checkpoints/liveness_best.pth --test_data /data/casia/test
+
+Training: training.py. Evaluation (faceauth.tasks.pad): the test images at the validation EER threshold.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from faceauth import session as sessions
+from faceauth.errors import FaceauthError
+from faceauth.tasks import register
+from faceauth.tasks.base import OnnxSpec, TrainingRun
+from faceauth.tasks.liveness import training
+from faceauth.tasks.liveness.config import BLOCKS_PER_STAGE, LivenessConfig
+from faceauth.tasks.liveness.data import ImageSplit, data_root, load_folders, load_splits, resolve_test_folder
+from faceauth.tasks.liveness.model import LivenessResNet, attack_scores, build_model
+from faceauth.tasks.pad import PresentationAttackTask, threshold_logit
+
+
+@register
+class LivenessTask(PresentationAttackTask):
+    name = "liveness"
+    description = "liveness / anti-spoofing ResNet on face images (ISO/IEC 30107-3 PAD metrics)"
+    config_cls = LivenessConfig
+    system = "liveness_resnet"
+    smoke = {"epochs": 2, "max_steps_per_epoch": 2, "synthetic_per_class": 12, "synthetic_image_size": 32,
+             "image_size": 32, "width": 8, "depth": 10, "batch_size": 8}
+    generator_help = "face images, live and spoof (print, replay, mask)"
+    flags = {
+        "synthetic": {"help": "use generated images (no data needed)"},
+        "data_root": {"metavar": "DIR",
+                      "help": "DIR/{train,val,test}/{live,spoof}/ with JPEG/PNG images (spoof/<attack type>/ allowed)"},
+        "skip_corrupt": {"help": "skip (and list) unreadable images instead of stopping"},
+        "cache_dir": {"metavar": "DIR", "help": "decoded-image cache and synthetic data (default ~/.cache/faceauth)"},
+        "cache": {"help": "decode every image every epoch instead of caching (slow)"},
+        "image_size": {"help": "input size in pixels (default 64)"},
+        "width": {"help": "channels of the first ResNet stage (default 32)"},
+        "depth": {"choices": sorted(BLOCKS_PER_STAGE), "help": "ResNet depth (default 18)"},
+        "dropout": {"help": "dropout before the classifier (default 0)"},
+        "label_smoothing": {},
+        "synthetic_per_class": {"help": "synthetic images per class in train, half as many in val and test (default 200)"},
+        "synthetic_difficulty": {"help": "synthetic data: 0 obvious .. 1 subtle attack cues (default 0.5)"},
+        "output_dir": {"metavar": "DIR", "help": "where liveness_best.pth goes (default ./checkpoints)"},
+    }
+
+    def prepare(self, config: LivenessConfig, session: sessions.Session) -> TrainingRun:
+        return training.prepare(config, session)
+
+    def build_model(self, model_args: dict[str, Any]) -> LivenessResNet:
+        return build_model(model_args)
+
+    def test_split(self, config: LivenessConfig, checkpoint: Mapping[str, Any], test_data: str | None) -> tuple[ImageSplit, None]:
+        if test_data is None:
+            return load_splits(config, ("test",))["test"], None
+        return load_folders({"test": resolve_test_folder(test_data)}, config)["test"], None
+
+    def attack_scores(self, model: torch.nn.Module, split: ImageSplit, model_args: dict[str, Any],
+                      device: torch.device) -> np.ndarray:
+        return attack_scores(model, split.images, device)
+
+    def test_details(self, checkpoint: Mapping[str, Any], split: ImageSplit, threshold: float) -> dict[str, Any]:
+        return {
+            "data": split.source,
+            "bona_fide": int((~split.is_attack).sum()),
+            "attacks": int(split.is_attack.sum()),
+            "attack_types": ", ".join(f"{t} {n}" for t, n in split.type_counts().items()),
+            "threshold": f"{threshold:.6g} (the validation EER threshold on the attack probability)",
+            "skipped_images": len(split.skipped),
+        }
+
+    def onnx_spec(self, model_args: dict[str, Any]) -> OnnxSpec:
+        size = model_args["image_size"]
+        return OnnxSpec(
+            input_names=("image",),
+            output_names=("attack_logit",),
+            dynamic_axes={"image": {0: "batch"}},
+            example_inputs=lambda batch, check: (torch.rand(batch, 3, size, size),),
+        )
+
+    def check_data(self, config: LivenessConfig) -> str:
+        splits = load_splits(config)
+        cached = "cache hit" if all(s.cache_hit for s in splits.values()) else ("cached" if config.cache else "no cache")
+        return f"{data_root(config)}: " + "; ".join(f"{name} {split.summary()}" for name, split in splits.items()) + f" ({cached})"
+
+    def deployment_info(self, checkpoint: Mapping[str, Any]) -> dict[str, Any]:
+        args = checkpoint["model_args"]
+        size = args["image_size"]
+        threshold = float(checkpoint["metrics"]["threshold"])
+        logit = threshold_logit(threshold)
+        return {
+            "preprocessing": f"decode to RGB, resize the shorter side to {size} px (bilinear, antialiased), centre-crop "
+                             f"{size}x{size}, divide by 255; mean {args['mean']} and std {args['std']} are applied inside the model",
+            "input": f"image: float32 (batch, 3, {size}, {size}), NCHW, RGB channel order, values in [0, 1]",
+            "output": "attack_logit: float32 (batch,); sigmoid(attack_logit) is the attack (spoof) probability, higher = attack",
+            "decision": f"attack when sigmoid(attack_logit) >= {threshold:.6g} (equivalently attack_logit >= {logit:.6g}), "
+                        "the validation split's EER threshold",
+            "input_size": size,
+            "channel_order": "RGB",
+            "mean": args["mean"],
+            "std": args["std"],
+            "threshold": threshold,
+            "threshold_logit": logit,
+        }
+
+    def add_generator_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("out_dir", metavar="OUT_DIR", help="a new (or empty) folder for {train,val,test}/{live,spoof}/")
+        parser.add_argument("--difficulty", type=float, default=0.5, help="0: obvious attack cues .. 1: subtle (default 0.5)")
+        parser.add_argument("--per-class", "--per_class", dest="per_class", type=int, default=200,
+                            help="images per class (live, spoof) in train; val and test get half as many (default 200)")
+        parser.add_argument("--image-size", "--image_size", dest="image_size", type=int, default=64,
+                            help="side of the square images in pixels (default 64)")
+        parser.add_argument("--seed", type=int, default=0)
+
+    def write_synthetic(self, args: argparse.Namespace) -> None:
+        from faceauth.tasks.liveness.synthetic import SyntheticSpec, write_dataset
+
+        if not 0 <= args.difficulty <= 1:
+            raise FaceauthError(f"--difficulty must lie in [0, 1], got {args.difficulty}")
+        if args.per_class < 12 or args.image_size < 16:
+            raise FaceauthError("--per-class must be at least 12 and --image-size at least 16")
+        write_dataset(args.out_dir, SyntheticSpec(args.difficulty, args.per_class, args.image_size, args.seed))

@@ -1,0 +1,162 @@
+"""What the presentation-attack tasks (liveness, temporal) share: the config of a live/spoof data root,
+its labelled splits, the PAD metrics at the validation threshold, and the evaluation template.
+
+    data_root/{train,val,test}/{live,spoof}/   spoof/ may hold one subfolder per attack type
+
+Scores are attack probabilities (higher = attack, faceauth.metrics); the operating threshold is the
+validation EER threshold, stored in the checkpoint's metrics and fixed before the test data is seen
+(ISO/IEC 30107-3: APCER and BPCER at a threshold chosen beforehand; `eer` and `roc_auc` are threshold-free).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Mapping, Optional
+
+import numpy as np
+import torch
+
+from faceauth.config import TrainConfig, check
+from faceauth.errors import FaceauthError
+from faceauth.fit import Objective
+from faceauth.layout import UNTYPED_ATTACK
+from faceauth.metrics import PAD_KEYS, pad_metrics
+from faceauth.session import resolve_device
+from faceauth.tasks.base import Evaluation, Task
+
+
+@dataclass(frozen=True)
+class PadConfig(TrainConfig):
+    """Keys every presentation-attack task shares; a task's config subclasses it (and may change defaults)."""
+
+    # Data: --synthetic, or data_root/{train,val,test}/{live,spoof}/.
+    synthetic: bool = False
+    data_root: Optional[str] = None
+    # Caches (decoded images, frame features) and synthetic data live here, shared by every run on the node.
+    cache_dir: str = "~/.cache/faceauth"
+    # Synthetic data: items per class in train (val and test get half), how faint the attack cues
+    # are (0 obvious .. 1 subtle), and its seed, kept apart from `seed` so that every trial of a
+    # search sees the same data.
+    synthetic_per_class: int = 200
+    synthetic_difficulty: float = 0.5
+    data_seed: int = 0
+    # Weight the loss so live and spoof count equally whatever their numbers.
+    balance_classes: bool = True
+    # Where the standalone command writes the best model (as <task>_best.pth).
+    output_dir: str = "checkpoints"
+
+    output_name: ClassVar[str] = "pad_best.pth"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(0.0 <= self.synthetic_difficulty <= 1.0, "synthetic_difficulty", "must lie in [0, 1]")
+
+    def output_path(self) -> Path:
+        return Path(self.output_dir) / self.output_name
+
+
+def data_root(config: PadConfig, task: str, items: str, layout: str, synthetic: Callable[[], Path]) -> Path:
+    """The configured data_root, or the synthetic dataset (`synthetic()` draws it once into the cache)."""
+    if config.synthetic == (config.data_root is not None):
+        raise FaceauthError(f"{task}: choose one data source: --synthetic (generated {items}) or --data_root DIR"
+                            + (" (both were given)" if config.synthetic else "") + f"; {layout}")
+    if config.synthetic:
+        return synthetic()
+    root = Path(config.data_root).expanduser()
+    if not root.is_dir():
+        raise FaceauthError(f"{task} data_root {root} does not exist or is not a folder; {layout}")
+    return root
+
+
+class AttackLabels:
+    """For a split dataclass with `is_attack` (N,) bool and `attack_types` (N,) str arrays."""
+
+    is_attack: np.ndarray
+    attack_types: np.ndarray
+
+    def attack_type_labels(self) -> np.ndarray | None:
+        """One label per attack sample (for APCER per type), or None when attacks are not typed."""
+        types = self.attack_types[self.is_attack]
+        return types if (types != UNTYPED_ATTACK).any() else None
+
+    def type_counts(self) -> dict[str, int]:
+        names, counts = np.unique(self.attack_types[self.is_attack], return_counts=True)
+        return {str(n): int(c) for n, c in zip(names, counts)}
+
+    def class_counts(self, unit: str = "") -> str:
+        """"L live / S spoof[ unit] (type n, ...)", the types only when there are several."""
+        live, spoof = int((~self.is_attack).sum()), int(self.is_attack.sum())
+        types = self.type_counts()
+        by_type = f" ({', '.join(f'{t} {n}' for t, n in types.items())})" if len(types) > 1 else ""
+        return f"{live} live / {spoof} spoof{unit}{by_type}"
+
+
+def split_metrics(split: AttackLabels, scores: np.ndarray, threshold: float | None = None) -> dict[str, float]:
+    """PAD metrics of a split's scores (per attack type too when its attacks are typed); without a
+    threshold, this split's EER threshold (right on validation only)."""
+    return pad_metrics(scores[split.is_attack], scores[~split.is_attack], threshold, split.attack_type_labels())
+
+
+def threshold_logit(threshold: float) -> float:
+    """The logit whose sigmoid is `threshold`: the same decision on the model's raw output."""
+    return math.log(threshold / (1 - threshold)) if 0 < threshold < 1 else (math.inf if threshold >= 1 else -math.inf)
+
+
+class PresentationAttackTask(Task):
+    """A task that scores samples as bona fide or attack and is judged by ISO/IEC 30107-3 PAD metrics.
+
+    Hooks beyond Task's: `test_split` (the test samples, and what baselines need), `attack_scores`
+    (the model's attack probability per sample), `test_details`, and optionally `baselines`."""
+
+    kind = "pad"
+    metric_names = PAD_KEYS
+    # EER rather than ACER: on the val split, where the threshold is chosen at the EER, ACER is the EER
+    # up to ties, and the interpolated EER is the smoother signal for TPE and ASHA.
+    objective = Objective("eer", "min")
+    data_keys = ("data_root",)
+    system: ClassVar[str]  # the model's name in evaluations
+
+    def evaluate(self, checkpoint: Mapping[str, Any], test_data: str | None = None) -> Evaluation:
+        """`test_data` is a folder with live/ and spoof/ (a test split), or a data_root (its test/ is
+        used); without it, the test split of the data the checkpoint was trained on."""
+        config = self.config(checkpoint["config"], "checkpoint config")
+        if "threshold" not in checkpoint.get("metrics", {}):
+            raise FaceauthError("the checkpoint holds no validation threshold (metrics.threshold); re-train it with faceauth.train")
+        split, context = self.test_split(config, checkpoint, test_data)
+        device = resolve_device("auto")
+        scores = self.attack_scores(self.load_model(checkpoint).to(device), split, checkpoint["model_args"], device)
+        threshold = float(checkpoint["metrics"]["threshold"])
+        metrics = {self.system: split_metrics(split, scores, threshold)}
+        system_scores = {self.system: (scores[split.is_attack], scores[~split.is_attack])}
+        details = self.test_details(checkpoint, split, threshold)
+        baselines, note = self.baselines(split, context)
+        for name, (baseline, baseline_scores) in baselines.items():
+            metrics[name] = baseline
+            system_scores[name] = (baseline_scores[split.is_attack], baseline_scores[~split.is_attack])
+        if note:
+            details["baselines"] = note
+        return Evaluation(metrics, system_scores, details, self.score_groups(split))
+
+    # --- hooks --------------------------------------------------------------------------------------
+
+    def test_split(self, config: PadConfig, checkpoint: Mapping[str, Any], test_data: str | None) -> tuple[Any, Any]:
+        """The test split (an AttackLabels dataclass) and whatever `baselines` needs (e.g. the training split)."""
+        raise NotImplementedError
+
+    def attack_scores(self, model: torch.nn.Module, split: Any, model_args: dict[str, Any],
+                      device: torch.device) -> np.ndarray:
+        """The model's attack probability per sample of `split`, float64."""
+        raise NotImplementedError
+
+    def test_details(self, checkpoint: Mapping[str, Any], split: Any, threshold: float) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def baselines(self, split: Any, context: Any) -> tuple[dict[str, tuple[dict[str, float], np.ndarray]], str]:
+        """Baseline name -> (metrics, attack scores per sample of `split`), and a line saying what they are."""
+        return {}, ""
+
+    def score_groups(self, split: Any) -> tuple[np.ndarray, np.ndarray] | None:
+        """The independent unit of each attack and bona fide score, for a bootstrap; None: no verdict."""
+        return None
