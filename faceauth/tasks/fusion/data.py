@@ -9,39 +9,14 @@ list column per face-recognition model, e.g. `identity, arcface, facenet, mobile
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from faceauth.errors import FaceauthError
+from faceauth.tasks.fusion.embedding_set import EmbeddingSet, embedding_set
 
-
-
-@dataclass(frozen=True)
-class EmbeddingSet:
-    """Per-model embeddings of N images, concatenated: (N, sum(model_dims)) float32."""
-
-    embeddings: np.ndarray
-    labels: np.ndarray  # (N,) int64 identity index into `identities`
-    identities: np.ndarray  # identity names
-    model_names: tuple[str, ...]
-    model_dims: tuple[int, ...]
-    source: str
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def subset(self, identity_indices: np.ndarray) -> "EmbeddingSet":
-        """The rows of the given identities, labels renumbered 0..k-1."""
-        keep = np.isin(self.labels, identity_indices)
-        old_labels = self.labels[keep]
-        new_ids, labels = np.unique(old_labels, return_inverse=True)
-        return EmbeddingSet(self.embeddings[keep], labels.astype(np.int64), self.identities[new_ids],
-                            self.model_names, self.model_dims, self.source)
-
-    def per_model(self) -> list[np.ndarray]:
-        return np.split(self.embeddings, np.cumsum(self.model_dims)[:-1], axis=1)
 
 
 DEFAULT_MODEL_NAMES = ("arcface", "facenet", "mobilefacenet")  # the default synthetic regime's columns
@@ -103,33 +78,6 @@ def read_embeddings_parquet(path: str | Path, identity_column: str, embedding_co
         arrays[column] = np.asarray(values, dtype=np.float32)
     row_names = table.column("path").to_pylist() if "path" in table.column_names else None
     return embedding_set(identities, arrays, str(path), identity_column, row_names)
-
-
-def embedding_set(identities: np.ndarray, arrays: dict[str, np.ndarray], source: str,
-                  identity_column: str = "identity", row_names: list[str] | None = None) -> EmbeddingSet:
-    """Check per-model embeddings of the same N images (finite, non-zero, two or more images per
-    identity) and concatenate them. Shared by the Parquet reader and the image embedder, so both
-    refuse the same data with the same messages; `row_names` (image paths) name the bad rows."""
-    def row(index: int) -> str:
-        return f"row {index}" + (f" ({row_names[index]})" if row_names is not None else "")
-
-    for column, array in arrays.items():
-        bad = np.flatnonzero(~np.isfinite(array).all(axis=1))
-        if bad.size:
-            raise FaceauthError(f"{source}: column '{column}' has NaN or inf in {bad.size} row(s), first at {row(bad[0])}")
-        zero = np.flatnonzero(np.linalg.norm(array, axis=1) == 0)
-        if zero.size:
-            raise FaceauthError(f"{source}: column '{column}' has all-zero embeddings in {zero.size} row(s), first at {row(zero[0])}")
-    names, labels, counts = np.unique(identities, return_inverse=True, return_counts=True)
-    singles = names[counts < 2]
-    if singles.size:
-        raise FaceauthError(
-            f"{source}: {singles.size} identit{'y has' if singles.size == 1 else 'ies have'} only one sample in column "
-            f"'{identity_column}' (e.g. {', '.join(map(str, singles[:5]))}); each identity needs two or more for genuine pairs"
-        )
-    parts = list(arrays.values())
-    return EmbeddingSet(np.concatenate(parts, axis=1), labels.astype(np.int64), names,
-                        tuple(arrays), tuple(p.shape[1] for p in parts), source)
 
 
 def split_by_identity(data: EmbeddingSet, val_fraction: float, test_fraction: float, seed: int) -> dict[str, EmbeddingSet]:

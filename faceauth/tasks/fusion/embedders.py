@@ -32,6 +32,7 @@ import yaml
 
 from faceauth.config import build_config, check
 from faceauth.errors import FaceauthError
+from faceauth.files import bounded_lines
 
 
 @dataclass(frozen=True)
@@ -166,26 +167,6 @@ def parse_embedders(entries: Sequence[Union[str, Mapping[str, Any]]]) -> tuple[E
     return tuple(specs)
 
 
-_sha256_memo: dict[tuple[str, int, int], str] = {}
-
-
-def file_sha256(path: Path) -> str:
-    """The model file's hash, remembered per (path, size, mtime) so that a Tune actor or a second
-    run in one process does not re-read a 250 MB model to learn that nothing changed."""
-    try:
-        stat = path.stat()
-        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-        if key not in _sha256_memo:
-            digest = hashlib.sha256()
-            with path.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-            _sha256_memo[key] = digest.hexdigest()
-    except OSError as err:
-        raise FaceauthError(f"cannot read the model file {path} ({err.strerror}); check the path and its permissions") from None
-    return _sha256_memo[key]
-
-
 @dataclass
 class OnnxEmbedder:
     """A checked onnxruntime session of one embedder and what it expects."""
@@ -308,7 +289,5 @@ def open_embedders(specs: Sequence[EmbedderSpec]) -> dict[str, OnnxEmbedder]:
 
 def listing(noun: str, items: Sequence[str], limit: int = 50) -> str:
     """One message for many bad files: a count, then one line each (the first `limit`)."""
-    lines = [f"  - {item}" for item in items[:limit]]
-    if len(items) > limit:
-        lines.append(f"  ... and {len(items) - limit} more")
+    lines = bounded_lines([f"  - {item}" for item in items], limit)
     return f"{len(items)} {noun}{'s' if len(items) != 1 else ''}:\n" + "\n".join(lines)

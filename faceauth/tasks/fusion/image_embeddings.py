@@ -24,8 +24,9 @@ from typing import Any, Callable, Optional, Sequence, Union
 import numpy as np
 
 from faceauth.errors import FaceauthError
-from faceauth.tasks.fusion.data import EmbeddingSet, embedding_set
-from faceauth.tasks.fusion.embedders import EmbedderSpec, OnnxEmbedder, file_sha256, listing, open_embedders
+from faceauth.tasks.fusion.embedding_set import EmbeddingSet, embedding_set
+from faceauth.files import file_sha256
+from faceauth.tasks.fusion.embedders import EmbedderSpec, OnnxEmbedder, listing, open_embedders
 from faceauth.tasks.fusion.images import ImageFile, load_resized, scan_images, small_identities
 
 CACHE_FOLDER = ".faceauth-cache"
@@ -76,7 +77,7 @@ class EmbedderCache:
 
     def __init__(self, folder: Path, spec: EmbedderSpec):
         self.name = spec.name
-        self.path = folder / f"{spec.name}-{spec.cache_key(file_sha256(Path(spec.path)))}.parquet"
+        self.path = folder / f"{spec.name}-{spec.cache_key(file_sha256(Path(spec.path), 'model file'))}.parquet"
         self.rows = self._read()
         self.changed = False
 

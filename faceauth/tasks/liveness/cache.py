@@ -16,8 +16,6 @@ concurrent trials wait for one decoder instead of all decoding the same images.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -26,11 +24,12 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from faceauth.errors import FaceauthError
+from faceauth.files import locked
 
 # Bumped whenever decoding or resizing changes, so old arrays are not mistaken for new ones.
 CACHE_VERSION = 1
@@ -49,17 +48,6 @@ class Decoded:
     kept: list[str]  # relpaths of the rows, in order
     failed: dict[str, str]  # relpath -> why it could not be decoded
     cache_hit: bool
-
-
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock on `path` (created if missing), released on exit or process death."""
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def cache_key(files: Sequence[FileEntry], image_size: int) -> str:

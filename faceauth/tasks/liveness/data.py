@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from faceauth.errors import FaceauthError
+from faceauth.imaging import resize_centre_crop
 from faceauth.layout import CLASSES, SPLITS, UNTYPED_ATTACK
 from faceauth.tasks import pad
 from faceauth.tasks.liveness import cache
@@ -46,13 +47,7 @@ def decode_image(path: Path, size: int) -> np.ndarray:
 
     with Image.open(path) as image:
         image.draft("RGB", (size, size))
-        image = ImageOps.exif_transpose(image).convert("RGB")
-        width, height = image.size
-        scale = size / min(width, height)
-        new_width, new_height = max(size, round(width * scale)), max(size, round(height * scale))
-        image = image.resize((new_width, new_height), Image.Resampling.BILINEAR)
-        left, top = (new_width - size) // 2, (new_height - size) // 2
-        return np.asarray(image.crop((left, top, left + size, top + size)), dtype=np.uint8)
+        return resize_centre_crop(ImageOps.exif_transpose(image).convert("RGB"), size)
 
 
 def attack_type_of(relpath: str) -> str:

@@ -22,15 +22,13 @@ classes alike, so compression itself is no cue.
 
 from __future__ import annotations
 
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from faceauth.errors import FaceauthError
-from faceauth.tasks.liveness.cache import locked
+from faceauth.files import generated_once
 
 ATTACK_TYPES = ("print", "replay", "mask")
 # Bumped whenever the drawing changes, so generated folders in the cache are not reused across versions.
@@ -285,19 +283,7 @@ def cached_dataset(cache_dir: str | Path, spec: SyntheticSpec) -> Path:
 
     Generated into a temporary folder and renamed into place (atomic), under a lock, so concurrent
     trials on a node neither read a half-written dataset nor draw it twice."""
-    root = Path(cache_dir).expanduser() / "synthetic"
-    target = root / spec.folder_name()
-    if target.is_dir():
-        return target
-    root.mkdir(parents=True, exist_ok=True)
-    with locked(root / f"{spec.folder_name()}.lock"):
-        if target.is_dir():  # drawn by another process while this one waited
-            return target
-        tmp = root / f".{spec.folder_name()}.tmp-{os.getpid()}"
-        try:
-            write_dataset(tmp, spec, quiet=True)
-            tmp.rename(target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)  # what an interrupted drawing left
-    print(f"generated SYNTHETIC liveness data (procedurally drawn faces, not real data) in {target}", flush=True)
+    target = Path(cache_dir).expanduser() / "synthetic" / spec.folder_name()
+    if generated_once(target, lambda folder: write_dataset(folder, spec, quiet=True)):
+        print(f"generated SYNTHETIC liveness data (procedurally drawn faces, not real data) in {target}", flush=True)
     return target

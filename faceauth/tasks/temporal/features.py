@@ -27,6 +27,8 @@ from typing import Iterator, Protocol
 import numpy as np
 
 from faceauth.errors import FaceauthError
+from faceauth.files import file_sha256
+from faceauth.imaging import resize_centre_crop
 from faceauth.tasks.temporal.videos import Video, check_frames, check_length, read_frames
 
 
@@ -262,14 +264,6 @@ class TextureExtractor:
 
 # ---------------------------------------------------------------------------------------------- checkpoint
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @contextlib.contextmanager
 def _one_thread() -> Iterator[None]:
     """CPU kernels may split reductions differently with another thread count: extract on one."""
@@ -302,7 +296,7 @@ class CheckpointExtractor:
             raise FaceauthError(f"frame extractor {self.path}: the checkpoint names no image_size in its model_args or "
                                 "config; a frame extractor must be an image model (e.g. a liveness checkpoint)")
         self.model = get_task(checkpoint["task"]).load_model(checkpoint)
-        self.identity = f"checkpoint-{checkpoint['task']}-{file_sha256(self.path)[:20]}"
+        self.identity = f"checkpoint-{checkpoint['task']}-{file_sha256(self.path, 'frame extractor')[:20]}"
         self.dim = int(self._embed([np.zeros((self.image_size, self.image_size, 3), np.uint8)]).shape[1])
 
     def _penultimate(self, images):
@@ -325,13 +319,7 @@ class CheckpointExtractor:
     def _preprocess(self, frame: np.ndarray) -> np.ndarray:
         from PIL import Image
 
-        size = self.image_size
-        image = Image.fromarray(frame)
-        scale = size / min(image.size)
-        width, height = max(size, round(image.size[0] * scale)), max(size, round(image.size[1] * scale))
-        image = image.resize((width, height), Image.Resampling.BILINEAR)
-        left, top = (width - size) // 2, (height - size) // 2
-        return np.asarray(image.crop((left, top, left + size, top + size)), dtype=np.uint8)
+        return resize_centre_crop(Image.fromarray(frame), self.image_size)
 
     def _embed(self, frames: list[np.ndarray], batch: int = 64) -> np.ndarray:
         import torch

@@ -23,6 +23,7 @@ from typing import Iterator
 import numpy as np
 
 from faceauth.errors import FaceauthError
+from faceauth.files import bounded_lines
 from faceauth.layout import SPLITS, UNTYPED_ATTACK
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -157,10 +158,7 @@ def check_length(count: int, needed: int) -> None:
 
 def problem_report(problems: dict[str, str], limit: int = 50) -> str:
     """Many bad videos in one message: one line each (the first `limit`)."""
-    lines = [f"  {path}: {why}" for path, why in list(problems.items())[:limit]]
-    if len(problems) > limit:
-        lines.append(f"  ... and {len(problems) - limit} more")
-    return "\n".join(lines)
+    return "\n".join(bounded_lines([f"  {path}: {why}" for path, why in problems.items()], limit))
 
 
 def check_layout(root: Path, splits: tuple[str, ...] = SPLITS) -> dict[str, list[Video]]:
