@@ -1,16 +1,17 @@
-"""Shared fixtures: small configs, real files under tmp_path, one real local Ray per session."""
+"""Shared fixtures: small configs, real files under tmp_path. Tests that search start a real local Ray
+through `faceauth.tune`, as a user's command does, with the search's own Ray environment."""
 
 from __future__ import annotations
 
-import os
+import dataclasses
 
 import pytest
 
-# Ray's start-up and Train's control loop tuned for a 2-core machine (see RAY_NOTES.md).
-os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.2")
-os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
-os.environ.setdefault("RAY_TRAIN_ENABLE_STATE_ACTOR_RECONCILIATION", "0")
-os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+from faceauth.search.runner import set_ray_environment
+
+# Ray's start-up and Train's control loop tuned for a 2-core machine (docs/ray-notes.md): the same
+# settings a search sets, for tests that start Ray without faceauth.tune.
+set_ray_environment()
 
 
 @pytest.fixture
@@ -21,3 +22,19 @@ def small_fusion(tmp_path):
         "hidden_sizes": [32], "out_dim": 32, "epochs": 2, "batch_size": 16, "max_impostor_pairs": 2000,
         "log_dir": str(tmp_path / "logs"), "output": str(tmp_path / "fusion.pth"),
     }
+
+
+@pytest.fixture
+def small_config(tmp_path):
+    """`small_config(task)`: config values for a task from its own smoke settings (`Task.smoke`), on its
+    synthetic data where it has some, with every path (logs, caches, outputs) under tmp_path."""
+
+    def build(task) -> dict:
+        fields = {f.name for f in dataclasses.fields(task.config_cls)}
+        values = {**task.smoke_overrides(), "log_dir": str(tmp_path / "logs")}
+        paths = {"synthetic": True, "cache_dir": str(tmp_path / "cache"), "output_dir": str(tmp_path / "out"),
+                 "output": str(tmp_path / "out" / f"{task.name}.pth")}
+        values.update({key: value for key, value in paths.items() if key in fields})
+        return values
+
+    return build

@@ -8,16 +8,14 @@ import torch
 
 from faceauth import train as train_cli
 from faceauth.checkpoint import load_checkpoint
-from faceauth.config import TrainConfig
 from faceauth.metrics import roc_curve, verification_metrics
-from faceauth.session import LocalSession
 from faceauth.tasks import Evaluation
 from faceauth.tasks.fusion import linear, synthetic
 from faceauth.tasks.fusion.data import split_by_identity, verification_pairs
 from faceauth.tasks.fusion.model import FusionModel
 from faceauth.tasks.fusion.data import normalized_concat
 from faceauth.tasks.fusion.model import pair_scores
-from faceauth.fit import Objective, fit
+from faceauth.fit import Objective
 from faceauth.verdict import bootstrap_differences, build_verdict
 
 
@@ -56,17 +54,6 @@ def test_choose_falls_back_to_score_averaging_when_nothing_beats_it():
     assert chosen.kind == "score_average" and len(scores) == 1 + 2 * len(linear.SHRINKAGE_GRID)
     chosen, _ = linear.choose(x, data.labels, 64, lambda f: (f.shrinkage == 0.3 and f.kind == "whiten",))
     assert (chosen.kind, chosen.shrinkage) == ("whiten", 0.3)
-
-
-def test_start_is_kept_when_training_does_not_beat_it():
-    model = torch.nn.Linear(2, 2)
-    values = iter([0.8, 0.5, 0.6])
-    session = LocalSession()
-    fit(task="t", config=TrainConfig(epochs=2, patience=0), session=session, model=model, model_args={},
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1), train_epoch=lambda epoch: 1.0,
-        validate=lambda: {"m": next(values)}, objective=Objective("m", "max"), validate_start=True)
-    assert [h["epoch"] for h in session.history] == [0, 1, 2] and session.history[-1]["completed"]
-    assert session.last_checkpoint["epoch"] == 0 and session.last_checkpoint["best"] == 0.8
 
 
 def test_weighted_roc_counts_a_score_twice():

@@ -11,10 +11,7 @@ from faceauth import evaluate as evaluate_cli
 from faceauth import export as export_cli
 from faceauth import train as train_cli
 from faceauth.checkpoint import load_checkpoint
-from faceauth.config import TrainConfig
 from faceauth.errors import FaceauthError
-from faceauth.session import LocalSession
-from faceauth.fit import Objective, TrainingDiverged, fit
 from faceauth.tasks.fusion.model import augment_embeddings
 from faceauth.tasks.fusion.model import build_model
 from tests.test_fusion_data import write_parquet
@@ -115,25 +112,6 @@ def test_smoke_test_flag(tmp_path):
     assert train_cli.main(["fusion", "--synthetic", "--smoke-test", "--output", str(tmp_path / "m.pth"),
                            "--log-dir", str(tmp_path)]) == 0
     assert load_checkpoint(tmp_path / "m.pth")["epoch"] <= 2
-
-
-def test_nan_loss_ends_the_run_with_the_reason():
-    model = torch.nn.Linear(2, 2)
-    with pytest.raises(TrainingDiverged, match="loss became nan at epoch 1"):
-        fit(task="t", config=TrainConfig(epochs=3), session=LocalSession(), model=model, model_args={},
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.1), train_epoch=lambda epoch: float("nan"),
-            validate=lambda: {"m": 0.0}, objective=Objective("m", "max"))
-
-
-def test_early_stopping_and_best_checkpoint():
-    model = torch.nn.Linear(2, 2)
-    values = iter([0.5, 0.7, 0.6, 0.6, 0.6, 0.9])
-    session = LocalSession()
-    fit(task="t", config=TrainConfig(epochs=6, patience=2), session=session, model=model, model_args={},
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1), train_epoch=lambda epoch: 1.0,
-        validate=lambda: {"m": next(values)}, objective=Objective("m", "max"))
-    assert [h["epoch"] for h in session.history] == [1, 2, 3, 4]
-    assert session.last_checkpoint["epoch"] == 2 and session.last_checkpoint["best"] == 0.7
 
 
 def test_augmentation_strength_zero_is_identity_and_never_drops_every_model():

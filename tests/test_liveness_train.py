@@ -11,12 +11,10 @@ from faceauth import datasets as datasets_cli
 from faceauth import evaluate as evaluate_cli
 from faceauth import export as export_cli
 from faceauth import train as train_cli
-from faceauth import tune as tune_cli
 from faceauth.checkpoint import load_checkpoint
 from faceauth.metrics import PAD_KEYS, pad_metrics
 from faceauth.tasks import get_task
 from faceauth.tasks.liveness.model import build_model
-from tests.tune_helpers import trials
 
 TINY = ["--image-size", "32", "--width", "8", "--depth", "10", "--epochs", "2", "--batch_size", "8", "--lr", "0.003"]
 
@@ -85,28 +83,3 @@ def test_user_errors_exit_2_with_a_message(tmp_path, capsys):
     assert "missing does not exist" in capsys.readouterr().err
     assert train_cli.main(["liveness", "--synthetic", "--image-size", "8"]) == 2
     assert "'image_size' must lie in [16, 1024]" in capsys.readouterr().err
-
-
-def test_smoke_search_writes_a_complete_best_folder(tmp_path):
-    assert tune_cli.main(["liveness", "--smoke-test", "--no-dashboard", "--num-cpus", "2", "--name", "smoke",
-                          "--storage", str(tmp_path / "runs"), "--log-dir", str(tmp_path / "logs"),
-                          "--cache-dir", str(tmp_path / "cache")]) == 0
-    run = tmp_path / "runs" / "smoke"
-    best = run / "best"
-    rows = trials(run)
-    assert len(rows) == 2 and all(r["param_image_size"] in (48, 64) for r in rows)
-    metrics = json.loads((best / "metrics.json").read_text())
-    assert set(PAD_KEYS) <= set(metrics["val"]) and set(PAD_KEYS) <= set(metrics["test"])
-    assert {"apcer_print", "apcer_replay", "apcer_mask", "apcer_worst"} <= set(metrics["test"])
-    assert metrics["test"]["threshold"] == metrics["val"]["threshold"] == metrics["deployment"]["threshold"]
-    assert metrics["deployment"]["channel_order"] == "RGB" and metrics["onnx"]["max_abs_diff"] < 1e-4
-
-    checkpoint = load_checkpoint(best / "model.pt")
-    size = checkpoint["model_args"]["image_size"]
-    x = np.random.default_rng(1).random((4, 3, size, size), dtype=np.float32)
-    model = build_model(checkpoint["model_args"])
-    model.load_state_dict(checkpoint["state_dict"])
-    onnx_out = ort.InferenceSession(str(best / "model.onnx")).run(None, {"image": x})[0]
-    assert np.abs(onnx_out - model.eval()(torch.from_numpy(x)).detach().numpy()).max() < 1e-4
-    report = (best / "report.md").read_text()
-    assert "apcer_worst" in report and (best / "roc_det.png").stat().st_size > 1000

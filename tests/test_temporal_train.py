@@ -16,7 +16,6 @@ from faceauth import train as train_cli
 from faceauth.checkpoint import load_checkpoint
 from faceauth.metrics import PAD_KEYS
 from faceauth.tasks.temporal.model import build_model
-from tests.tune_helpers import trials
 
 TINY = {"synthetic_per_class": 4, "synthetic_frames": 12, "synthetic_size": 32, "seq_len": 4, "hidden_size": 8,
         "num_layers": 2, "bidirectional": True, "epochs": 3, "batch_size": 8, "augment_strength": 0.5}
@@ -68,27 +67,3 @@ def test_user_errors_exit_2_with_a_message(tmp_path, capsys):
     assert train_cli.main(["temporal", "--synthetic", "--frame-extractor", str(tmp_path / "none.pth"),
                            "--cache-dir", str(tmp_path)]) == 2
     assert "frame extractor" in capsys.readouterr().err
-
-
-def test_smoke_search_writes_a_complete_best_folder(tmp_path):
-    from faceauth import tune as tune_cli
-
-    assert tune_cli.main(["temporal", "--smoke-test", "--no-dashboard", "--num-cpus", "2", "--name", "smoke",
-                          "--storage", str(tmp_path / "runs"), "--log-dir", str(tmp_path / "logs"),
-                          "--cache-dir", str(tmp_path / "cache")]) == 0
-    run = tmp_path / "runs" / "smoke"
-    rows = trials(run)
-    assert len(rows) == 2 and {r["status"] for r in rows} <= {"completed", "early_stopped", "stopped_by_scheduler"}
-    assert all(r["param_seq_len"] >= 2 and isinstance(r["param_bidirectional"], bool) for r in rows)
-    best = run / "best"
-    metrics = json.loads((best / "metrics.json").read_text())
-    assert metrics["task"] == "temporal" and metrics["metric"] == "eer" and metrics["mode"] == "min"
-    assert set(PAD_KEYS) <= set(metrics["test"]) and metrics["onnx"]["max_abs_diff"] < 1e-4
-    checked = metrics["onnx"]["checked_input_shapes"]["features"]  # another batch and another sequence length
-    assert checked == [5, max(2, metrics["hyperparameters"]["seq_len"]) + 3, 76] and metrics["deployment"]["feature_size"] == 76
-    assert metrics["deployment"]["threshold"] == metrics["val"]["threshold"]
-    assert set(metrics["test_baselines"]) == {"time_blind_logreg", "frame_score_average"}
-    assert all("threshold" in m and "acer" in m for m in metrics["test_baselines"].values())
-    assert (best / "model.onnx").stat().st_size > 1000 and "time_blind_logreg" in (best / "report.md").read_text()
-    config = yaml.safe_load((best / "config.yaml").read_text())
-    assert config["task"] == "temporal" and config["synthetic"] is True

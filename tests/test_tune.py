@@ -4,51 +4,10 @@ import json
 import os
 import signal
 
-import numpy as np
-import onnxruntime as ort
 import pytest
-import torch
 import yaml
 
-from faceauth import train as train_cli
-from faceauth.checkpoint import load_checkpoint
-from faceauth.metrics import VERIFICATION_KEYS
-from faceauth.tasks.fusion.model import build_model
 from tests.tune_helpers import mlp_only_space, results_of, run_tune, start_tune, trials, wait_for
-
-
-def test_smoke_search_writes_a_complete_best_folder(tmp_path):
-    assert run_tune(tmp_path, "smoke") == 0
-    run = tmp_path / "runs" / "smoke"
-    best = run / "best"
-    rows = trials(run)
-    assert len(rows) == 2 and {r["status"] for r in rows} <= {"completed", "early_stopped", "stopped_by_scheduler"}
-    assert all(r["param_lr"] > 0 and r["param_hidden_sizes"].startswith("[") for r in rows)
-
-    checkpoint = load_checkpoint(best / "model.pt")  # weights_only=True
-    model = build_model(checkpoint["model_args"])
-    model.load_state_dict(checkpoint["state_dict"])
-    x = np.random.default_rng(1).standard_normal((3, checkpoint["model_args"]["in_dim"])).astype(np.float32)
-    onnx_out = ort.InferenceSession(str(best / "model.onnx")).run(None, {"embeddings": x})[0]
-    assert np.abs(onnx_out - model.eval()(torch.from_numpy(x)).detach().numpy()).max() < 1e-4
-
-    metrics = json.loads((best / "metrics.json").read_text())
-    assert {"task", "trial_id", "hyperparameters", "val", "test", "onnx"} <= set(metrics)
-    assert set(VERIFICATION_KEYS) <= set(metrics["test"]) and set(VERIFICATION_KEYS) <= set(metrics["val"])
-    assert set(metrics["test_baselines"]) == {"score_average", "embedding_average"}
-    assert metrics["onnx"]["max_abs_diff"] < 1e-4
-    assert metrics["trial_id"] in {r["trial_id"] for r in rows}
-
-    report = (best / "report.md").read_text()
-    assert "Test data" in report and (best / "history.png").stat().st_size > 1000
-    assert report.splitlines()[2].startswith("**Verdict.**") and metrics["verdict"]["unit"] == "identities"
-    assert (best / "roc_det.png").stat().st_size > 1000
-
-    # config.yaml re-runs the best trial with faceauth.train.
-    config = yaml.safe_load((best / "config.yaml").read_text())
-    assert config["task"] == "fusion" and config["lr"] == metrics["hyperparameters"]["lr"]
-    assert train_cli.main(["--config", str(best / "config.yaml"), "--output", str(tmp_path / "rerun.pth"),
-                           "--log-dir", str(tmp_path / "logs")]) == 0
 
 
 def test_asha_stopped_trials_reach_the_optuna_study(tmp_path):

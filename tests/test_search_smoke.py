@@ -1,0 +1,107 @@
+"""One smoke search per registered task, end to end against a real local Ray, as a user runs it:
+
+    python -m faceauth.tune <task> --smoke-test
+
+What every task's best/ folder must hold is checked the same way for all; each task's own checks
+(its metrics, baselines, deployment notes) follow in TASK_CHECKS."""
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+import yaml
+
+from faceauth import train as train_cli
+from faceauth import tune as tune_cli
+from faceauth.checkpoint import load_checkpoint
+from faceauth.metrics import PAD_KEYS, VERIFICATION_KEYS
+from faceauth.tasks import get_task, list_tasks
+from tests.tune_helpers import trials
+
+
+def smoke_search(tmp_path, task) -> int:
+    extra = ["--cache-dir", str(tmp_path / "cache")] if "cache_dir" in task.flags else []
+    return tune_cli.main([task.name, "--smoke-test", "--no-dashboard", "--num-cpus", "2", "--name", "smoke",
+                          "--storage", str(tmp_path / "runs"), "--log-dir", str(tmp_path / "logs"), *extra])
+
+
+@pytest.mark.parametrize("name", list_tasks())
+def test_smoke_search_writes_a_complete_best_folder(tmp_path, name):
+    task = get_task(name)
+    assert smoke_search(tmp_path, task) == 0
+    run = tmp_path / "runs" / "smoke"
+    best = run / "best"
+    rows = trials(run)
+    assert len(rows) == 2 and {r["status"] for r in rows} <= {"completed", "early_stopped", "stopped_by_scheduler"}
+
+    metrics = json.loads((best / "metrics.json").read_text())
+    assert metrics["task"] == name and metrics["trial_id"] in {r["trial_id"] for r in rows}
+    assert {"task", "trial_id", "hyperparameters", "val", "test", "onnx"} <= set(metrics)
+    assert set(task.metric_names) <= set(metrics["val"]) and set(task.metric_names) <= set(metrics["test"])
+    assert metrics["onnx"]["max_abs_diff"] < 1e-4
+
+    # The ONNX file computes what the checkpoint's model computes, on inputs of other sizes.
+    checkpoint = load_checkpoint(best / "model.pt")  # weights_only=True
+    model = task.load_model(checkpoint)
+    spec = task.onnx_spec(checkpoint["model_args"])
+    inputs = spec.example_inputs(3, True)
+    onnx_out = ort.InferenceSession(str(best / "model.onnx")).run(
+        None, {k: v.numpy() for k, v in zip(spec.input_names, inputs)})[0]
+    with torch.no_grad():
+        assert np.abs(onnx_out - model(*inputs).numpy()).max() < 1e-4
+
+    report = (best / "report.md").read_text()
+    assert "Test data" in report and (best / "history.png").stat().st_size > 1000
+    assert (best / "roc_det.png").stat().st_size > 1000
+    config = yaml.safe_load((best / "config.yaml").read_text())
+    assert config["task"] == name
+    TASK_CHECKS.get(name, lambda *args: None)(tmp_path, best, rows, metrics, checkpoint, report, config)
+
+
+def check_fusion(tmp_path, best, rows, metrics, checkpoint, report, config):
+    assert all(r["param_lr"] > 0 and r["param_hidden_sizes"].startswith("[") for r in rows)
+    model = get_task("fusion").build_model(checkpoint["model_args"])
+    model.load_state_dict(checkpoint["state_dict"])
+    x = np.random.default_rng(1).standard_normal((3, checkpoint["model_args"]["in_dim"])).astype(np.float32)
+    onnx_out = ort.InferenceSession(str(best / "model.onnx")).run(None, {"embeddings": x})[0]
+    assert np.abs(onnx_out - model.eval()(torch.from_numpy(x)).detach().numpy()).max() < 1e-4
+    assert set(VERIFICATION_KEYS) <= set(metrics["test"]) and set(VERIFICATION_KEYS) <= set(metrics["val"])
+    assert set(metrics["test_baselines"]) == {"score_average", "embedding_average"}
+    assert report.splitlines()[2].startswith("**Verdict.**") and metrics["verdict"]["unit"] == "identities"
+    # config.yaml re-runs the best trial with faceauth.train.
+    assert config["task"] == "fusion" and config["lr"] == metrics["hyperparameters"]["lr"]
+    assert train_cli.main(["--config", str(best / "config.yaml"), "--output", str(tmp_path / "rerun.pth"),
+                           "--log-dir", str(tmp_path / "logs")]) == 0
+
+
+def check_liveness(tmp_path, best, rows, metrics, checkpoint, report, config):
+    assert len(rows) == 2 and all(r["param_image_size"] in (48, 64) for r in rows)
+    assert set(PAD_KEYS) <= set(metrics["val"]) and set(PAD_KEYS) <= set(metrics["test"])
+    assert {"apcer_print", "apcer_replay", "apcer_mask", "apcer_worst"} <= set(metrics["test"])
+    assert metrics["test"]["threshold"] == metrics["val"]["threshold"] == metrics["deployment"]["threshold"]
+    assert metrics["deployment"]["channel_order"] == "RGB" and metrics["onnx"]["max_abs_diff"] < 1e-4
+    size = checkpoint["model_args"]["image_size"]
+    x = np.random.default_rng(1).random((4, 3, size, size), dtype=np.float32)
+    model = get_task("liveness").build_model(checkpoint["model_args"])
+    model.load_state_dict(checkpoint["state_dict"])
+    onnx_out = ort.InferenceSession(str(best / "model.onnx")).run(None, {"image": x})[0]
+    assert np.abs(onnx_out - model.eval()(torch.from_numpy(x)).detach().numpy()).max() < 1e-4
+    assert "apcer_worst" in report and (best / "roc_det.png").stat().st_size > 1000
+
+
+def check_temporal(tmp_path, best, rows, metrics, checkpoint, report, config):
+    assert all(r["param_seq_len"] >= 2 and isinstance(r["param_bidirectional"], bool) for r in rows)
+    assert metrics["task"] == "temporal" and metrics["metric"] == "eer" and metrics["mode"] == "min"
+    assert set(PAD_KEYS) <= set(metrics["test"]) and metrics["onnx"]["max_abs_diff"] < 1e-4
+    checked = metrics["onnx"]["checked_input_shapes"]["features"]  # another batch and another sequence length
+    assert checked == [5, max(2, metrics["hyperparameters"]["seq_len"]) + 3, 76] and metrics["deployment"]["feature_size"] == 76
+    assert metrics["deployment"]["threshold"] == metrics["val"]["threshold"]
+    assert set(metrics["test_baselines"]) == {"time_blind_logreg", "frame_score_average"}
+    assert all("threshold" in m and "acer" in m for m in metrics["test_baselines"].values())
+    assert (best / "model.onnx").stat().st_size > 1000 and "time_blind_logreg" in report
+    assert config["task"] == "temporal" and config["synthetic"] is True
+
+
+TASK_CHECKS = {"fusion": check_fusion, "liveness": check_liveness, "temporal": check_temporal}
