@@ -28,7 +28,6 @@ sys.path.insert(0, str(ROOT))
 
 
 def run_regime(regime: str, per_class: int, seed: int, overrides: dict, work: Path) -> dict:
-    import faceauth.tasks.temporal  # noqa: F401  (registers the task)
     from faceauth.config import build_config
     from faceauth.train import train_once
     from faceauth.tasks import get_task

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from faceauth.metrics import SortedScores, equal_error_rate, roc_auc, tpr_at_fpr
-from faceauth.tasks.base import Evaluation
+from faceauth.evaluation import Evaluation
 from faceauth.fit import Objective
 
 RESAMPLES = 1000

@@ -7,7 +7,6 @@ import pytest
 import torch
 import yaml
 
-import faceauth.tasks.temporal  # noqa: F401  (registers the task)
 from faceauth import train as train_cli
 from faceauth.checkpoint import load_checkpoint
 from faceauth.config import build_config

@@ -13,7 +13,6 @@ import pytest
 import torch
 from PIL import Image
 
-import faceauth.tasks.temporal  # noqa: F401  (registers the task)
 from faceauth.checkpoint import make_checkpoint, save_checkpoint
 from faceauth.errors import FaceauthError
 from faceauth.tasks import get_task

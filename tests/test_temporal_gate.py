@@ -15,7 +15,6 @@ import io
 import numpy as np
 import pytest
 
-import faceauth.tasks.temporal  # noqa: F401  (registers the task)
 from faceauth.config import build_config
 from faceauth.train import train_once
 from faceauth.tasks import get_task

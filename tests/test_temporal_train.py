@@ -9,7 +9,6 @@ import pytest
 import torch
 import yaml
 
-import faceauth.tasks.temporal  # noqa: F401  (registers the task; the entry points list it from then on)
 from faceauth import evaluate as evaluate_cli
 from faceauth import export as export_cli
 from faceauth import train as train_cli

@@ -1,5 +1,5 @@
-"""The registry of tasks. A task is one folder under faceauth/tasks/ whose class subclasses
-`faceauth.tasks.base.Task` and carries `@register`; adding one is that folder plus one line in
+"""The registry of tasks. A task is one folder under faceauth/tasks/ whose task.py holds a subclass of
+`faceauth.tasks.base.Task` carrying `@register`; adding one is that folder plus its line in
 BUILTIN_TASKS (or, for a task outside this package, importing its module before use)."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from faceauth.errors import FaceauthError
 from faceauth.tasks.base import Evaluation, OnnxSpec, Task, TrainingRun
 
 BUILTIN_TASKS = (
-    "faceauth.tasks.fusion",
-    "faceauth.tasks.liveness",
-    "faceauth.tasks.temporal",
+    "faceauth.tasks.fusion.task",
+    "faceauth.tasks.liveness.task",
+    "faceauth.tasks.temporal.task",
 )
 
 _registry: dict[str, Task] = {}

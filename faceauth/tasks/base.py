@@ -12,39 +12,18 @@ generator for `python -m faceauth.datasets`.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping
 
-import numpy as np
 import torch
 
 from faceauth import session as sessions
 from faceauth.config import TrainConfig, add_config_flags, build_config
+from faceauth.evaluation import Evaluation
 from faceauth.fit import Objective, fit
 from faceauth.runlog import seed_everything
-
-
-@dataclass
-class Evaluation:
-    """Metrics of the model and its baselines on the same samples or pairs.
-
-    `metrics` maps a system name to its metric dict; the first entry is the model, the rest are
-    baselines. `scores` maps a system name to (positive, negative) score arrays for ROC/DET plots
-    (genuine/impostor pairs for verification, attack/bona fide for PAD).
-    """
-
-    metrics: dict[str, dict[str, float]]
-    scores: dict[str, tuple[np.ndarray, np.ndarray]]
-    details: dict[str, Any] = field(default_factory=dict)
-    # The independent units behind each score, for bootstrap intervals (faceauth.verdict): for the
-    # positive and the negative scores, an int array of shape (n,) (the video or subject of a sample)
-    # or (n, 2) (the two identities of a pair). The same for every system: they score the same items.
-    groups: tuple[np.ndarray, np.ndarray] | None = None
-
-    @property
-    def model_metrics(self) -> dict[str, float]:
-        return next(iter(self.metrics.values()))
+from faceauth.verdict import build_verdict
 
 
 @dataclass(frozen=True)
@@ -128,8 +107,6 @@ class Task:
         """After model selection: refit on training + validation data (where the task has it and the
         config's `refit` is on), evaluate on the test data beside the baselines, and the verdict (None
         when the evaluation has no groups to bootstrap over)."""
-        from faceauth.verdict import build_verdict
-
         if checkpoint["config"].get("refit", True):
             checkpoint = self.refit(checkpoint)
         evaluation = self.evaluate(checkpoint)

@@ -70,6 +70,19 @@ def data_root(config: PadConfig, task: str, items: str, layout: str, synthetic: 
     return root
 
 
+def pad_flags(items: str, layout: str, per_class: int, difficulty: float, caches: str,
+              output_name: str) -> dict[str, dict[str, Any]]:
+    """The flags of PadConfig's fields, worded for a task's `items` (images, videos)."""
+    return {
+        "output_dir": {"metavar": "DIR", "help": f"where {output_name} goes (default ./checkpoints)"},
+        "synthetic": {"help": f"use generated {items} (no data needed)"},
+        "data_root": {"metavar": "DIR", "help": f"DIR/{{train,val,test}}/{{live,spoof}}/ with {layout} (spoof/<attack type>/ allowed)"},
+        "cache_dir": {"metavar": "DIR", "help": f"{caches} and synthetic data (default ~/.cache/faceauth)"},
+        "synthetic_per_class": {"help": f"synthetic {items} per class in train; val and test get half (default {per_class})"},
+        "synthetic_difficulty": {"help": f"synthetic data: 0 obvious .. 1 subtle attack cues (default {difficulty:g})"},
+    }
+
+
 class AttackLabels:
     """For a split dataclass with `is_attack` (N,) bool and `attack_types` (N,) str arrays."""
 

@@ -1,5 +1,1 @@
-"""Fusion: merges the embeddings of several face-recognition models into one (task.py)."""
-
-from faceauth.tasks.fusion.task import FusionTask
-
-__all__ = ["FusionTask"]
+"""Fusion: merges the embeddings of several face-recognition models into one; the task and its registration are in task.py."""

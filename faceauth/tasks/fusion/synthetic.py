@@ -104,7 +104,7 @@ def generate(spec: Regime, num_identities: int, samples_per_id: int, seed: int =
              model_names: tuple[str, ...] | None = None):
     """Draw an EmbeddingSet of the regime with these counts; `model_names` name the columns when
     there is one per model (otherwise model_1, model_2, ...)."""
-    from faceauth.tasks.fusion.data import EmbeddingSet
+    from faceauth.tasks.fusion.embedding_set import EmbeddingSet
 
     models = spec.models
     names = tuple(model_names or ())

@@ -22,7 +22,7 @@ from faceauth.tasks.liveness import training
 from faceauth.tasks.liveness.config import BLOCKS_PER_STAGE, LivenessConfig
 from faceauth.tasks.liveness.data import ImageSplit, data_root, load_folders, load_splits, resolve_test_folder
 from faceauth.tasks.liveness.model import LivenessResNet, attack_scores, build_model
-from faceauth.tasks.pad import PresentationAttackTask, threshold_logit
+from faceauth.tasks.pad import PresentationAttackTask, pad_flags, threshold_logit
 
 
 @register
@@ -35,20 +35,14 @@ class LivenessTask(PresentationAttackTask):
              "image_size": 32, "width": 8, "depth": 10, "batch_size": 8}
     generator_help = "face images, live and spoof (print, replay, mask)"
     flags = {
-        "synthetic": {"help": "use generated images (no data needed)"},
-        "data_root": {"metavar": "DIR",
-                      "help": "DIR/{train,val,test}/{live,spoof}/ with JPEG/PNG images (spoof/<attack type>/ allowed)"},
+        **pad_flags("images", "JPEG/PNG images", 200, 0.5, "decoded-image cache", "liveness_best.pth"),
         "skip_corrupt": {"help": "skip (and list) unreadable images instead of stopping"},
-        "cache_dir": {"metavar": "DIR", "help": "decoded-image cache and synthetic data (default ~/.cache/faceauth)"},
         "cache": {"help": "decode every image every epoch instead of caching (slow)"},
         "image_size": {"help": "input size in pixels (default 64)"},
         "width": {"help": "channels of the first ResNet stage (default 32)"},
         "depth": {"choices": sorted(BLOCKS_PER_STAGE), "help": "ResNet depth (default 18)"},
         "dropout": {"help": "dropout before the classifier (default 0)"},
         "label_smoothing": {},
-        "synthetic_per_class": {"help": "synthetic images per class in train, half as many in val and test (default 200)"},
-        "synthetic_difficulty": {"help": "synthetic data: 0 obvious .. 1 subtle attack cues (default 0.5)"},
-        "output_dir": {"metavar": "DIR", "help": "where liveness_best.pth goes (default ./checkpoints)"},
     }
 
     def prepare(self, config: LivenessConfig, session: sessions.Session) -> TrainingRun:

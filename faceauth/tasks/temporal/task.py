@@ -23,7 +23,7 @@ from faceauth import session as sessions
 from faceauth.errors import FaceauthError
 from faceauth.tasks import register
 from faceauth.tasks.base import OnnxSpec, TrainingRun
-from faceauth.tasks.pad import PresentationAttackTask, threshold_logit
+from faceauth.tasks.pad import PresentationAttackTask, pad_flags, threshold_logit
 from faceauth.tasks.temporal import training
 from faceauth.tasks.temporal.baselines import baseline_results
 from faceauth.tasks.temporal.config import FRAME_FEATURES, TemporalConfig
@@ -44,9 +44,8 @@ class TemporalTask(PresentationAttackTask):
              "synthetic_size": 32, "seq_len": 4, "frame_stride": 1, "hidden_size": 8, "batch_size": 8}
     generator_help = "face video clips, live and spoof (print, replay)"
     flags = {
-        "synthetic": {"help": "use generated videos (no data needed)"},
-        "data_root": {"metavar": "DIR", "help": "DIR/{train,val,test}/{live,spoof}/ with one frame folder or video "
-                                                "file per video (spoof/<attack type>/ allowed)"},
+        **pad_flags("videos", "one frame folder or video file per video", 24, 0.7, "frame-feature cache",
+                    "temporal_best.pth"),
         "skip_invalid": {"help": "skip (and list) unreadable, too short or mixed-size videos instead of stopping"},
         "test_data": {"metavar": "DIR", "help": "test videos (a folder with live/ and spoof/, or a data root holding "
                                                 "test/); then no test split is read from the training data"},
@@ -56,16 +55,12 @@ class TemporalTask(PresentationAttackTask):
                                                              "(e.g. a liveness model.pt): frame_features checkpoint"},
         "synthetic_regime": {"choices": tuple(REGIMES), "help": "synthetic data: a named regime of frame size, clip "
                                                                 "length and cues (see synthetic.REGIMES)"},
-        "cache_dir": {"metavar": "DIR", "help": "frame-feature cache and synthetic videos (default ~/.cache/faceauth)"},
         "seq_len": {"help": "frames per LSTM window (default 12)"},
         "frame_stride": {"help": "take every n-th frame of the video into a window (default 2)"},
         "hidden_size": {"help": "LSTM width (default 16)"},
         "num_layers": {"help": "LSTM layers (default 1)"},
         "bidirectional": {"help": "a bidirectional LSTM"},
         "dropout": {"help": "dropout between LSTM layers and before the head (default 0.2)"},
-        "synthetic_per_class": {"help": "synthetic videos per class in train; val and test get half (default 24)"},
-        "synthetic_difficulty": {"help": "synthetic data: 0 obvious .. 1 subtle attack cues (default 0.7)"},
-        "output_dir": {"metavar": "DIR", "help": "where temporal_best.pth goes (default ./checkpoints)"},
     }
 
     def prepare(self, config: TemporalConfig, session: sessions.Session) -> TrainingRun:
