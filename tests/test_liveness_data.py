@@ -1,4 +1,5 @@
-"""Liveness data: layout checks, unreadable images, the decoded-image cache, augmentation, the model."""
+"""Liveness data: layout checks, unreadable images, the decoded-image cache, augmentation (the model:
+test_liveness_model.py)."""
 
 import os
 from pathlib import Path
@@ -14,7 +15,6 @@ from faceauth.errors import FaceauthError
 from faceauth.tasks.liveness.augment import augment, jpeg
 from faceauth.tasks.liveness.config import LivenessConfig
 from faceauth.tasks.liveness.data import DecodeOnAccess, load_folders, load_splits
-from faceauth.tasks.liveness.model import LivenessResNet
 
 
 def write_image(path: Path, seed: int, size: int = 24) -> Path:
@@ -141,16 +141,6 @@ def test_jpeg_approximation_matches_libjpeg_without_chroma_subsampling():
         reference = torch.from_numpy(np.asarray(Image.open(buffer)).copy()).permute(2, 0, 1)[None].float() / 255
         ours = torch.round(jpeg(x, torch.tensor([float(quality)])).clamp(0, 1) * 255) / 255
         assert (ours - reference).abs().mean() < 0.3 * (reference - x).abs().mean()
-
-
-def test_model_outputs_one_logit_per_image_at_every_depth():
-    for depth, blocks in ((10, 4), (18, 8), (34, 16)):
-        model = LivenessResNet(width=4, depth=depth, dropout=0.2).eval()
-        assert len(model.stages) == blocks
-        assert model(torch.rand(3, 3, 32, 32)).shape == (3,)
-    assert model(torch.rand(1, 3, 48, 48)).shape == (1,)  # any input size: global average pooling
-    with pytest.raises(ValueError, match="depth must be one of"):
-        LivenessResNet(width=4, depth=50)
 
 
 def test_a_symlink_loop_in_an_image_folder_is_an_error_not_more_data(tmp_path):
