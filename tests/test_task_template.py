@@ -159,8 +159,9 @@ def test_datasets_lists_every_task_with_a_generator_and_no_other(toy, capsys):
     assert all(name in text for name in ("fusion", "liveness", "temporal")) and "toy" not in text
 
 
-@pytest.mark.parametrize("name", ["fusion", "liveness", "temporal"])
-def test_every_task_trains_its_own_smoke_config_through_the_template(small_config, name):
+# Fusion's smoke config trains through the command in test_fusion_train.py::test_smoke_test_flag.
+@pytest.mark.parametrize("name", ["liveness", "temporal"])
+def test_a_task_trains_its_own_smoke_config_through_the_template(small_config, name):
     from faceauth.train import train_once
 
     task = get_task(name)
