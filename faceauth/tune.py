@@ -151,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     import ray
 
     start_ray(args, options.uses_train)
+    from faceauth.search.seal import Sealer
+
     try:
         if args.wait_for_resources_s > 0:
             wait_for_resources(options, args.wait_for_resources_s)
@@ -165,7 +167,10 @@ def main(argv: list[str] | None = None) -> int:
               + (" under a TorchTrainer" if options.uses_train else " as a Tune function trial"), flush=True)
         started = time.perf_counter()
         tuner = build_tuner(task, options, space, base, config.epochs, concurrency)
-        results = tuner.fit()
+        try:
+            results = tuner.fit()
+        finally:  # however fit ends (Ctrl-C included), the seal covers Ray's last state files
+            Sealer(f"{storage_path(options.storage)}/{options.name}").seal()
         wall = time.perf_counter() - started
         return finish(task, options, space, config, results, wall)
     finally:

@@ -14,6 +14,12 @@ from faceauth.search.runner import set_ray_environment
 set_ray_environment()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def run_key(tmp_path_factory):
+    """Searches seal their run folders with a key of the test session's own, not the user's."""
+    os.environ["FACEAUTH_RUN_KEY"] = str(tmp_path_factory.mktemp("key") / "run-key")
+
+
 @pytest.fixture
 def small_fusion(tmp_path):
     """A fusion config small enough for a test: 30 identities x 6 samples, 2 epochs."""

@@ -191,6 +191,8 @@ def build_tuner(task: Task, options: SearchOptions, space: SearchSpace, base: di
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search.optuna import OptunaSearch
 
+    from faceauth.search.seal import SealCallback
+
     storage = storage_path(options.storage)
     setup = TrialSetup(task, base, space, options.workers_per_trial, options.cpus_per_worker,
                        options.gpus_per_worker, options.max_failures, f"{storage}/{options.name}/train")
@@ -224,6 +226,9 @@ def build_tuner(task: Task, options: SearchOptions, space: SearchSpace, base: di
             name=options.name, storage_path=storage,
             failure_config=tune.FailureConfig(max_failures=options.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            # Keeps a keyed digest of every file a --resume would unpickle (seal.py); carried in tuner.pkl,
+            # so a restored search goes on sealing.
+            callbacks=[SealCallback(f"{storage}/{options.name}")],
             verbose=1,
         ),
     )
@@ -235,12 +240,18 @@ def _trial_dirname(trial) -> str:
 
 
 def check_resumable(options: SearchOptions) -> None:
-    """Before Ray starts: --resume needs a run folder Tune can restore."""
+    """Before Ray starts: --resume needs a run folder Tune can restore, every file of which that the
+    restore unpickles still as this search wrote it (seal.py)."""
+    if not options.resume:
+        return
     from ray import tune
 
+    from faceauth.search.seal import verify_run_folder
+
     run_path = f"{storage_path(options.storage)}/{options.name}"
-    if options.resume and not tune.Tuner.can_restore(run_path):
+    if not tune.Tuner.can_restore(run_path):
         raise FaceauthError(f"--resume: no search to resume at {run_path}; check --name and --storage")
+    verify_run_folder(run_path)
 
 
 def set_ray_environment() -> None:

@@ -76,17 +76,22 @@ def search_settings(task: str, trials: int, space, base: dict, data_keys: tuple[
                                                                            "synthetic_regime", "data_seed"}) if k in base}}
 
 
-def write_settings(run_uri: str, settings: dict) -> None:
+def write_run_json(run_uri: str, name: str, record: dict) -> None:
+    """A JSON file in the run folder (local or URI), written under a temporary name and moved."""
     import pyarrow.fs
 
     from faceauth.runlog import to_jsonable
 
     filesystem, root = pyarrow.fs.FileSystem.from_uri(run_uri)
     filesystem.create_dir(root, recursive=True)
-    tmp = f"{root}/{SETTINGS_FILE}.tmp"
+    tmp = f"{root}/{name}.tmp"
     with filesystem.open_output_stream(tmp) as stream:
-        stream.write(json.dumps(to_jsonable(settings), indent=2, sort_keys=True).encode())
-    filesystem.move(tmp, f"{root}/{SETTINGS_FILE}")
+        stream.write(json.dumps(to_jsonable(record), indent=2, sort_keys=True).encode())
+    filesystem.move(tmp, f"{root}/{name}")
+
+
+def write_settings(run_uri: str, settings: dict) -> None:
+    write_run_json(run_uri, SETTINGS_FILE, settings)
 
 
 def read_settings(run_uri: str) -> dict | None:

@@ -1,0 +1,124 @@
+"""--resume against a tampered run folder: every file Ray's restore unpickles is sealed with a keyed
+digest, and a planted pickle is refused, naming the file, before anything is unpickled."""
+
+import json
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import pytest
+
+from faceauth.search.seal import SEAL_FILE
+from tests.tune_helpers import run_tune
+
+
+class Plant:
+    """Unpickling this creates the marker file: the proof that a planted pickle ran."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.fixture(scope="module")
+def sealed_run(tmp_path_factory):
+    """One finished 1-trial search; each test resumes a copy of its folder."""
+    root = tmp_path_factory.mktemp("sealed")
+    assert run_tune(root, "orig", "--trials", "1") == 0
+    return root / "runs" / "orig"
+
+
+def copy_run(sealed_run: Path, tmp_path: Path) -> Path:
+    run = tmp_path / "runs" / "orig"
+    shutil.copytree(sealed_run, run)
+    return run
+
+
+def one(run: Path, pattern: str) -> Path:
+    return next(run.glob(pattern))
+
+
+def plant_pickle(path: Path, marker: Path) -> None:
+    path.write_bytes(pickle.dumps(Plant(marker)))
+
+
+def plant_in_experiment_state(path: Path, marker: Path) -> None:
+    """A JSON value Ray's decoder expands with cloudpickle."""
+    state = json.loads(path.read_text())
+    state["stats"]["planted"] = {"_type": "CLOUDPICKLE_FALLBACK", "value": pickle.dumps(Plant(marker)).hex()}
+    path.write_text(json.dumps(state))
+
+
+def replace_file(pattern):
+    return lambda run, marker: (plant_pickle(one(run, pattern), marker), one(run, pattern).name)[1]
+
+
+CASES = {
+    "tuner.pkl": replace_file("tuner.pkl"),
+    "searcher state": replace_file("searcher-state-*.pkl"),
+    "search generator state (a pickle named .json)": replace_file("search_gen_state-*.json"),
+    "trial params.pkl": replace_file("trial_*/params.pkl"),
+    "experiment state with a cloudpickle value": lambda run, marker: (
+        plant_in_experiment_state(one(run, "experiment_state-*.json"), marker), one(run, "experiment_state-*.json").name)[1],
+    "an added trial error.pkl": lambda run, marker: (
+        plant_pickle(one(run, "trial_*") / "error.pkl", marker), "error.pkl")[1],
+    "an added callback state": lambda run, marker: (
+        plant_pickle(run / "callback-states-2099-01-01_00-00-00.pkl", marker), "callback-states-2099")[1],
+    "a removed searcher state": lambda run, marker: (
+        one(run, "searcher-state-*.pkl").unlink(), "searcher-state-")[1],
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_tampered_run_folder_is_not_resumed(sealed_run, tmp_path, capsys, case):
+    run = copy_run(sealed_run, tmp_path)
+    marker = tmp_path / "code-ran"
+    named = CASES[case](run, marker)
+    capsys.readouterr()
+    assert run_tune(tmp_path, "orig", "--resume") == 2
+    out, err = capsys.readouterr()
+    assert "--resume refused" in err and named in err and "Traceback" not in out + err
+    assert not marker.exists()
+
+
+def test_a_seal_edited_to_vouch_for_a_planted_file_is_refused(sealed_run, tmp_path, capsys):
+    run = copy_run(sealed_run, tmp_path)
+    marker = tmp_path / "code-ran"
+    plant_pickle(run / "tuner.pkl", marker)
+    seal = json.loads((run / SEAL_FILE).read_text())
+    seal["files"]["tuner.pkl"] = ["0" * 64]
+    (run / SEAL_FILE).write_text(json.dumps(seal))
+    assert run_tune(tmp_path, "orig", "--resume") == 2
+    assert "does not match the run key" in capsys.readouterr().err and not marker.exists()
+
+
+def test_a_run_folder_without_a_seal_is_refused(sealed_run, tmp_path, capsys):
+    run = copy_run(sealed_run, tmp_path)
+    (run / SEAL_FILE).unlink()
+    assert run_tune(tmp_path, "orig", "--resume") == 2
+    assert f"has no {SEAL_FILE}" in capsys.readouterr().err
+
+
+def test_the_key_must_be_there_and_private(sealed_run, tmp_path, capsys, monkeypatch):
+    copy_run(sealed_run, tmp_path)
+    key = Path(os.environ["FACEAUTH_RUN_KEY"])
+    monkeypatch.setenv("FACEAUTH_RUN_KEY", str(tmp_path / "no-key"))
+    assert run_tune(tmp_path, "orig", "--resume") == 2
+    assert "no-key is missing" in capsys.readouterr().err
+    shared = tmp_path / "shared-key"
+    shutil.copy(key, shared)
+    shared.chmod(0o644)
+    monkeypatch.setenv("FACEAUTH_RUN_KEY", str(shared))
+    assert run_tune(tmp_path, "orig", "--resume") == 2
+    assert "chmod 600" in capsys.readouterr().err
+    shared.chmod(0o600)
+    assert run_tune(tmp_path, "orig", "--resume") == 0  # the same key, kept private: the untouched copy resumes
+
+
+def test_the_key_is_created_private(sealed_run):
+    key = Path(os.environ["FACEAUTH_RUN_KEY"])
+    assert key.stat().st_mode & 0o777 == 0o600 and len(key.read_bytes()) == 32
+    assert key.read_bytes().hex() not in "".join(p.read_bytes().hex() for p in sealed_run.rglob("*") if p.is_file())
