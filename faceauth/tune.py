@@ -12,14 +12,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import json
 import sys
 import time
 from pathlib import Path
 
 from faceauth.cli import add_common_train_flags, config_source, exits_cleanly, resolve_values
-from faceauth.config import TrainConfig, build_config, config_keys
+from faceauth.config import TrainConfig, build_config, config_keys, load_config_file, select_task_values
 from faceauth.errors import FaceauthError
 from faceauth.formatting import format_metrics
+from faceauth.runlog import to_jsonable
 from faceauth.search.best import best_trial, collect_trials, finish_best, write_trials_table
 from faceauth.search.report import write_report
 from faceauth.search.runner import (SearchOptions, build_tuner, check_resumable, plan_concurrency,
@@ -39,7 +41,7 @@ def parse_args(argv: list[str] | None):
     search = parser.add_argument_group("search")
     search.add_argument("--trials", type=int, help="trials in total (default 50; 2 with --smoke-test)")
     search.add_argument("--search-space", help="a search-space YAML (default search_spaces/<task>.yaml)")
-    search.add_argument("--seed", type=int, default=0, help="seeds the TPE sampler and every trial's training (default 0)")
+    search.add_argument("--seed", type=int, help="seeds the TPE sampler and every trial's training (default 0)")
     search.add_argument("--scheduler", choices=("asha", "none"), default="asha", help="ASHA early stopping (default) or none")
     search.add_argument("--grace-period", type=int, default=3, help="ASHA: epochs before a trial can be stopped (default 3)")
     search.add_argument("--max-concurrent", type=int, help="trials at once (default: what the cluster's resources allow)")
@@ -80,7 +82,7 @@ def search_options(args, task: Task) -> SearchOptions:
         raise FaceauthError("--cpus-per-worker must be > 0 and --gpus-per-worker >= 0")
     name = args.name or f"{task.name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     return SearchOptions(
-        task=task.name, trials=trials, seed=args.seed, scheduler=args.scheduler,
+        task=task.name, trials=trials, seed=0 if args.seed is None else args.seed, scheduler=args.scheduler,
         grace_period=1 if args.smoke_test else args.grace_period, max_concurrent=args.max_concurrent,
         time_budget_s=args.time_budget_s, workers_per_trial=args.workers_per_trial,
         cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker,
@@ -90,22 +92,51 @@ def search_options(args, task: Task) -> SearchOptions:
 
 def base_values(args, flags: dict, task: Task, space: SearchSpace) -> dict:
     """Every trial's config before its sampled hyperparameters; synthetic data unless data is named."""
-    values = resolve_values(task, args.config, {**flags, "seed": args.seed}, args.smoke_test, defaults=space.fixed)
+    seed = 0 if args.seed is None else args.seed
+    values = resolve_values(task, args.config, {**flags, "seed": seed}, args.smoke_test, defaults=space.fixed)
     if "synthetic" in config_keys(task.config_cls) and not any(values.get(k) for k in ("synthetic", *task.data_keys)):
         values["synthetic"] = True
     return values
 
 
-def record_or_match_settings(args, options: SearchOptions, space: SearchSpace, base: dict, task: Task) -> SearchOptions:
+def recorded_settings(options: SearchOptions) -> dict | None:
+    """A resumed search's recorded settings (checked by the seal first); None for a new search or a
+    run from before settings were recorded."""
+    if not options.resume:
+        return None
+    check_resumable(options)
+    return read_settings(f"{storage_path(options.storage)}/{options.name}")
+
+
+WHERE_IT_RUNS = ("log_dir", "device")  # a resume may change these: they do not change what a trial computes
+
+
+def resumed_base(args, flags: dict, task: Task, recorded: dict, run_uri: str) -> dict:
+    """A resume trains the remaining trials with the config the search started with; a flag or
+    config file given again must agree with it."""
+    base = recorded["base"]
+    given = dict(flags)
+    if args.seed is not None:
+        given["seed"] = args.seed
+    if args.config:
+        given.update(select_task_values(load_config_file(args.config), task.name, list_tasks(), args.config))
+    if args.smoke_test and not recorded.get("smoke_test"):
+        raise FaceauthError(f"--resume: {run_uri} was not started with --smoke-test; leave it out to resume it")
+    for key, value in given.items():
+        if key in WHERE_IT_RUNS:
+            base = {**base, key: value}
+        elif json.loads(json.dumps(to_jsonable(value))) != base.get(key):
+            raise FaceauthError(f"--resume: {run_uri} was started with {key} = {base.get(key)!r}, not {value!r}; "
+                                f"leave {key} out to resume it with the settings it was started with")
+    return base
+
+
+def match_settings(args, options: SearchOptions, recorded: dict | None, settings: dict) -> SearchOptions:
     """A resumed search must match the settings its run recorded (task, objective, space, data) and
     takes its trial budget from them."""
-    if not options.resume:
-        return options  # recorded once Ray has started and the storage is checked (main)
-    run_uri = f"{storage_path(options.storage)}/{options.name}"
-    settings = search_settings(task.name, options.trials, space, base, task.data_keys)
-    recorded = read_settings(run_uri)
-    if recorded is None:  # a run from before settings were recorded: nothing to compare
+    if recorded is None:  # a new search (recorded once Ray has started and the storage is checked), or an old run
         return options
+    run_uri = f"{storage_path(options.storage)}/{options.name}"
     check_same_search(recorded, settings, run_uri)
     if args.trials is not None and args.trials != recorded["trials"]:
         raise FaceauthError(f"--resume: {run_uri} was started with --trials {recorded['trials']}, not {args.trials}; "
@@ -134,17 +165,24 @@ def main(argv: list[str] | None = None) -> int:
     args, flags = parse_args(argv)
     task = get_task(args.task)
     options = search_options(args, task)
+    recorded = recorded_settings(options)  # a resume: its run folder's seal checked, its settings read
+    run_uri = f"{storage_path(options.storage)}/{options.name}"
     # Everything a user can get wrong is checked here, before Ray starts.
-    space = load_search_space(args.search_space or default_space_path(task.name), task.config_cls, task.metric_names)
-    base = base_values(args, flags, task, space)
+    space_path = args.search_space or (recorded or {}).get("space_path") or default_space_path(task.name)
+    space = load_search_space(space_path, task.config_cls, task.metric_names)
+    if recorded and "base" in recorded:
+        base = resumed_base(args, flags, task, recorded, run_uri)
+    else:
+        base = base_values(args, flags, task, space)
     config = task.config(base, config_source(args.config))  # built once: the data check, ASHA's epochs, the results
     for name, param in space.parameters.items():  # every choice and both ends of every range must build
         for value in (param.choices or (param.low, param.high)):
             build_config(task.config_cls, {**base, name: int(value) if param.type.endswith("int") else value},
                          f"{space.path}: parameter '{name}' = {value!r} with the base config")
     data_summary = task.check_data(config)
-    check_resumable(options)
-    options = record_or_match_settings(args, options, space, base, task)
+    smoke_test = bool(recorded.get("smoke_test")) if recorded else args.smoke_test
+    settings = search_settings(task.name, options.trials, space, base, task.data_keys, smoke_test)
+    options = match_settings(args, options, recorded, settings)
     print(f"{task.name} search '{options.name}': {options.trials} trials over {len(space.parameters)} hyperparameters "
           f"({space.path}), optimising {space.metric} ({space.mode}); data: {data_summary}", flush=True)
 
@@ -158,9 +196,8 @@ def main(argv: list[str] | None = None) -> int:
             wait_for_resources(options, args.wait_for_resources_s)
         nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
         check_shared_storage(options.storage, len(nodes))
-        if not options.resume:  # what a later --resume must match
-            write_settings(f"{storage_path(options.storage)}/{options.name}",
-                           search_settings(task.name, options.trials, space, base, task.data_keys))
+        if not options.resume:  # what a later --resume must match, and takes
+            write_settings(run_uri, settings)
         concurrency = plan_concurrency(options, ray.cluster_resources(), nodes)
         print(f"{concurrency} trial(s) at once; each: {options.workers_per_trial} worker(s) x "
               f"{options.cpus_per_worker:g} CPU" + (f" x {options.gpus_per_worker:g} GPU" if options.gpus_per_worker else "")
@@ -182,7 +219,7 @@ def finish(task: Task, options: SearchOptions, space: SearchSpace, config: Train
     # A URI run gets its best/ written here first, then copied beside Ray's files.
     local_run = Path("runs" if "://" in options.storage else options.storage) / options.name
     write_trials_table(records, space.metric, local_run / "trials.parquet")
-    finished = sum(r.status != "not_started" for r in records)
+    finished = sum(r.status not in ("not_started", "interrupted") for r in records)
     budget_spent = options.time_budget_s is not None and wall >= options.time_budget_s
     if finished < options.trials and not budget_spent:
         print(f"\nsearch interrupted after {finished} of {options.trials} trials; continue it with:\n"

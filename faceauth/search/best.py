@@ -23,7 +23,7 @@ from faceauth.tasks import Evaluation, Task
 class TrialRecord:
     trial_id: str
     hyperparameters: dict[str, Any]
-    status: str  # completed | early_stopped | stopped_by_scheduler | failed
+    status: str  # completed | early_stopped | stopped_by_scheduler | failed | interrupted | not_started
     error: str | None
     epochs_run: int
     best: float | None
@@ -59,8 +59,10 @@ def collect_trials(results, space: SearchSpace, epochs: int) -> list[TrialRecord
             status = "completed"
         elif last.get("early_stopped"):
             status = "early_stopped"
-        else:
+        elif last.get("done"):  # Tune marks the result on which the scheduler stopped a trial as done
             status = "stopped_by_scheduler"
+        else:  # the search ended (Ctrl-C, a killed driver) while the trial ran; a resume runs it again
+            status = "interrupted"
         records.append(TrialRecord(
             trial_id=str(last.get("trial_id") or Path(result.path).name),
             hyperparameters=space.decode({k: v for k, v in (result.config or {}).items() if k in space.parameters}),

@@ -33,7 +33,8 @@ def plot_history(records: list[TrialRecord], space: SearchSpace, path: Path) -> 
     ys = [v for v in values if v is not None]
     pick = np.maximum.accumulate if space.mode == "max" else np.minimum.accumulate
     fig, ax = plt.subplots(figsize=(7, 4))
-    colours = {"completed": "tab:blue", "early_stopped": "tab:cyan", "stopped_by_scheduler": "tab:gray", "failed": "tab:red"}
+    colours = {"completed": "tab:blue", "early_stopped": "tab:cyan", "stopped_by_scheduler": "tab:gray", "failed": "tab:red",
+               "interrupted": "tab:orange"}
     for status, colour in colours.items():
         pts = [(i + 1, r.best) for i, r in enumerate(records) if r.status == status and r.best is not None]
         if pts:

@@ -67,13 +67,15 @@ def publish_run_files(local_dir: Path, uri: str) -> None:
 SETTINGS_FILE = "faceauth-search.json"
 
 
-def search_settings(task: str, trials: int, space, base: dict, data_keys: tuple[str, ...]) -> dict:
+def search_settings(task: str, trials: int, space, base: dict, data_keys: tuple[str, ...], smoke_test: bool = False) -> dict:
     """What a resumed search must share with the run it resumes: the task, the trial budget, the
-    objective, the space and the data."""
+    objective, the space and the data; and what it takes from it: every trial's base config, the
+    search space's file and whether it was a smoke test."""
     return {"task": task, "trials": trials, "metric": space.metric, "mode": space.mode,
             "parameters": {name: {k: v for k, v in vars(p).items() if k != "name"} for name, p in space.parameters.items()},
             "fixed": space.fixed, "data": {k: base.get(k) for k in sorted({*data_keys, "test_data", "synthetic",
-                                                                           "synthetic_regime", "data_seed"}) if k in base}}
+                                                                           "synthetic_regime", "data_seed"}) if k in base},
+            "base": base, "space_path": str(space.path), "smoke_test": smoke_test}
 
 
 def write_run_json(run_uri: str, name: str, record: dict) -> None:

@@ -1,16 +1,19 @@
-"""--resume against a tampered run folder: every file Ray's restore unpickles is sealed with a keyed
-digest, and a planted pickle is refused, naming the file, before anything is unpickled."""
+"""--resume as the README shows it: the settings come from the run it resumes; and against a tampered
+run folder: every file Ray's restore unpickles is sealed with a keyed digest, and a planted pickle is
+refused, naming the file, before anything is unpickled."""
 
 import json
 import os
 import pickle
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
 
 from faceauth.search.seal import SEAL_FILE
-from tests.tune_helpers import run_tune
+from faceauth import tune as tune_cli
+from tests.tune_helpers import mlp_only_space, results_of, run_tune, start_tune, trials, wait_for
 
 
 class Plant:
@@ -115,10 +118,62 @@ def test_the_key_must_be_there_and_private(sealed_run, tmp_path, capsys, monkeyp
     assert run_tune(tmp_path, "orig", "--resume") == 2
     assert "chmod 600" in capsys.readouterr().err
     shared.chmod(0o600)
-    assert run_tune(tmp_path, "orig", "--resume") == 0  # the same key, kept private: the untouched copy resumes
+    assert run_tune(tmp_path, "orig", "--resume", "--epochs", "9") == 2  # the key is accepted: the next check speaks
+    assert "was started with epochs" in capsys.readouterr().err
 
 
 def test_the_key_is_created_private(sealed_run):
     key = Path(os.environ["FACEAUTH_RUN_KEY"])
     assert key.stat().st_mode & 0o777 == 0o600 and len(key.read_bytes()) == 32
     assert key.read_bytes().hex() not in "".join(p.read_bytes().hex() for p in sealed_run.rglob("*") if p.is_file())
+
+
+def test_a_resume_must_match_the_search_it_resumes(sealed_run, tmp_path, capsys):
+    run = copy_run(sealed_run, tmp_path)
+    recorded = json.loads((run / "faceauth-search.json").read_text())
+    assert recorded["trials"] == 1 and recorded["metric"] == "tar_at_far_1e-3" and recorded["smoke_test"]
+    assert run_tune(tmp_path, "orig", "--resume", "--search-space", mlp_only_space(tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert "is a different search" in err and "parameters" in err and "fixed" in err
+    assert run_tune(tmp_path, "orig", "--resume", "--trials", "5") == 2
+    assert "was started with --trials 1" in capsys.readouterr().err
+
+
+def test_a_smoke_test_resumes_with_the_readme_command(sealed_run, tmp_path, capsys):
+    """Started with --smoke-test --trials 1; resumed with only --name, --storage and --resume: its own
+    trial budget and config (smoke-test data), not the defaults; a flag given again must agree."""
+    copy_run(sealed_run, tmp_path)
+    readme = ["fusion", "--name", "orig", "--storage", str(tmp_path / "runs"), "--resume"]
+    assert tune_cli.main([*readme, "--epochs", "7"]) == 2
+    assert "was started with epochs = " in capsys.readouterr().err
+    assert tune_cli.main([*readme, "--no-dashboard", "--num-cpus", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "1 trials" in out and "best trial" in out
+
+
+@pytest.mark.slow
+def test_ctrl_c_then_the_readme_resume(tmp_path):
+    """Ctrl-C while a trial trains: exit 130, that trial recorded as interrupted (nothing stopped it);
+    the README's resume command finishes the same search and writes best/."""
+    proc = start_tune(tmp_path, "ctrl-c", "--trials", "3", "--scheduler", "none", "--max-concurrent", "1",
+                      "--epochs", "40", "--patience", "0", "--search-space", mlp_only_space(tmp_path),
+                      "--max-steps-per-epoch", "0", "--num_identities", "120", "--samples_per_id", "10")
+    run = tmp_path / "runs" / "ctrl-c"
+    try:
+        running = lambda d: len(results_of(d)) > 2 and not results_of(d)[-1].get("done")  # noqa: E731
+        trial_dir = wait_for(lambda: next((d for d in run.glob("trial_*") if running(d)), None), 240, "a running trial")
+        os.kill(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=120) == 130
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    rows = {r["trial_id"]: r for r in trials(run)}
+    assert rows[trial_dir.name.removeprefix("trial_")]["status"] == "interrupted"
+    assert "stopped_by_scheduler" not in {r["status"] for r in rows.values()}
+    assert not (run / "best").exists()
+
+    assert tune_cli.main(["fusion", "--name", "ctrl-c", "--storage", str(tmp_path / "runs"), "--resume",
+                          "--no-dashboard", "--num-cpus", "2"]) == 0
+    after = {r["trial_id"]: r for r in trials(run)}
+    assert len(after) == 3 and set(rows) <= set(after) and all(r["status"] == "completed" for r in after.values())
+    assert (run / "best" / "metrics.json").exists()
