@@ -25,12 +25,11 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def save_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(checkpoint, tmp)
-    tmp.replace(path)  # never leave a half-written checkpoint under the real name
-    return path
+    from faceauth.runlog import atomic_replace
+
+    with atomic_replace(path) as tmp:  # never half a checkpoint under the real name; a failed write keeps the old one
+        torch.save(checkpoint, tmp)
+    return Path(path)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

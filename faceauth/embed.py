@@ -43,9 +43,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def write_parquet(table, path: Path, metadata: dict) -> Path:
     import pyarrow.parquet as pq
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from faceauth.runlog import atomic_replace
+
     table = table.replace_schema_metadata({b"faceauth": json.dumps(metadata).encode()})
-    pq.write_table(table, path)
+    with atomic_replace(path) as tmp:  # a failed write (a full disk) leaves the old file whole
+        pq.write_table(table, tmp)
     return path
 
 

@@ -13,7 +13,7 @@ import yaml
 
 from faceauth.checkpoint import load_checkpoint, save_checkpoint
 from faceauth.errors import FaceauthError
-from faceauth.runlog import package_versions, to_jsonable
+from faceauth.runlog import atomic_replace, atomic_write_text, package_versions, to_jsonable
 from faceauth.search.space import SearchSpace
 from faceauth.session import CHECKPOINT_FILE
 from faceauth.tasks import Evaluation, Task
@@ -112,8 +112,8 @@ def write_trials_table(records: list[TrialRecord], metric: str, path: Path) -> P
         row.update({f"last_{k}": v for k, v in r.last.items()
                     if k not in ("trial_id", "time_total_s", "loop_time_s", "pid", "timestamp") and not k.startswith("time_")})
         rows.append(row)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows), path)
+    with atomic_replace(path) as tmp:
+        pq.write_table(pa.Table.from_pylist(rows), tmp)
     return path
 
 
@@ -183,8 +183,8 @@ def finish_best(task: Task, record: TrialRecord, space: SearchSpace, best_dir: P
         onnx=onnx, deployment=task.deployment_info(checkpoint), search=search_summary, versions=package_versions(),
         evaluation=evaluation,
     )
-    (best_dir / "metrics.json").write_text(json.dumps(to_jsonable(result.metrics_json()), indent=2))
-    (best_dir / "config.yaml").write_text(
+    atomic_write_text(best_dir / "metrics.json", json.dumps(to_jsonable(result.metrics_json()), indent=2))
+    atomic_write_text(best_dir / "config.yaml",
         f"# The best trial ({record.trial_id}) of a {task.name} search. Re-run it with:\n"
         f"#   python -m faceauth.train --config {best_dir / 'config.yaml'}\n"
         + yaml.safe_dump({"task": task.name, **to_jsonable(checkpoint["config"])}, sort_keys=False)

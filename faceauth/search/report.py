@@ -10,6 +10,7 @@ import numpy as np
 
 from faceauth.formatting import number_cell
 from faceauth.metrics import equal_error_rate, roc_curve, tpr_at_fpr
+from faceauth.runlog import atomic_replace, atomic_write_text
 from faceauth.search.best import BestResult, TrialRecord
 from faceauth.search.space import SearchSpace
 from faceauth.tasks import Evaluation
@@ -23,6 +24,11 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save_figure(fig, path: Path) -> None:
+    with atomic_replace(path) as tmp:
+        fig.savefig(tmp, dpi=110, format=Path(path).suffix.lstrip("."))
 
 
 def plot_history(records: list[TrialRecord], space: SearchSpace, path: Path) -> Path:
@@ -46,7 +52,7 @@ def plot_history(records: list[TrialRecord], space: SearchSpace, path: Path) -> 
     ax.set_title("Optimisation history")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
     plt.close(fig)
     return path
 
@@ -83,7 +89,7 @@ def plot_importance(importance: dict[str, float], path: Path) -> Path:
     ax.set_xlabel("importance (PED-ANOVA)")
     ax.set_title("Hyperparameter importance")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
     plt.close(fig)
     return path
 
@@ -131,7 +137,7 @@ def plot_roc_det(evaluation: Evaluation, path: Path, positive: str, negative: st
     det_ax.set_title("DET (test data)")
     det_ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
     plt.close(fig)
     return path
 
@@ -222,5 +228,5 @@ def write_report(best_dir: Path, records: list[TrialRecord], space: SearchSpace,
         "Every trial: `../trials.parquet`. Re-run the best: `python -m faceauth.train --config config.yaml`.",
     ]
     path = best_dir / "report.md"
-    path.write_text("\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n")
     return path

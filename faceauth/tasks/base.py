@@ -117,13 +117,14 @@ class Task:
         """Write ONNX and check it in onnxruntime at other sizes than the export example (batch 2):
         batch 5, and 7 for each further dynamic axis. Raises FaceauthError when parity fails."""
         from faceauth.onnx_export import export_onnx, onnx_parity
+        from faceauth.runlog import atomic_replace
 
         model = self.load_model(checkpoint)
         spec = self.onnx_spec(checkpoint["model_args"])
-        path = export_onnx(model, spec.example_inputs(2, False), output_path, spec.input_names, spec.output_names,
-                           spec.dynamic_axes)
-        parity = onnx_parity(model, path, dict(zip(spec.input_names, spec.example_inputs(5, True))))
-        return {"path": str(path), **parity}
+        with atomic_replace(output_path) as tmp:  # the ONNX file replaces an old one only once its parity holds
+            export_onnx(model, spec.example_inputs(2, False), tmp, spec.input_names, spec.output_names, spec.dynamic_axes)
+            parity = onnx_parity(model, tmp, dict(zip(spec.input_names, spec.example_inputs(5, True))))
+        return {"path": str(output_path), **parity}
 
     def add_cli_flags(self, parser: argparse.ArgumentParser | Any) -> None:
         """The task's flags, generated from its config's fields (`flags` names them)."""
