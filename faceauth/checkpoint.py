@@ -4,6 +4,8 @@ so it rebuilds its own model. It holds only tensors and plain data, so it loads 
 
 from __future__ import annotations
 
+import errno
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,11 @@ def save_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> Path:
     from faceauth.runlog import atomic_replace
 
     with atomic_replace(path) as tmp:  # never half a checkpoint under the real name; a failed write keeps the old one
-        torch.save(checkpoint, tmp)
+        try:
+            torch.save(checkpoint, tmp)
+        except RuntimeError as err:  # torch reports a full disk or read-only folder as a RuntimeError
+            raise OSError(errno.ENOSPC if "space" in str(err) else errno.EROFS if "Read-only" in str(err) else errno.EIO,
+                          " ".join(str(err).split())[-120:], str(path)) from None
     return Path(path)
 
 
@@ -39,7 +45,33 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for corrupt or unsafe files
-        raise FaceauthError(f"checkpoint {path} could not be loaded safely: {err}") from None
+        # torch's own advice (load with weights_only=False) is exactly what must not be done with a file
+        # nobody vouches for: keep only its reason.
+        found = re.search(r"WeightsUnpickler error:\s*(.+)", str(err))
+        reason = (found.group(1) if found else str(err).strip().splitlines()[0]).split(". ")[0].strip()
+        raise FaceauthError(f"checkpoint {path} is not plain tensors and data ({reason}): not a faceauth checkpoint, or one "
+                            "holding code, which faceauth never loads") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise FaceauthError(f"{path} is not a faceauth checkpoint (expected a dict with format '{FORMAT}')")
+    check_rebuilds(checkpoint, path)
     return checkpoint
+
+
+def check_rebuilds(checkpoint: dict[str, Any], path: Path) -> None:
+    """A checkpoint is untrusted input: its task must be known and its weights must fit the model its
+    model_args describe, or every command that uses it says so, naming the file."""
+    from faceauth.tasks import get_task, list_tasks
+
+    missing = [key for key in ("task", "model_args", "state_dict") if key not in checkpoint]
+    if missing:
+        raise FaceauthError(f"checkpoint {path} lacks {', '.join(missing)}: not a complete faceauth checkpoint")
+    if checkpoint["task"] not in list_tasks():
+        raise FaceauthError(f"checkpoint {path} is for task {checkpoint['task']!r}, which this faceauth does not have "
+                            f"({', '.join(list_tasks())})")
+    if not isinstance(checkpoint["model_args"], dict) or not isinstance(checkpoint["state_dict"], dict):
+        raise FaceauthError(f"checkpoint {path}: model_args and state_dict must be mappings")
+    try:
+        get_task(checkpoint["task"]).build_model(checkpoint["model_args"]).load_state_dict(checkpoint["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError, MemoryError) as err:
+        reason = " ".join(str(err).split())[:300]
+        raise FaceauthError(f"checkpoint {path}: its weights do not fit the model its model_args describe ({reason})") from None

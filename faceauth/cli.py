@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
 import sys
 from typing import Any, Callable
@@ -10,6 +11,9 @@ from typing import Any, Callable
 from faceauth.config import TrainConfig, add_config_flags, load_config_file, select_task_values
 from faceauth.errors import FaceauthError
 from faceauth.tasks import Task, list_tasks
+
+
+USER_OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
 
 
 def exits_cleanly(main: Callable[..., int | None]) -> Callable[..., int]:
@@ -21,6 +25,15 @@ def exits_cleanly(main: Callable[..., int | None]) -> Callable[..., int]:
             return main(*args, **kwargs) or 0
         except FaceauthError as err:
             print(f"error: {err}", file=sys.stderr)
+            return 2
+        except OSError as err:
+            if err.errno not in USER_OS_ERRORS:
+                raise
+            # A full disk, a read-only mount, a quota, a permission: the user's to fix; every output is
+            # written under a temporary name, so what stood before is whole.
+            where = f" {err.filename}" if err.filename else ""
+            print(f"error: cannot write{where}: {err.strerror}; nothing that was there before was changed. Free space or "
+                  "choose another path", file=sys.stderr)
             return 2
         except KeyboardInterrupt:  # Ctrl-C: what was written stays (a training run keeps its best model so far)
             print("interrupted", file=sys.stderr)

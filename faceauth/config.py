@@ -145,16 +145,27 @@ def _describe(hint: Any) -> str:
     )
 
 
+def one_line(err: BaseException) -> str:
+    """A parser's multi-line message (YAML marks the spot with a caret) as one line."""
+    return " ".join(line.strip() for line in str(err).splitlines() if line.strip() and line.strip() != "^")
+
+
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read a YAML or JSON config file into a dict; errors name the file and the line."""
     path = Path(path)
     if not path.is_file():
         raise FaceauthError(f"config file {path} does not exist; pass an existing YAML or JSON file to --config")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise FaceauthError(f"config file {path} is not text (not UTF-8); pass a YAML or JSON file to --config") from None
+    except OSError as err:
+        raise FaceauthError(f"config file {path} cannot be read ({err.strerror})") from None
     try:
         raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as err:
-        raise FaceauthError(f"config file {path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {err}") from None
+        raise FaceauthError(f"config file {path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
+                            f"{one_line(err)}") from None
     if raw is None:
         return {}
     if not isinstance(raw, dict):

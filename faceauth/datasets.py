@@ -12,9 +12,11 @@ pipeline without real data, never for claims about real-world performance. `face
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from faceauth.cli import exits_cleanly
+from faceauth.errors import FaceauthError
 from faceauth.tasks import get_task, list_tasks
 
 
@@ -28,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         if task.generator_help is not None:
             task.add_generator_arguments(commands.add_parser(task.name, help=task.generator_help))
     args = parser.parse_args(argv)
+    if os.path.exists(args.out_dir) and not os.path.isdir(args.out_dir):
+        raise FaceauthError(f"OUT_DIR {args.out_dir} is a file, not a folder; pass a new folder for the dataset")
     get_task(args.task).write_synthetic(args)
     return 0
 

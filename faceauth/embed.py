@@ -21,6 +21,7 @@ from pathlib import Path
 
 from faceauth.cli import exits_cleanly, resolve_config
 from faceauth.errors import FaceauthError
+from faceauth.outputs import check_output
 from faceauth.tasks import get_task
 
 
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     from faceauth.tasks.fusion.image_embeddings import embed_directory
 
     args = parse_args(argv)
+    check_output(args.output, "--output", [args.config])
     flags = {k: v for k, v in vars(args).items() if k not in ("config", "output") and v is not None}
     config = resolve_config(get_task("fusion"), args.config, flags)
     if config.data_dir is None:

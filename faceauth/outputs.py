@@ -32,6 +32,9 @@ def check_output(path: str | Path, flag: str, inputs: Iterable[str | Path | None
         if parent.exists():
             if not parent.is_dir():
                 raise FaceauthError(f"{flag} {path}: {parent} is not a folder; give a path inside a folder")
+            if not os.access(parent, os.W_OK):  # a read-only mount or a folder not yours: known now, not after training
+                raise FaceauthError(f"{flag} {path}: the folder {parent} cannot be written (read-only or no permission); "
+                                    "give a path in a folder you can write")
             break
     resolved = path.resolve()
     for source in inputs:

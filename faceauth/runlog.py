@@ -85,6 +85,10 @@ def atomic_replace(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp
         tmp.replace(path)
+    except OSError as err:
+        if err.filename is None:  # a write() on a full disk says where no more
+            raise OSError(err.errno, err.strerror, str(path)) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 

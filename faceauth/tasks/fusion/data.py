@@ -64,18 +64,28 @@ def read_embeddings_parquet(path: str | Path, identity_column: str, embedding_co
         )
     if table.num_rows == 0:
         raise FaceauthError(f"{path}: the file has no rows")
+    import pyarrow as pa
+
+    identity_type = table.schema.field(identity_column).type
+    if not (pa.types.is_string(identity_type) or pa.types.is_large_string(identity_type) or pa.types.is_integer(identity_type)):
+        raise FaceauthError(f"{path}: column '{identity_column}' must hold one identity (a string or an integer) per row, "
+                            f"not {identity_type}")
     identities = np.asarray(table.column(identity_column).to_pylist())
     if any(v is None for v in identities):
         raise FaceauthError(f"{path}: column '{identity_column}' has empty (null) identities")
     arrays = {}
     for column in embedding_columns:
+        kind = table.schema.field(column).type
+        if not (pa.types.is_list(kind) or pa.types.is_fixed_size_list(kind) or pa.types.is_large_list(kind)) \
+                or not (pa.types.is_floating(kind.value_type) or pa.types.is_integer(kind.value_type)):
+            raise FaceauthError(f"{path}: column '{column}' must hold one list of floats per row, not {kind}")
         values = table.column(column).to_pylist()
         lengths = {len(v) if v is not None else 0 for v in values}
         if len(lengths) != 1 or 0 in lengths:
             raise FaceauthError(
                 f"{path}: column '{column}' must hold one fixed-size float list per row; found lengths {sorted(lengths)[:5]}"
             )
-        arrays[column] = np.asarray(values, dtype=np.float32)
+        arrays[column] = np.asarray([[np.nan if x is None else x for x in v] for v in values], dtype=np.float32)
     row_names = table.column("path").to_pylist() if "path" in table.column_names else None
     return embedding_set(identities, arrays, str(path), identity_column, row_names)
 

@@ -21,6 +21,8 @@ is no family needs `family`, or `channel_order`, `mean` and `std`.
 
 from __future__ import annotations
 
+import re
+
 import hashlib
 import json
 from dataclasses import dataclass
@@ -75,6 +77,9 @@ class EmbedderOptions:
     def __post_init__(self) -> None:
         check(bool(self.name), "name", "is required (it names the embedding column)")
         check(bool(self.path), "path", "is required: the model's .onnx file")
+        # The name becomes a cache file name and a column: letters, digits, _ . - only, so it cannot leave the cache folder.
+        check(re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", self.name) is not None and ".." not in self.name, "name",
+              f"{self.name!r} may hold only letters, digits, '_', '.' and '-' (no path characters)")
         check(self.name not in RESERVED_NAMES, "name", f"must not be one of {', '.join(RESERVED_NAMES)} (table columns)")
         size = _pair(self.input_size)
         check(size is None or min(size) >= 8, "input_size", "must be one size >= 8 or [height, width]")

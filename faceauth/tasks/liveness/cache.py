@@ -9,13 +9,15 @@ The name holds a hash of the file list with each file's size and mtime, the imag
 decoder's version: a changed, added or removed image gives a new name, never a stale hit. Older
 arrays of the same folder and size are deleted when a new one is written.
 
-Written atomically: the array, then its index (`<name>.json`, the commit marker) are written under
+Written atomically with plain writes (no memory map: a full disk is an error, not a SIGBUS), the
+space claimed up front: the array, then its index (`<name>.json`, the commit marker) are written under
 temporary names and renamed into place, so a reader never sees half a cache. A lock file makes
 concurrent trials wait for one decoder instead of all decoding the same images.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -102,12 +104,16 @@ def load_or_build(folder: Path, files: Sequence[FileEntry], image_size: int, cac
     hit = _read(directory, name)
     if hit is not None:
         return hit
-    with locked(directory / f"{prefix}.lock"):
-        hit = _read(directory, name)  # another process may have built it while this one waited
-        if hit is not None:
-            return hit
-        built = _build(directory, name, folder, files, image_size, decode, threads)
-        _remove_stale(directory, prefix, keep=name)
+    try:
+        with locked(directory / f"{prefix}.lock"):
+            hit = _read(directory, name)  # another process may have built it while this one waited
+            if hit is not None:
+                return hit
+            built = _build(directory, name, folder, files, image_size, decode, threads)
+            _remove_stale(directory, prefix, keep=name)
+    except OSError as err:  # a full disk, a read-only or foreign folder; the images themselves are fine
+        raise FaceauthError(f"cannot write the image cache in {directory} ({err.strerror or err}): free space there, "
+                            "or pass --cache-dir DIR on another disk, or --no-cache") from None
     return built
 
 
@@ -122,27 +128,52 @@ def _read(directory: Path, name: str) -> Decoded | None:
     return Decoded(images, index["kept"], index["failed"], cache_hit=True)
 
 
+class _RowWriter:
+    """Rows appended to an open .npy file in order: plain writes, no memory map, so a full disk is an
+    OSError to report, not a SIGBUS that kills the process."""
+
+    def __init__(self, handle):
+        self.handle, self.rows = handle, 0
+
+    def __setitem__(self, index: int, row: np.ndarray) -> None:
+        assert index == self.rows, "rows arrive in order"
+        self.handle.write(np.ascontiguousarray(row, dtype=np.uint8).tobytes())
+        self.rows += 1
+
+
+def _preallocate(handle, size: int) -> None:
+    """Claim the whole array's space up front: a disk too small fails at once, before any decoding."""
+    if hasattr(os, "posix_fallocate"):
+        try:
+            os.posix_fallocate(handle.fileno(), 0, size)
+        except OSError as err:
+            if err.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # a filesystem without it: plain writes still fail cleanly
+                raise
+
+
 def _build(directory: Path, name: str, folder: Path, files: Sequence[FileEntry], image_size: int,
            decode: Callable[[Path, int], np.ndarray], threads: int) -> Decoded:
     tag = f"tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp_array = directory / f"{name}.npy.{tag}"
-    shape = (len(files), image_size, image_size, 3)
-    images = np.lib.format.open_memmap(tmp_array, mode="w+", dtype=np.uint8, shape=shape)
-    kept, failed = decode_all(folder, [f.relpath for f in files], image_size, decode, images, threads)
-    images.flush()
-    if failed:  # rare: rewrite without the rows left empty by images that failed
-        compact = directory / f"{name}.npy.{tag}.compact"
-        with open(compact, "wb") as handle:
-            np.save(handle, images[: len(kept)])
-        del images
-        compact.replace(tmp_array)
-    else:
-        del images
+    compact = directory / f"{name}.npy.{tag}.compact"
     tmp_index = directory / f"{name}.json.{tag}"
-    tmp_index.write_text(json.dumps({"version": CACHE_VERSION, "folder": str(folder), "image_size": image_size,
-                                     "kept": kept, "failed": failed}))
-    tmp_array.replace(directory / f"{name}.npy")
-    tmp_index.replace(directory / f"{name}.json")  # last: the commit marker
+    shape = (len(files), image_size, image_size, 3)
+    try:
+        with open(tmp_array, "wb") as handle:
+            np.lib.format.write_array_header_1_0(handle, {"descr": "|u1", "fortran_order": False, "shape": shape})
+            _preallocate(handle, handle.tell() + int(np.prod(shape)))
+            kept, failed = decode_all(folder, [f.relpath for f in files], image_size, decode, _RowWriter(handle), threads)
+        if failed:  # rare: rewrite without the rows left empty by images that failed
+            with open(compact, "wb") as handle:
+                np.save(handle, np.load(tmp_array, mmap_mode="r")[: len(kept)])
+            compact.replace(tmp_array)
+        tmp_index.write_text(json.dumps({"version": CACHE_VERSION, "folder": str(folder), "image_size": image_size,
+                                         "kept": kept, "failed": failed}))
+        tmp_array.replace(directory / f"{name}.npy")
+        tmp_index.replace(directory / f"{name}.json")  # last: the commit marker
+    finally:
+        for path in (tmp_array, compact, tmp_index):
+            path.unlink(missing_ok=True)
     return Decoded(np.load(directory / f"{name}.npy", mmap_mode="r"), kept, failed, cache_hit=False)
 
 
