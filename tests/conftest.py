@@ -4,6 +4,7 @@ through `faceauth.tune`, as a user's command does, with the search's own Ray env
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import pytest
 
