@@ -27,7 +27,8 @@ def write_config(tmp_path, small_fusion, **extra):
 
 
 def test_train_evaluate_export_round_trip(tmp_path, small_fusion, capsys):
-    config = write_config(tmp_path, small_fusion)
+    # A validation split twice the test split's size: figures of the wrong split cannot pass for the test's.
+    config = write_config(tmp_path, {**small_fusion, "val_fraction": 0.3})
     assert train_cli.main(["fusion", "--synthetic", "--config", str(config), "--output", small_fusion["output"],
                            "--log-dir", small_fusion["log_dir"]]) == 0
     out = capsys.readouterr().out

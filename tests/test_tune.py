@@ -40,6 +40,9 @@ def test_a_diverging_trial_fails_with_its_reason_and_the_search_goes_on(tmp_path
     failed = [r for r in rows if r["status"] == "failed"]
     assert failed and all("loss became nan" in r["error"] for r in failed)
     assert all(r["param_lr"] == 1e12 for r in failed)
+    # No retry trains again (--max-failures is 2): each diverging trial ran its training once.
+    runs = [json.loads(p.read_text()) for p in (tmp_path / "logs").glob("fusion-*.json")]
+    assert sum(r["config"]["lr"] == 1e12 for r in runs) == len(failed)
     assert any(r["status"] == "completed" for r in rows)
     assert json.loads((tmp_path / "runs" / "nan" / "best" / "metrics.json").read_text())["hyperparameters"]["lr"] == 1e-3
 

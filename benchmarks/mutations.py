@@ -1,0 +1,126 @@
+"""Plant one plausible bug at a time in a copy of the tree and show that the tests catch it:
+
+    python benchmarks/mutations.py               # every mutation (a few minutes on 2 cores)
+    python benchmarks/mutations.py --only pad    # those whose name contains "pad"
+
+Each mutation replaces one exact piece of source (which must occur exactly once, so a refactor that
+moves it fails loudly here instead of silently testing nothing), runs the tests that should notice,
+and restores the file. "caught" means those tests failed with the bug in place; the last column
+is how long they took. The working tree is never touched: the copy lives in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+MUTATIONS = (
+    Mutation("best trial: max and min swapped", "faceauth/search/best.py",
+             '(max if mode == "max" else min)(candidates', '(min if mode == "max" else max)(candidates',
+             ("tests/test_decisions.py",)),
+    Mutation("fusion evaluation scores the validation split", "faceauth/tasks/fusion/task.py",
+             'data = load_splits(config)["test"]', 'data = load_splits(config)["val"]',
+             ("tests/test_fusion_train.py::test_train_evaluate_export_round_trip",)),
+    Mutation("pad: APCER boundary < becomes <=", "faceauth/metrics.py",
+             "apcer = float(np.mean(attack < threshold))", "apcer = float(np.mean(attack <= threshold))",
+             ("tests/test_decisions.py", "tests/test_metrics.py")),
+    Mutation("pad: BPCER boundary >= becomes >", "faceauth/metrics.py",
+             "bpcer = float(np.mean(bonafide >= threshold))", "bpcer = float(np.mean(bonafide > threshold))",
+             ("tests/test_decisions.py", "tests/test_metrics.py")),
+    Mutation("search space: log_int upper bound exclusive", "faceauth/search/space.py",
+             "tune.lograndint(int(p.low), int(p.high) + 1)", "tune.lograndint(int(p.low), int(p.high))",
+             ("tests/test_decisions.py",)),
+    Mutation("search space: int upper bound exclusive", "faceauth/search/space.py",
+             "tune.qrandint(int(p.low), int(p.high), int(p.step or 1))", "tune.randint(int(p.low), int(p.high))",
+             ("tests/test_decisions.py",)),
+    Mutation("a diverged trial is retried (marker ignored)", "faceauth/search/runner.py",
+             "    if marker.exists():", "    if False:",
+             ("tests/test_tune.py::test_a_diverging_trial_fails_with_its_reason_and_the_search_goes_on",)),
+    Mutation("--resume starts a fresh search of the same size", "faceauth/search/runner.py",
+             "    if options.resume:\n        return tune.Tuner.restore(",
+             "    if False:\n        return tune.Tuner.restore(",
+             ("tests/test_tune.py::test_resume_after_the_driver_is_killed",)),
+    Mutation("--resume skips the run folder's seal", "faceauth/search/runner.py",
+             "    verify_run_folder(run_path)", "    pass",
+             ("tests/test_resume.py",)),
+    Mutation("checkpoints load with weights_only=False", "faceauth/checkpoint.py",
+             'torch.load(path, map_location="cpu", weights_only=True)', 'torch.load(path, map_location="cpu", weights_only=False)',
+             ("tests/test_fusion_train.py::test_checkpoint_refuses_pickled_code", "tests/test_bad_inputs.py")),
+    Mutation("outputs in a read-only folder accepted until the end", "faceauth/outputs.py",
+             "if not os.access(parent, os.W_OK):", "if False:",
+             ("tests/test_bad_inputs.py",)),
+    Mutation("the bad-input check of embedding column types removed", "faceauth/tasks/fusion/data.py",
+             "                or not (pa.types.is_floating(kind.value_type) or pa.types.is_integer(kind.value_type)):",
+             "                or False:",
+             ("tests/test_bad_inputs.py",)),
+)
+
+
+def copy_tree(destination: Path) -> None:
+    ignore = shutil.ignore_patterns(".git", ".venv", "runs", "logs", "__pycache__", ".pytest_cache", "benchmarks/results",
+                                    "*.egg-info")
+    shutil.copytree(ROOT, destination, ignore=ignore, symlinks=True)
+
+
+def pytest(tree: Path, tests: tuple[str, ...]) -> int:
+    return subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+                          cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True).returncode
+
+
+def run(mutation: Mutation, tree: Path) -> tuple[bool, float]:
+    source = tree / mutation.path
+    original = source.read_text()
+    count = original.count(mutation.old)
+    if count != 1:
+        raise SystemExit(f"{mutation.name}: the code to mutate occurs {count} times in {mutation.path}; update this script")
+    source.write_text(original.replace(mutation.old, mutation.new))
+    started = time.perf_counter()
+    try:
+        failed = pytest(tree, mutation.tests) != 0
+    finally:
+        source.write_text(original)
+    return failed, time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", help="run the mutations whose name contains this text")
+    args = parser.parse_args()
+    chosen = [m for m in MUTATIONS if not args.only or args.only in m.name]
+    with tempfile.TemporaryDirectory(prefix="faceauth-mutations-") as folder:
+        tree = Path(folder) / "tree"
+        copy_tree(tree)
+        tests = tuple(dict.fromkeys(t for m in chosen for t in m.tests))
+        if pytest(tree, tests) != 0:  # a test that fails without a bug proves nothing about one
+            raise SystemExit(f"the tests fail on the unmutated tree: python -m pytest {' '.join(tests)}")
+        rows = []
+        for mutation in chosen:
+            caught, seconds = run(mutation, tree)
+            rows.append((mutation.name, "caught" if caught else "MISSED", seconds))
+            print(f"{mutation.name:<58} {rows[-1][1]:<7} {seconds:6.1f} s", flush=True)
+    missed = sum(r[1] == "MISSED" for r in rows)
+    print(f"\n{len(rows) - missed} of {len(rows)} planted bugs caught")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Hand-made cases for decisions a plausible one-character bug would flip without any other test
+noticing (benchmarks/mutations.py plants those bugs and shows these tests catch them): which trial
+is best, which side of the PAD threshold a score falls on, whether a range's upper end is searched."""
+
+import numpy as np
+import pytest
+import yaml
+
+from faceauth.metrics import pad_metrics
+from faceauth.search.best import TrialRecord, best_trial
+from faceauth.search.space import load_search_space
+from faceauth.tasks import get_task
+
+
+def record(trial_id: str, best: float | None, checkpoint=object()) -> TrialRecord:
+    return TrialRecord(trial_id=trial_id, hyperparameters={}, status="completed", error=None, epochs_run=3, best=best,
+                       last={}, wall_time_s=1.0, loop_time_s=1.0, checkpoint=checkpoint)
+
+
+def test_the_best_trial_is_the_highest_for_max_and_the_lowest_for_min():
+    records = [record("low", 0.2), record("high", 0.9), record("middle", 0.5), record("none", None),
+               record("no-checkpoint", 0.99, checkpoint=None)]
+    assert best_trial(records, "max").trial_id == "high"
+    assert best_trial(records, "min").trial_id == "low"
+
+
+def test_pad_decision_at_the_threshold_hand_computed():
+    """Attack is the positive class: a score at the threshold counts as an attack detected (not an
+    APCER error) and as a bona fide rejected (a BPCER error)."""
+    attack = np.array([0.5, 0.9, 0.2, 0.7])  # 0.5 at the threshold: detected; 0.2: missed
+    bonafide = np.array([0.1, 0.5, 0.3, 0.6])  # 0.5 at the threshold and 0.6 above: both rejected
+    metrics = pad_metrics(attack, bonafide, threshold=0.5, attack_types=np.array(["print", "print", "replay", "replay"]))
+    assert metrics["apcer"] == pytest.approx(1 / 4)
+    assert metrics["bpcer"] == pytest.approx(2 / 4)
+    assert metrics["acer"] == pytest.approx(3 / 8)
+    assert metrics["apcer_print"] == 0.0 and metrics["apcer_replay"] == pytest.approx(0.5) and metrics["apcer_worst"] == 0.5
+
+
+def searched_range(tmp_path, name: str, parameter: dict):
+    """The distribution the search's Optuna sampler draws from, as Ray converts the space for it."""
+    from ray.tune.search.optuna import OptunaSearch
+
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump({"metric": "eer", "mode": "min", "parameters": {name: parameter}}))
+    task = get_task("liveness")
+    space = load_search_space(path, task.config_cls, task.metric_names).param_space()
+    return OptunaSearch.convert_search_space(space)[name]
+
+
+@pytest.mark.parametrize("kind", ["int", "log_int"])
+def test_an_integer_range_includes_its_upper_end(tmp_path, kind):
+    """`high` is searched (Ray's lograndint and randint exclude their upper end; the space makes up for it)."""
+    distribution = searched_range(tmp_path, "epochs", {"type": kind, "low": 1, "high": 3})
+    assert (distribution.low, distribution.high) == (1, 3)
+
+
+@pytest.mark.parametrize("kind", ["float", "log_float"])
+def test_a_float_range_keeps_its_bounds(tmp_path, kind):
+    distribution = searched_range(tmp_path, "lr", {"type": kind, "low": 0.1, "high": 0.3})
+    assert (distribution.low, distribution.high) == pytest.approx((0.1, 0.3))
