@@ -73,12 +73,9 @@ def read_image(path: Path, largest_side: int):
     """Decode to an upright RGB PIL image. JPEGs are decoded at a reduced scale when much larger than
     the largest input (Pillow's draft mode: DCT scaling), which is most of the decoding time of
     camera-size photos. Raises whatever Pillow raises for a file it cannot read."""
-    from PIL import Image, ImageOps
+    from faceauth.imaging import open_rgb
 
-    with Image.open(path) as image:
-        image.draft("RGB", (largest_side, largest_side))
-        image = ImageOps.exif_transpose(image)
-        return image.convert("RGB")
+    return open_rgb(path, largest_side)
 
 
 def load_resized(path: Path, sizes: Iterable[tuple[int, int]]) -> dict[tuple[int, int], np.ndarray]:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from faceauth.errors import FaceauthError
-from faceauth.imaging import resize_centre_crop
+from faceauth.imaging import open_rgb, resize_centre_crop
 from faceauth.layout import CLASSES, SPLITS, UNTYPED_ATTACK
 from faceauth.tasks import pad
 from faceauth.tasks.liveness import cache
@@ -43,11 +43,7 @@ def decode_image(path: Path, size: int) -> np.ndarray:
     """RGB uint8 (size, size, 3): the shorter side resized to `size` (bilinear, antialiased), then a
     centre crop. JPEGs are decoded at the smallest power-of-two reduction still >= size (libjpeg's
     draft mode): several times cheaper for large frames, and nothing is lost at the target size."""
-    from PIL import Image, ImageOps
-
-    with Image.open(path) as image:
-        image.draft("RGB", (size, size))
-        return resize_centre_crop(ImageOps.exif_transpose(image).convert("RGB"), size)
+    return resize_centre_crop(open_rgb(path, size), size)
 
 
 def attack_type_of(relpath: str) -> str:

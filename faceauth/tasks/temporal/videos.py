@@ -118,11 +118,10 @@ def read_frames(video: Video) -> list[np.ndarray]:
 
 
 def _decode_image(path: Path) -> np.ndarray:
-    from PIL import Image
+    from faceauth.imaging import open_rgb
 
     try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"), dtype=np.uint8)
+        return np.asarray(open_rgb(path), dtype=np.uint8)
     except Exception as err:  # PIL raises OSError, SyntaxError, ValueError ... for broken files
         raise VideoProblem(f"frame {path.name} is unreadable ({type(err).__name__}: {err})") from None
 
