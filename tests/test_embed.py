@@ -274,3 +274,22 @@ def test_config_errors_name_the_key(tmp_path, model_paths, capsys):
     flags = ["--data_dir", str(faces), "--embedder", f"arcface={model_paths['arcface']}"]
     assert train_cli.main(["fusion", "--synthetic", *flags]) == 2
     assert "--synthetic and --data_dir were given" in capsys.readouterr().err
+
+
+def test_two_folders_alike_in_layout_sizes_and_times_do_not_share_cached_rows(tmp_path, models):
+    """Same names, same file sizes (PNG of the same shape, uncompressed), same mtimes, other pixels,
+    one cache folder: the second folder's embeddings are its own."""
+    cache = tmp_path / "cache"
+    one_spec = specs({"arcface": models["arcface"][0]})
+    embeddings = []
+    for seed, name in ((0, "a"), (1, "b")):
+        root = tmp_path / name
+        for i in range(3):
+            for j in range(2):
+                path = root / f"p{i}" / f"img{j}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                pixels = np.random.default_rng([seed, i, j]).integers(0, 256, (48, 48, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(path, compress_level=0)
+                os.utime(path, ns=(10**18, 10**18))
+        embeddings.append(embed_directory(root, one_spec, str(cache), log=lambda _: None).arrays["arcface"])
+    assert not np.allclose(embeddings[0], embeddings[1])

@@ -3,7 +3,9 @@
     python -m faceauth.embed faces/ --embedder arcface=arcface.onnx --output embeddings.parquet
 
 The cache (default `data_dir/.faceauth-cache/`, or `cache_dir`) holds one Parquet file per embedder,
-`<name>-<key>.parquet`, where the key hashes the model file's bytes and the preprocessing. Each has
+`<name>-<key>-<folder>.parquet`, where the key hashes the model file's bytes and the preprocessing
+and <folder> hashes the image folder's absolute path (two folders of the same layout, file sizes and
+times sharing a cache folder never serve each other's rows). Each has
 the `--embeddings` schema for its one model (identity, path, a float32 list column named after the
 embedder) plus the size and mtime_ns of every image. A row is reused while its image's (path, size,
 mtime) is unchanged, so a changed image is re-embedded alone, and a changed model file or setting
@@ -14,6 +16,7 @@ deleted (then they are simply recomputed).
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -73,11 +76,13 @@ def embeddings_table(files: Sequence[ImageFile], arrays: dict[str, np.ndarray], 
 
 
 class EmbedderCache:
-    """One embedder's cached rows, `<cache>/<name>-<key>.parquet`: image path -> (size, mtime_ns, vector)."""
+    """One embedder's cached rows for one image folder, `<cache>/<name>-<key>-<folder>.parquet`: image path ->
+    (size, mtime_ns, vector)."""
 
-    def __init__(self, folder: Path, spec: EmbedderSpec):
+    def __init__(self, folder: Path, spec: EmbedderSpec, root: Path):
         self.name = spec.name
-        self.path = folder / f"{spec.name}-{spec.cache_key(file_sha256(Path(spec.path), 'model file'))}.parquet"
+        images = hashlib.sha256(str(root.expanduser().resolve()).encode()).hexdigest()[:12]
+        self.path = folder / f"{spec.name}-{spec.cache_key(file_sha256(Path(spec.path), 'model file'))}-{images}.parquet"
         self.rows = self._read()
         self.changed = False
 
@@ -221,7 +226,7 @@ def embed_directory(data_dir: str | Path, specs: Sequence[EmbedderSpec], cache_d
     root = Path(data_dir)
     files, skipped = usable_layout(root, *scan_images(root), skip_corrupt)
     folder = cache_folder(root, cache_dir)
-    caches = {s.name: EmbedderCache(folder, s) for s in specs if Path(s.path).is_file()}
+    caches = {s.name: EmbedderCache(folder, s, root) for s in specs if Path(s.path).is_file()}
     todo = {s.name: [f for f in files if s.name not in caches or caches[s.name].get(f) is None] for s in specs}
     embedders = open_embedders([s for s in specs if todo[s.name]])
     computed, unreadable = compute(root, todo, embedders, caches, batch_size, log)
