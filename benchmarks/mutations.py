@@ -81,9 +81,9 @@ def copy_tree(destination: Path) -> None:
     shutil.copytree(ROOT, destination, ignore=ignore, symlinks=True)
 
 
-def pytest(tree: Path, tests: tuple[str, ...]) -> int:
+def pytest(tree: Path, tests: tuple[str, ...]) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
-                          cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True).returncode
+                          cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
 
 
 def run(mutation: Mutation, tree: Path) -> tuple[bool, float]:
@@ -95,7 +95,7 @@ def run(mutation: Mutation, tree: Path) -> tuple[bool, float]:
     source.write_text(original.replace(mutation.old, mutation.new))
     started = time.perf_counter()
     try:
-        failed = pytest(tree, mutation.tests) != 0
+        failed = pytest(tree, mutation.tests).returncode != 0
     finally:
         source.write_text(original)
     return failed, time.perf_counter() - started
@@ -110,8 +110,9 @@ def main() -> int:
         tree = Path(folder) / "tree"
         copy_tree(tree)
         tests = tuple(dict.fromkeys(t for m in chosen for t in m.tests))
-        if pytest(tree, tests) != 0:  # a test that fails without a bug proves nothing about one
-            raise SystemExit(f"the tests fail on the unmutated tree: python -m pytest {' '.join(tests)}")
+        baseline = pytest(tree, tests)
+        if baseline.returncode != 0:  # a test that fails without a bug proves nothing about one
+            raise SystemExit(f"{baseline.stdout[-3000:]}\nthe tests fail on the unmutated tree: python -m pytest {' '.join(tests)}")
         rows = []
         for mutation in chosen:
             caught, seconds = run(mutation, tree)

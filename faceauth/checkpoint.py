@@ -49,8 +49,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         # nobody vouches for: keep only its reason.
         found = re.search(r"WeightsUnpickler error:\s*(.+)", str(err))
         reason = (found.group(1) if found else str(err).strip().splitlines()[0]).split(". ")[0].strip()
-        raise FaceauthError(f"checkpoint {path} is not plain tensors and data ({reason}): not a faceauth checkpoint, or one "
-                            "holding code, which faceauth never loads") from None
+        raise FaceauthError(f"checkpoint {path} could not be loaded safely: it is not plain tensors and data ({reason}); "
+                            "not a faceauth checkpoint, or one holding code, which faceauth never loads") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise FaceauthError(f"{path} is not a faceauth checkpoint (expected a dict with format '{FORMAT}')")
     check_rebuilds(checkpoint, path)
