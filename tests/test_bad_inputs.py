@@ -320,6 +320,8 @@ for _kind, (_make, _named) in OUTPUTS.items():
     case(f"embed --output {_kind}", "embed", lambda w, m=_make: [str(w.live), "--embedder", "arcface=m.onnx", "--output", m(w)], _named)
 case("export onto its own checkpoint", "export", lambda w: ["--model-path", str(w.model), "--output-path", str(w.model)],
      "also an input")
+case("evaluate without --test-data of a model trained on files", "evaluate",
+     lambda w: ["--model-path", str(w.model), "--output-json", w.keep("eval.json")], "embeddings", "--test-data")
 case("evaluate output onto its test data", "evaluate",
      lambda w: ["--model-path", str(w.model), "--test-data", str(w.embeddings), "--output-json", str(w.embeddings)], "also an input")
 case("train --output on a read-only disk", "train",
@@ -327,7 +329,8 @@ case("train --output on a read-only disk", "train",
 case("export --output-path on a full disk keeps the old file", "export",
      lambda w: ["--model-path", str(w.model), "--output-path", str(w.full / "m.onnx")], "m.onnx", needs_disk=True)
 case("evaluate --output-json on a full disk keeps the old file", "evaluate",
-     lambda w: ["--model-path", str(w.model), "--output-json", str(w.full / "eval.json")], "eval.json", needs_disk=True)
+     lambda w: ["--model-path", str(w.model), "--test-data", str(w.embeddings), "--output-json", str(w.full / "eval.json")],
+     "eval.json", needs_disk=True)
 
 
 # ---- face images, embedders, liveness folders -----------------------------------------------------

@@ -160,7 +160,11 @@ def test_train_fusion_from_face_images_end_to_end(tmp_path, model_paths, capsys)
     assert checkpoint["model_args"]["input_dims"] == [32, 16, 24] and checkpoint["model_args"]["in_dim"] == 72
     assert checkpoint["model_args"]["model_names"] == list(NAMES)
     assert len(list((faces / ".faceauth-cache").glob("*.parquet"))) == 3
-    assert evaluate_cli.main(["--model-path", str(output), "--output-json", str(tmp_path / "eval.json")]) == 0
+    # A model trained on files: evaluate does not follow the paths its checkpoint names.
+    assert evaluate_cli.main(["--model-path", str(output), "--output-json", str(tmp_path / "eval.json")]) == 2
+    assert "data_dir" in capsys.readouterr().err
+    assert evaluate_cli.main(["--model-path", str(output), "--test-data", str(faces), "--output-json",
+                              str(tmp_path / "eval.json")]) == 0
 
 
 def test_embed_cli_config_mapping_matches_the_documented_preprocessing(tmp_path, models, capsys):
