@@ -462,3 +462,14 @@ def clear(folder: Path) -> None:
 
 def test_the_matrix_is_large():
     assert len(CASES) >= 100
+
+
+def test_a_feature_cache_that_cannot_be_written_is_named_not_blamed_on_the_video(tmp_path):
+    """Its write error used to be listed as a problem of the video (with --skip-invalid as the advice)."""
+    from faceauth.errors import FaceauthError
+    from faceauth.tasks.temporal.features import FeatureCache
+
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file where the cache folder should be")
+    with pytest.raises(FaceauthError, match="cannot write the feature cache in .*temporal-features"):
+        FeatureCache(blocker, "extractor").save("key", np.zeros((4, 3), np.float32))

@@ -390,10 +390,17 @@ class FeatureCache:
             return None
 
     def save(self, key: str, features: np.ndarray) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        """Atomic: concurrent trials never read half a file. A cache that cannot be written (a full disk, a
+        read-only folder) is the cache's problem, not the video's: an error naming the folder."""
         tmp = self.folder / f".{key}.{os.getpid()}.tmp.npy"
-        np.save(tmp, features, allow_pickle=False)
-        os.replace(tmp, self.folder / f"{key}.npy")  # atomic: concurrent trials never read half a file
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            np.save(tmp, features, allow_pickle=False)
+            os.replace(tmp, self.folder / f"{key}.npy")
+        except OSError as err:
+            tmp.unlink(missing_ok=True)
+            raise FaceauthError(f"cannot write the feature cache in {self.folder} ({err.strerror or err}): free space there, "
+                                "or pass --cache-dir DIR on another disk") from None
 
 
 def video_features(video: Video, extractor: FrameExtractor, cache: FeatureCache, needed: int) -> tuple[np.ndarray, bool]:
