@@ -398,7 +398,8 @@ class FeatureCache:
             np.save(tmp, features, allow_pickle=False)
             os.replace(tmp, self.folder / f"{key}.npy")
         except OSError as err:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
             raise FaceauthError(f"cannot write the feature cache in {self.folder} ({err.strerror or err}): free space there, "
                                 "or pass --cache-dir DIR on another disk") from None
 
