@@ -53,7 +53,7 @@ MUTATIONS = (
              "tune.qrandint(int(p.low), int(p.high), int(p.step or 1))", "tune.randint(int(p.low), int(p.high))",
              ("tests/test_decisions.py",)),
     Mutation("a diverged trial is retried (marker ignored)", "faceauth/search/runner.py",
-             "    if marker.exists():", "    if False:",
+             "    if filesystem.get_file_info(marker).type == pyarrow.fs.FileType.File:", "    if False:",
              ("tests/test_tune.py::test_a_diverging_trial_fails_with_its_reason_and_the_search_goes_on",)),
     Mutation("--resume starts a fresh search of the same size", "faceauth/search/runner.py",
              "    if options.resume:\n        return tune.Tuner.restore(",

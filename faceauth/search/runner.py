@@ -68,6 +68,7 @@ class TrialSetup:
     gpus_per_worker: float
     max_failures: int
     train_storage: str
+    run_storage: str = ""  # <storage>/<name>: a local folder or a URI
 
     def config_for(self, sampled: dict[str, Any]) -> dict[str, Any]:
         return {**self.base, **self.space.decode(sampled)}
@@ -80,18 +81,25 @@ def _tune_trial(setup: TrialSetup, sampled: dict[str, Any]) -> None:
     """One CPU worker: the train_loop itself is the Tune trial.
 
     A trial whose loss became NaN/inf fails with the reason; a retry would only diverge again from
-    the same checkpoint, so the reason is left in the trial folder and a retry fails at once with it.
+    the same checkpoint, so the reason is left in the trial's folder in the run's storage (not the
+    actor's local trial folder, which a retry on another actor may not have yet) and a retry fails at
+    once with it.
     """
+    import pyarrow.fs
     from ray import tune
 
-    marker = Path(tune.get_context().get_trial_dir()) / DIVERGED_MARKER
-    if marker.exists():
-        raise TrainingDiverged(marker.read_text(), epoch=0)
+    filesystem, root = pyarrow.fs.FileSystem.from_uri(setup.run_storage)
+    marker = f"{root}/trial_{tune.get_context().get_trial_id()}/{DIVERGED_MARKER}"
+    if filesystem.get_file_info(marker).type == pyarrow.fs.FileType.File:
+        with filesystem.open_input_stream(marker) as stream:
+            raise TrainingDiverged(stream.read().decode(errors="replace"), epoch=0)
     try:
         with use_session(TuneSession()):
             setup.task.train_loop(setup.config_for(sampled))
     except TrainingDiverged as err:
-        marker.write_text(str(err))
+        filesystem.create_dir(marker.rsplit("/", 1)[0], recursive=True)
+        with filesystem.open_output_stream(marker) as stream:
+            stream.write(str(err).encode())
         raise
 
 
@@ -195,7 +203,8 @@ def build_tuner(task: Task, options: SearchOptions, space: SearchSpace, base: di
 
     storage = storage_path(options.storage)
     setup = TrialSetup(task, base, space, options.workers_per_trial, options.cpus_per_worker,
-                       options.gpus_per_worker, options.max_failures, f"{storage}/{options.name}/train")
+                       options.gpus_per_worker, options.max_failures, f"{storage}/{options.name}/train",
+                       f"{storage}/{options.name}")
     if options.uses_train:
         trainable = tune.with_resources(functools.partial(_train_trial, setup), {"cpu": 0.01})
     else:
