@@ -16,6 +16,9 @@ from faceauth.tasks import Task, list_tasks
 USER_OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
 
 
+OUT_OF_MEMORY = ("can't allocate memory", "DefaultCPUAllocator", "out of memory")
+
+
 def exits_cleanly(main: Callable[..., int | None]) -> Callable[..., int]:
     """A FaceauthError is the user's to fix: print its message, not a traceback, and exit 2."""
 
@@ -34,6 +37,13 @@ def exits_cleanly(main: Callable[..., int | None]) -> Callable[..., int]:
             where = f" {err.filename}" if err.filename else ""
             print(f"error: cannot write{where}: {err.strerror}; nothing that was there before was changed. Free space or "
                   "choose another path", file=sys.stderr)
+            return 2
+        except (MemoryError, RuntimeError) as err:
+            if isinstance(err, RuntimeError) and not any(text in str(err) for text in OUT_OF_MEMORY):
+                raise
+            print(f"error: out of memory ({' '.join(str(err).split())[:160] or 'MemoryError'}): the model, batch or data "
+                  "is larger than this machine holds; lower out_dim, hidden_sizes, batch_size or the image size",
+                  file=sys.stderr)
             return 2
         except KeyboardInterrupt:  # Ctrl-C: what was written stays (a training run keeps its best model so far)
             print("interrupted", file=sys.stderr)

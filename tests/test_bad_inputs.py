@@ -191,6 +191,10 @@ case("train unknown task", "train", lambda w: ["facenet"], "facenet")
 case("train epochs flag negative", "train", lambda w: ["fusion", "--synthetic", "--epochs", "-3", "--output", w.keep("o.pth")],
      "epochs")
 case("train flag not a number", "train", lambda w: ["fusion", "--lr", "fast"], "--lr")
+case("train a model too large for memory", "train",
+     lambda w: ["fusion", "--synthetic", "--num-identities", "30", "--samples-per-id", "6", "--fusion_kind", "mlp",
+                "--config", w.file("big.yaml", "hidden_sizes: [1000000000000]\n"),  # 10^12 units: no machine allocates it
+                "--output", w.keep("big.pth"), "--log-dir", w.logs], "out of memory")
 
 
 # ---- Parquet embeddings -------------------------------------------------------------------------------
@@ -238,7 +242,8 @@ for _kind in ("missing", "not Parquet", "string embedding column", "no identity 
          lambda w, m=PARQUETS[_kind][0]: ["--model-path", str(w.model), "--test-data", m(w),
                                           "--output-json", w.keep("eval.json")], PARQUETS[_kind][1])
 case("evaluate test data of the wrong kind (a liveness folder for a fusion model)", "evaluate",
-     lambda w: ["--model-path", str(w.model), "--test-data", str(w.live), "--output-json", w.keep("eval.json")], "live")
+     lambda w: ["--model-path", str(w.model), "--test-data", str(w.live), "--output-json", w.keep("eval.json")],
+     "is a folder, not a Parquet file")
 
 
 # ---- checkpoints ----------------------------------------------------------------------------------

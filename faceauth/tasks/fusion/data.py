@@ -41,6 +41,9 @@ def read_embeddings_parquet(path: str | Path, identity_column: str, embedding_co
     import pyarrow.parquet as pq
 
     path = Path(path)
+    if path.is_dir():  # e.g. a liveness folder, or face images given to a model trained on a Parquet file
+        raise FaceauthError(f"{path} is a folder, not a Parquet file of embeddings: this model reads embeddings (a folder of "
+                            "face images is test data only for a model trained with --data_dir)")
     if not path.is_file():
         raise FaceauthError(f"embeddings file {path} does not exist; pass a Parquet file to --embeddings")
     try:
