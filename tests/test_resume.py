@@ -63,11 +63,11 @@ CASES = {
     "tuner.pkl": replace_file("tuner.pkl"),
     "searcher state": replace_file("searcher-state-*.pkl"),
     "search generator state (a pickle named .json)": replace_file("search_gen_state-*.json"),
-    "trial params.pkl": replace_file("trial_*/params.pkl"),
+    "a trial's error.pkl": lambda run, marker: (plant_pickle(one(run, "trial_*") / "error.pkl", marker), "error.pkl")[1],
     "experiment state with a cloudpickle value": lambda run, marker: (
         plant_in_experiment_state(one(run, "experiment_state-*.json"), marker), one(run, "experiment_state-*.json").name)[1],
-    "an added trial error.pkl": lambda run, marker: (
-        plant_pickle(one(run, "trial_*") / "error.pkl", marker), "error.pkl")[1],
+    "an added top-level file": lambda run, marker: (
+        plant_pickle(run / "basic-variant-state-2099-01-01_00-00-00.json", marker), "basic-variant-state-2099")[1],
     "an added callback state": lambda run, marker: (
         plant_pickle(run / "callback-states-2099-01-01_00-00-00.pkl", marker), "callback-states-2099")[1],
     "a removed searcher state": lambda run, marker: (
@@ -177,3 +177,32 @@ def test_ctrl_c_then_the_readme_resume(tmp_path):
     after = {r["trial_id"]: r for r in trials(run)}
     assert len(after) == 3 and set(rows) <= set(after) and all(r["status"] == "completed" for r in after.values())
     assert (run / "best" / "metrics.json").exists()
+
+
+@pytest.mark.slow
+def test_a_killed_trial_and_a_driver_killed_while_writing_best_then_resume(tmp_path):
+    """Faults in one search: a trial's process killed while it trains and checkpoints (retried from its
+    checkpoint), then the driver and its Ray killed while writing best/; the README's resume finishes
+    it. Every file read afterwards is whole: checkpoints and best/ are written under temporary names."""
+    from faceauth.checkpoint import load_checkpoint
+
+    proc = start_tune(tmp_path, "faults", "--trials", "3", "--scheduler", "none", "--max-concurrent", "1",
+                      "--epochs", "12", "--patience", "0", "--search-space", mlp_only_space(tmp_path),
+                      "--max-steps-per-epoch", "0", "--num_identities", "120", "--samples_per_id", "10")
+    run = tmp_path / "runs" / "faults"
+    try:
+        running = lambda d: len(results_of(d)) > 1 and not results_of(d)[-1].get("done")  # noqa: E731
+        trial_dir = wait_for(lambda: next((d for d in run.glob("trial_*") if running(d)), None), 240, "a running trial")
+        os.kill(results_of(trial_dir)[-1]["pid"], signal.SIGKILL)  # a trial checkpoints every improving epoch
+        wait_for(lambda: (run / "best").exists(), 600, "best/ being written", poll=0.02)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert tune_cli.main(["fusion", "--name", "faults", "--storage", str(tmp_path / "runs"), "--resume",
+                          "--no-dashboard", "--num-cpus", "2"]) == 0
+    rows = {r["trial_id"]: r for r in trials(run)}
+    assert len(rows) == 3 and all(r["status"] == "completed" for r in rows.values())
+    metrics = json.loads((run / "best" / "metrics.json").read_text())
+    assert metrics["trial_id"] in rows
+    assert load_checkpoint(run / "best" / "model.pt")["task"] == "fusion"
+    assert not [p.name for p in run.rglob("*.tmp")], "a temporary file was left behind"

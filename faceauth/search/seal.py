@@ -79,8 +79,10 @@ def is_sealed(relpath: str) -> bool:
     """Every file at the top of the run folder (Ray's state: tuner.pkl, experiment_state-*.json,
     searcher-state-*.pkl, search_gen_state-*.json and basic-variant-state-*.json, which are pickles
     despite their name, callback-states-*.pkl; and the search's settings) except what faceauth writes
-    after the search, and every *.pkl below it (a trial's params.pkl, error.pkl)."""
-    if relpath.endswith(".pkl"):
+    after the search, and a trial's error.pkl (read when the results are gathered). Not a trial's
+    params.pkl: Ray writes it but never reads it back, and a trial's process writes it, so a driver
+    killed just after a trial started would leave it unsealed."""
+    if relpath.rsplit("/", 1)[-1] == "error.pkl":
         return True
     return "/" not in relpath and relpath not in UNSEALED and not relpath.endswith(".tmp")
 
