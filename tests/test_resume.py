@@ -151,17 +151,28 @@ def test_a_smoke_test_resumes_with_the_readme_command(sealed_run, tmp_path, caps
     assert "1 trials" in out and "best trial" in out
 
 
+def start_long_search(tmp_path: Path, name: str, epochs: int):
+    """Three trials one at a time, each of whole epochs of more data (seconds each); returns once a
+    trial has reported a few epochs and is still training: (process, run folder, that trial's folder)."""
+    proc = start_tune(tmp_path, name, "--trials", "3", "--scheduler", "none", "--max-concurrent", "1",
+                      "--epochs", str(epochs), "--patience", "0", "--search-space", mlp_only_space(tmp_path),
+                      "--max-steps-per-epoch", "0", "--num_identities", "120", "--samples_per_id", "10")
+    run = tmp_path / "runs" / name
+    running = lambda d: len(results_of(d)) > 2 and not results_of(d)[-1].get("done")  # noqa: E731
+    try:
+        trial_dir = wait_for(lambda: next((d for d in run.glob("trial_*") if running(d)), None), 240, "a running trial")
+    except TimeoutError:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    return proc, run, trial_dir
+
+
 @pytest.mark.slow
 def test_ctrl_c_then_the_readme_resume(tmp_path):
     """Ctrl-C while a trial trains: exit 130, that trial recorded as interrupted (nothing stopped it);
     the README's resume command finishes the same search and writes best/."""
-    proc = start_tune(tmp_path, "ctrl-c", "--trials", "3", "--scheduler", "none", "--max-concurrent", "1",
-                      "--epochs", "40", "--patience", "0", "--search-space", mlp_only_space(tmp_path),
-                      "--max-steps-per-epoch", "0", "--num_identities", "120", "--samples_per_id", "10")
-    run = tmp_path / "runs" / "ctrl-c"
+    proc, run, trial_dir = start_long_search(tmp_path, "ctrl-c", epochs=40)
     try:
-        running = lambda d: len(results_of(d)) > 2 and not results_of(d)[-1].get("done")  # noqa: E731
-        trial_dir = wait_for(lambda: next((d for d in run.glob("trial_*") if running(d)), None), 240, "a running trial")
         os.kill(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=120) == 130
     finally:
@@ -186,13 +197,8 @@ def test_a_killed_trial_and_a_driver_killed_while_writing_best_then_resume(tmp_p
     it. Every file read afterwards is whole: checkpoints and best/ are written under temporary names."""
     from faceauth.checkpoint import load_checkpoint
 
-    proc = start_tune(tmp_path, "faults", "--trials", "3", "--scheduler", "none", "--max-concurrent", "1",
-                      "--epochs", "12", "--patience", "0", "--search-space", mlp_only_space(tmp_path),
-                      "--max-steps-per-epoch", "0", "--num_identities", "120", "--samples_per_id", "10")
-    run = tmp_path / "runs" / "faults"
+    proc, run, trial_dir = start_long_search(tmp_path, "faults", epochs=12)
     try:
-        running = lambda d: len(results_of(d)) > 1 and not results_of(d)[-1].get("done")  # noqa: E731
-        trial_dir = wait_for(lambda: next((d for d in run.glob("trial_*") if running(d)), None), 240, "a running trial")
         os.kill(results_of(trial_dir)[-1]["pid"], signal.SIGKILL)  # a trial checkpoints every improving epoch
         wait_for(lambda: (run / "best").exists(), 600, "best/ being written", poll=0.02)
     finally:
