@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -444,6 +445,7 @@ def test_bad_input(name, world, tmp_path, capsys, request):
     out, err = capsys.readouterr()
     assert code == spec.code, f"exit {code}; stdout: {out[-2000:]}\nstderr: {err[-2000:]}"
     assert "Traceback" not in out + err
+    assert not re.search(r"^epoch +\d", out, re.M), "refused only after training: bad input is checked before any work"
     assert "error:" in err, err[-2000:]
     message = err[err.index("error:"):]  # one line, or a list of every problem found at once
     for named in spec.names:
