@@ -331,7 +331,8 @@ case("evaluate without --test-data of a model trained on files", "evaluate",
 case("evaluate output onto its test data", "evaluate",
      lambda w: ["--model-path", str(w.model), "--test-data", str(w.embeddings), "--output-json", str(w.embeddings)], "also an input")
 case("train --output on a read-only disk", "train",
-     lambda w: ["fusion", "--synthetic", "--output", str(w.readonly / "m.pth"), "--log-dir", w.logs], "readonly", needs_disk=True)
+     lambda w: ["fusion", "--synthetic", "--output", str(w.readonly / "m.pth"), "--log-dir", w.logs], "--output", "readonly",
+     needs_disk=True)
 case("export --output-path on a full disk keeps the old file", "export",
      lambda w: ["--model-path", str(w.model), "--output-path", str(w.full / "m.onnx")], "m.onnx", needs_disk=True)
 case("evaluate --output-json on a full disk keeps the old file", "evaluate",
