@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -27,6 +26,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from faceauth.log import logger
 from faceauth.errors import FaceauthError
 from faceauth.imaging import resize_centre_crop
 from faceauth.layout import CLASSES, SPLITS, UNTYPED_ATTACK
@@ -172,7 +172,7 @@ def load_folders(folders: dict[str, Path], config) -> dict[str, ImageSplit]:
                             "fix or remove them, or pass --skip-corrupt to train without them")
     if failed:
         listing = "\n  ".join(failed)
-        print(f"skipped {len(failed)} unreadable image(s) (--skip-corrupt):\n  {listing}", file=sys.stderr, flush=True)
+        logger.warning(f"skipped {len(failed)} unreadable image(s) (--skip-corrupt):\n  {listing}")
     emptied = [f"{folders[name] / c}" for name, split in splits.items()
                for c, attack in (("live", False), ("spoof", True)) if not (split.is_attack == attack).any()]
     if emptied:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from faceauth.log import logger
 from faceauth.errors import FaceauthError
 from faceauth.files import generated_once
 
@@ -271,10 +272,10 @@ def write_dataset(out_dir: str | Path, spec: SyntheticSpec, quiet: bool = False)
             Image.fromarray(image).save(folder / f"{i:05d}.jpg", quality=95)
     (out / "README.txt").write_text(README.format(**spec.__dict__))
     if not quiet:
-        print(f"wrote a SYNTHETIC liveness dataset (procedurally drawn faces, not real data) to {out}: "
+        logger.info(f"wrote a SYNTHETIC liveness dataset (procedurally drawn faces, not real data) to {out}: "
               f"{spec.per_class} live + {spec.per_class} spoof ({', '.join(ATTACK_TYPES)}) images in train, half as many "
               "in val and test, "
-              f"difficulty {spec.difficulty:g}, {spec.image_size}x{spec.image_size} px, seed {spec.seed}", flush=True)
+              f"difficulty {spec.difficulty:g}, {spec.image_size}x{spec.image_size} px, seed {spec.seed}")
     return out
 
 
@@ -285,5 +286,5 @@ def cached_dataset(cache_dir: str | Path, spec: SyntheticSpec) -> Path:
     trials on a node neither read a half-written dataset nor draw it twice."""
     target = Path(cache_dir).expanduser() / "synthetic" / spec.folder_name()
     if generated_once(target, lambda folder: write_dataset(folder, spec, quiet=True)):
-        print(f"generated SYNTHETIC liveness data (procedurally drawn faces, not real data) in {target}", flush=True)
+        logger.info(f"generated SYNTHETIC liveness data (procedurally drawn faces, not real data) in {target}")
     return target

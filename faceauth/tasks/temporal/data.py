@@ -8,12 +8,12 @@ so a search extracts each video once per node, not once per trial.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from faceauth.log import logger
 from faceauth.errors import FaceauthError
 from faceauth.tasks import pad
 from faceauth.tasks.temporal.features import FeatureCache, FrameExtractor, make_extractor, video_features
@@ -85,8 +85,7 @@ def load_videos(root: Path, folders: dict[str, list[Video]], config,
         raise FaceauthError(f"{len(problems)} video(s) cannot be used:\n{problem_report(problems)}\n"
                             "fix or remove them, or pass --skip-invalid to train without them")
     if problems:
-        print(f"skipped {len(problems)} invalid video(s) (--skip-invalid):\n{problem_report(problems)}",
-              file=sys.stderr, flush=True)
+        logger.warning(f"skipped {len(problems)} invalid video(s) (--skip-invalid):\n{problem_report(problems)}")
     sets = {}
     for name, (kept, split_problems, hits) in results.items():
         sets[name] = VideoSet(

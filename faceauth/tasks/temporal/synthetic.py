@@ -31,12 +31,12 @@ for each class and attack type, one video file: live as .mp4 (H.264, lossless), 
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from faceauth.log import logger
 from faceauth.errors import FaceauthError
 from faceauth.files import generated_once
 from faceauth.layout import SPLITS
@@ -364,7 +364,7 @@ def write_dataset(out_dir: str | Path, spec: SyntheticSpec, quiet: bool = False)
     (out / "README.txt").write_text(README.format(val_count=spec.count("val"), static_cue=spec.static,
                                                   **{k: v for k, v in asdict(spec).items() if k != "static_cue"}))
     if not quiet:
-        print(f"wrote SYNTHETIC temporal data (drawn faces, not real videos) to {out}", flush=True)
+        logger.info(f"wrote SYNTHETIC temporal data (drawn faces, not real videos) to {out}")
     return out
 
 
@@ -387,7 +387,7 @@ def cached_dataset(cache_dir: str | Path, spec: SyntheticSpec) -> Path:
     renamed into place under a lock) and reused by every run with the same parameters."""
     target = Path(cache_dir).expanduser() / "synthetic" / spec.folder_name()
     if generated_once(target, lambda folder: write_dataset(folder, spec, quiet=True)):
-        print(f"generated SYNTHETIC temporal data (drawn faces, not real videos) in {target}", file=sys.stderr, flush=True)
+        logger.warning(f"generated SYNTHETIC temporal data (drawn faces, not real videos) in {target}")
     return target
 
 
