@@ -28,7 +28,9 @@ from faceauth.search.result import SearchResult
 def search(task: str, trials: int | None = None, *, config_file: str | None = None, **options: Any) -> SearchResult:
     """Run a hyperparameter search of `task` as `faceauth tune` does; see the module docstring."""
     from faceauth import tune
+    from faceauth.tasks import get_task
 
+    get_task(task)  # an unknown task: FaceauthError naming the tasks, not argparse's exit
     parser, training = tune.build_parser(task)
     args = parser.parse_args([task])  # the command's defaults: one source for both
     args.trials, args.config = trials, config_file

@@ -90,6 +90,8 @@ def test_wandb_offline_logs_every_trial_and_best(tmp_path, notebook_ray, monkeyp
 
 
 def test_a_user_error_raises_before_ray_starts(tmp_path):
+    with pytest.raises(faceauth.FaceauthError, match="unknown task 'fuson'"):
+        faceauth.search("fuson")
     with pytest.raises(faceauth.FaceauthError, match="unknown key 'learning_rate'"):
         smoke(tmp_path, "typo", learning_rate=0.1)
     with pytest.raises(faceauth.FaceauthError, match="no/such.yaml"):
