@@ -15,6 +15,7 @@ from typing import Any
 from faceauth.cli import add_common_train_flags, exits_cleanly, resolve_config, task_name_from
 from faceauth.config import to_dict
 from faceauth.outputs import check_output
+from faceauth.protocol_run import check_protocol_config, on_protocol, train_protocol_cli
 from faceauth.checkpoint import save_checkpoint
 from faceauth.config import TrainConfig
 from faceauth.errors import FaceauthError
@@ -49,6 +50,9 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict]:
 def main(argv: list[str] | None = None) -> int:
     args, flags = parse_args(argv)
     config = resolve_config(args.task, args.config, flags, args.smoke_test)
+    check_protocol_config(args.task, config)
+    if on_protocol(args.task, config):
+        return train_protocol_cli(args.task, config)
     output = config.output_path()
     inputs = [getattr(config, key, None) for key in ("embeddings", "test_data", "data_dir", "data_root", "frame_extractor")]
     for path in (output, *result_paths(output)):  # before training: a wrong output path costs nothing

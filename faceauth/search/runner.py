@@ -18,6 +18,7 @@ from typing import Any
 
 from faceauth.errors import FaceauthError
 from faceauth.fit import TrainingDiverged
+from faceauth.protocol_run import trial_loop
 from faceauth.search.space import SearchSpace
 from faceauth.session import TrainSession, TuneSession, use_session
 from faceauth.tasks import Task
@@ -88,8 +89,7 @@ def _tune_trial(setup: TrialSetup, sampled: dict[str, Any]) -> None:
     if marker.exists():
         raise TrainingDiverged(marker.read_text(), epoch=0)
     try:
-        with use_session(TuneSession()):
-            setup.task.train_loop(setup.config_for(sampled))
+        trial_loop(setup.task, setup.config_for(sampled), TuneSession())
     except TrainingDiverged as err:
         marker.write_text(str(err))
         raise
