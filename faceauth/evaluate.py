@@ -17,10 +17,15 @@ from faceauth import make_callable_module
 from faceauth.cli import HelpFormatter, exits_cleanly, prog
 from faceauth.log import logger
 from faceauth.outputs import check_output
+from faceauth.errors import FaceauthError
+from faceauth.evaluation import Evaluation
 from faceauth.formatting import evaluation_table
+from faceauth.protocol_run import evaluate_protocol
+from faceauth.protocols import OBJECTIVES
 from faceauth.runlog import atomic_write_text, to_jsonable
-from faceauth.verdict import build_verdict
 from faceauth.tasks import get_task
+from faceauth.tasks.pad import PresentationAttackTask
+from faceauth.verdict import build_verdict
 
 
 @exits_cleanly
@@ -30,8 +35,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test-data", "--test_data", dest="test_data", help="test data (fusion: a Parquet file; liveness: a folder with live/ and spoof/, or a data_root)")
     parser.add_argument("--output-json", "--output_json", dest="output_json",
                         help="where the metrics go (default: beside the model, <name>.eval.json)")
+    parser.add_argument("--protocol", metavar="NAME|FILE",
+                        help="PAD models: score the model on each fold's test side of this protocol (faceauth.protocols)")
+    parser.add_argument("--protocol-objective", "--protocol_objective", dest="protocol_objective", default="worst",
+                        choices=OBJECTIVES, help="how the folds' figures are aggregated (default worst)")
+    parser.add_argument("--data-root", "--data_root", dest="data_root", metavar="DIR",
+                        help="with --protocol: the data the folds are cut from (default: the model's training data)")
     args = parser.parse_args(argv)
-    run_evaluation(args.model_path, args.test_data, args.output_json)
+    if args.protocol:
+        evaluate_on_protocol(args.model_path, args.protocol, args.data_root, args.protocol_objective, args.test_data,
+                             args.output_json)
+    else:
+        run_evaluation(args.model_path, args.test_data, args.output_json)
     return 0
 
 
@@ -51,6 +66,29 @@ def run_evaluation(model_path: str | Path, test_data: str | None = None, output_
     logger.info(evaluation_table(evaluation))
     written = to_jsonable({"task": task.name, "model_path": str(model_path), "verdict": verdict,
                            "metrics": evaluation.metrics, "details": evaluation.details})
+    atomic_write_text(output, json.dumps(written, indent=2))
+    logger.info(f"metrics written to {output}")
+    return {**written, "output_json": str(output)}
+
+
+def evaluate_on_protocol(model_path: str | Path, protocol: str, data_root: str | None, objective: str = "worst",
+                         test_data: str | None = None, output_json: str | Path | None = None) -> dict:
+    """The model and its baselines on every fold's test side, at the model's validation threshold."""
+    output = Path(output_json or Path(model_path).with_suffix(".eval.json"))
+    check_output(output, "--output-json", [model_path, data_root])
+    checkpoint = load_checkpoint(model_path)
+    task = get_task(checkpoint["task"])
+    if not isinstance(task, PresentationAttackTask):
+        raise FaceauthError(f"--protocol is for the PAD tasks; {task.name} has no protocols")
+    if test_data:
+        raise FaceauthError("--protocol decides the test data (each fold's test side); drop --test-data, or use --data-root")
+    results = evaluate_protocol(task, checkpoint, protocol, data_root, objective)
+    logger.info(f"{task.name} model {model_path} on the test side of each fold of protocol {protocol}:")
+    for name, metrics in results["folds"].items():
+        logger.info(f"\n{name}:\n{evaluation_table(Evaluation(metrics, {}))}")
+    logger.info(f"\naggregate ({objective}):\n{evaluation_table(Evaluation(results['aggregate'], {}))}")
+    written = to_jsonable({"task": task.name, "model_path": str(model_path), "protocol": protocol,
+                           "protocol_objective": objective, **results})
     atomic_write_text(output, json.dumps(written, indent=2))
     logger.info(f"metrics written to {output}")
     return {**written, "output_json": str(output)}

@@ -18,6 +18,7 @@ from faceauth.cli import (HelpFormatter, add_common_train_flags, exits_cleanly, 
 from faceauth.config import to_dict
 from faceauth.log import logger
 from faceauth.outputs import check_output
+from faceauth.protocol_run import check_protocol_config, on_protocol, train_protocol_cli
 from faceauth.checkpoint import save_checkpoint
 from faceauth.config import TrainConfig
 from faceauth.errors import FaceauthError
@@ -51,10 +52,16 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict]:
     return argparse.Namespace(task=task, config=args.config, smoke_test=args.smoke_test), flags
 
 
-def run_training(task: Task, config_file: str | None, flags: dict, smoke_test: bool = False) -> dict:
+def run_training(task: Task, config_file: str | None, flags: dict, smoke_test: bool = False,
+                 config: TrainConfig | None = None) -> dict:
     """One training run as the command does it, for the command and for `faceauth.train(...)`: the
-    result of `train_once` plus "written" (the metrics and report files beside the model)."""
-    config = resolve_config(task, config_file, flags, smoke_test)
+    result of `train_once` plus "written" (the metrics and report files beside the model). `config`:
+    the one the command already resolved from the same file and flags."""
+    config = config or resolve_config(task, config_file, flags, smoke_test)
+    check_protocol_config(task, config)
+    if on_protocol(task, config):
+        raise FaceauthError(f"protocol {config.protocol}: faceauth.train(...) trains one split; train every fold "
+                            f"with `faceauth train {task.name} --protocol {config.protocol}`")
     output = config.output_path()
     inputs = [getattr(config, key, None) for key in ("embeddings", "test_data", "data_dir", "data_root", "frame_extractor")]
     for path in (output, *result_paths(output)):  # before training: a wrong output path costs nothing
@@ -67,7 +74,11 @@ def run_training(task: Task, config_file: str | None, flags: dict, smoke_test: b
 @exits_cleanly
 def main(argv: list[str] | None = None) -> int:
     args, flags = parse_args(argv)
-    result = run_training(args.task, args.config, flags, args.smoke_test)
+    config = resolve_config(args.task, args.config, flags, args.smoke_test)
+    check_protocol_config(args.task, config)
+    if on_protocol(args.task, config):
+        return train_protocol_cli(args.task, config)
+    result = run_training(args.task, args.config, flags, args.smoke_test, config)
     best, evaluation, verdict, written = result["checkpoint"], result["evaluation"], result["verdict"], result["written"]
     print()
     if verdict:

@@ -22,6 +22,7 @@ from faceauth.config import TrainConfig, build_config, config_keys
 from faceauth.errors import FaceauthError
 from faceauth.log import logger
 from faceauth.formatting import format_metrics
+from faceauth.protocol_run import finish_protocol_search, fold_table, on_protocol, plot_folds, protocol_report_lines
 from faceauth.search.best import best_trial, collect_trials, finish_best, prune_checkpoints, write_trials_table
 from faceauth.search.dashboard import dashboard_login_hint, job_config, secure_token_file
 from faceauth.search.report import write_report
@@ -136,6 +137,19 @@ def record_or_match_settings(args, options: SearchOptions, space: SearchSpace, b
     return dataclasses.replace(options, trials=recorded["trials"])
 
 
+def check_search_data(task: Task, config, options: SearchOptions) -> str:
+    """The data every trial will read, checked before Ray starts: the task's own check, or every fold's."""
+    from faceauth.protocol_run import check_protocol_config, check_protocol_data, on_protocol
+
+    check_protocol_config(task, config)
+    if not on_protocol(task, config):
+        return task.check_data(config)
+    if options.uses_train:
+        raise FaceauthError("--protocol trains every fold inside one trial: use one CPU worker per trial "
+                            "(no --workers-per-trial / --gpus-per-worker), or --protocol standard")
+    return check_protocol_data(task, config)
+
+
 def start_ray(args, use_train: bool, job_name: str) -> bool:
     """Join the Ray this process already runs (a notebook's `ray.init()`), else start or join one.
     True when this call started it, so the search shuts down only what it started."""
@@ -173,7 +187,7 @@ def run_search(args, flags: dict) -> SearchResult:
             build_config(task.config_cls, {**base, name: int(value) if param.type.endswith("int") else value},
                          f"{space.path}: parameter '{name}' = {value!r} with the base config")
     config = task.config(base, config_source(args.config))  # built once: the data check, ASHA's epochs, the results
-    data_summary = task.check_data(config)
+    data_summary = check_search_data(task, config, options)
     check_resumable(options, local_run_dir(options))
     if args.warm_start:
         if options.resume:
@@ -246,8 +260,15 @@ def finish(task: Task, options: SearchOptions, space: SearchSpace, config: Train
                "storage": storage_path(options.storage),
                "statuses": {s: sum(r.status == s for r in records) for s in sorted({r.status for r in records})}}
     best_dir = local_run / "best"
-    best = finish_best(task, record, space, best_dir, summary)
-    write_report(best_dir, records, space, best)
+    if on_protocol(task, config):
+        best, results = finish_protocol_search(task, record, space, best_dir, summary, config.protocol_objective)
+        plot_folds(results, best_dir / "protocol_folds.png")
+        write_report(best_dir, records, space, best, protocol_report_lines(best, results))
+        logger.info(f"\nprotocol {results['protocol']}: test side of each fold (95% bootstrap intervals over items)\n"
+              + fold_table(results))
+    else:
+        best = finish_best(task, record, space, best_dir, summary)
+        write_report(best_dir, records, space, best)
     prune_checkpoints(records, record)
     if "://" in options.storage:
         publish_run_files(local_run, f"{options.storage.rstrip('/')}/{options.name}")

@@ -190,6 +190,8 @@ class BestResult:
     search: dict[str, Any]
     versions: dict[str, str]
     evaluation: Evaluation
+    # A protocol search (faceauth.protocol_run): the protocol, "folds", "aggregate" and what was exported.
+    protocol: dict[str, Any] | None = None
 
     def metrics_json(self) -> dict[str, Any]:
         """metrics.json: every field but the evaluation's score arrays (and the kind, implied by the task)."""
@@ -199,7 +201,7 @@ class BestResult:
             "best_epoch": self.best_epoch, "val": self.val,
             "val_data": "validation identities/samples, model as selected (before any refit)",
             "test": self.test, "test_baselines": self.test_baselines, "test_data": self.test_data, "onnx": self.onnx,
-            "deployment": self.deployment, "search": self.search, "versions": self.versions,
+            "deployment": self.deployment, "search": self.search, "versions": self.versions, **(self.protocol or {}),
         }
 
 

@@ -20,6 +20,7 @@ from faceauth.errors import FaceauthError
 from faceauth.log import show_progress
 from faceauth.fit import TrainingDiverged
 from faceauth.search.result import STUDY_FILE, study_storage
+from faceauth.protocol_run import trial_loop
 from faceauth.search.space import SearchSpace
 from faceauth.session import TrainSession, TuneSession, use_session
 from faceauth.tasks import Task
@@ -93,8 +94,7 @@ def _tune_trial(setup: TrialSetup, sampled: dict[str, Any]) -> None:
     if marker.exists():
         raise TrainingDiverged(marker.read_text(), epoch=0)
     try:
-        with use_session(TuneSession()):
-            setup.task.train_loop(setup.config_for(sampled))
+        trial_loop(setup.task, setup.config_for(sampled), TuneSession())
     except TrainingDiverged as err:
         marker.write_text(str(err))
         raise

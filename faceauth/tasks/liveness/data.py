@@ -32,7 +32,7 @@ from faceauth.imaging import resize_centre_crop
 from faceauth.layout import CLASSES, SPLITS, UNTYPED_ATTACK
 from faceauth.tasks import pad
 from faceauth.tasks.liveness import cache
-from faceauth.tasks.liveness.synthetic import SyntheticSpec, cached_dataset
+from faceauth.tasks.liveness.synthetic import ATTACK_TYPES, SyntheticSpec, cached_dataset
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 LAYOUT = ("expected data_root/{train,val,test}/{live,spoof}/ with JPEG/PNG images; spoof/ may hold one "
@@ -84,6 +84,7 @@ class ImageSplit(pad.AttackLabels):
     source: str
     skipped: dict[str, str] = field(default_factory=dict)  # path -> why (skip_corrupt)
     cache_hit: bool = False
+    relpaths: tuple[str, ...] = ()  # each image's path under the split folder
 
     def __len__(self) -> int:
         return len(self.is_attack)
@@ -164,7 +165,7 @@ def load_folders(folders: dict[str, Path], config) -> dict[str, ImageSplit]:
         images, kept, failed, hit = _decode(folder, scans[name][0], config)
         attack_types = np.array([attack_type_of(p) for p in kept], dtype=str)
         splits[name] = ImageSplit(images, attack_types != "", attack_types, str(folder),
-                                  {str(folder / p): why for p, why in failed.items()}, hit)
+                                  {str(folder / p): why for p, why in failed.items()}, hit, tuple(kept))
     failed = {path: why for split in splits.values() for path, why in split.skipped.items()}
     if failed and not config.skip_corrupt:
         listing = "\n  ".join(f"{path}: {why}" for path, why in failed.items())
@@ -183,7 +184,8 @@ def load_folders(folders: dict[str, Path], config) -> dict[str, ImageSplit]:
 def data_root(config) -> Path:
     """The configured data_root, or the synthetic dataset (drawn once into the cache folder)."""
     return pad.data_root(config, "liveness", "images", LAYOUT, lambda: cached_dataset(config.cache_dir, SyntheticSpec(
-        config.synthetic_difficulty, config.synthetic_per_class, config.synthetic_image_size, config.data_seed)))
+        config.synthetic_difficulty, config.synthetic_per_class, config.synthetic_image_size, config.data_seed,
+        config.synthetic_attack_types or len(ATTACK_TYPES), config.synthetic_domains)))
 
 
 def load_splits(config, splits: Sequence[str] = SPLITS) -> dict[str, ImageSplit]:
