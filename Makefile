@@ -1,10 +1,11 @@
-# Quick start:  make run   (set up, then a fusion search on a local Ray with synthetic data)
-#               make test  (set up, then the fast test suite)
+# Quick start:  make run    (set up, then a fusion search on a local Ray with synthetic data)
+#               make smoke  (set up, then a two-trial search through the whole path, about a minute)
+#               make test   (set up, then the fast test suite)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: setup run train test test-all bench clean
+.PHONY: setup run smoke train test test-all bench clean
 
 setup: $(VENV)/.installed
 
@@ -17,11 +18,15 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: setup
-	$(PY) -m faceauth.tune fusion --trials 50
+	$(VENV)/bin/faceauth tune fusion --trials 50
+
+smoke: setup
+	$(VENV)/bin/faceauth tune fusion --smoke-test --no-dashboard
 
 train: setup
-	$(PY) -m faceauth.train fusion --synthetic --epochs 30 --config configs/example.yaml
+	$(VENV)/bin/faceauth train fusion --synthetic --epochs 30 --config configs/example.yaml
 
+# The test extra includes mlflow-skinny, wandb and optuna-dashboard: the tracking tests run, not skip.
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -31,5 +36,7 @@ test-all: setup
 bench: setup
 	$(PY) benchmarks/fusion_train.py
 
+# Build and cache outputs only: runs/, weights/, logs/ and checkpoints/ are results and stay.
 clean:
-	rm -rf runs logs weights checkpoints benchmarks/results
+	rm -rf build dist *.egg-info .pytest_cache .ruff_cache
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,3 +1,37 @@
-"""faceauth: hyperparameter search for face-authentication models on Ray Tune, Ray Train and Optuna."""
+"""faceauth: hyperparameter search for face-authentication models on Ray Tune, Ray Train and Optuna.
+
+    import faceauth
+    result = faceauth.search("fusion", trials=20)      # see faceauth.api
+"""
+
+import importlib
+import sys
+import types
+
+from faceauth.errors import FaceauthError
 
 __version__ = "0.1.0"
+__all__ = ["FaceauthError", "SearchResult", "TrainResult", "evaluate", "search", "train"]
+
+
+class _CallableModule(types.ModuleType):
+    """`faceauth.search`, `faceauth.train` and `faceauth.evaluate` are modules (`python -m
+    faceauth.train` runs one) and the API's functions at once: calling the module calls
+    `faceauth.api.<its name>`."""
+
+    def __call__(self, *args, **kwargs):
+        api = importlib.import_module("faceauth.api")
+        return getattr(api, self.__name__.rsplit(".", 1)[1])(*args, **kwargs)
+
+
+def make_callable_module(module_name: str) -> None:
+    sys.modules[module_name].__class__ = _CallableModule
+
+
+def __getattr__(name: str):
+    # Imported on first use: `import faceauth` stays light (no torch, no Ray).
+    if name in ("SearchResult", "TrainResult"):
+        return getattr(importlib.import_module("faceauth.api"), name)
+    if name in ("search", "train", "evaluate"):
+        return importlib.import_module(f"faceauth.{name}")
+    raise AttributeError(f"module 'faceauth' has no attribute {name!r}")

@@ -6,11 +6,52 @@ import argparse
 import errno
 import functools
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
-from faceauth.config import TrainConfig, add_config_flags, load_config_file, select_task_values
+from faceauth.config import TrainConfig, add_config_flags, build_config, load_config_file, select_task_values
 from faceauth.errors import FaceauthError
+from faceauth.log import show_progress
 from faceauth.tasks import Task, list_tasks
+
+# configs/ at the top of the checkout, linked into the package so that a wheel ships it.
+EXAMPLE_CONFIG = Path(__file__).resolve().parent / "configs" / "example.yaml"
+
+# How the commands name themselves in help and messages: `faceauth train` when run through the
+# `faceauth` command (or `python -m faceauth`), `python -m faceauth.train` when run as a module.
+_command_prefix = "python -m faceauth."
+
+
+def set_command_prefix(prefix: str) -> None:
+    global _command_prefix
+    _command_prefix = prefix
+
+
+def prog(command: str) -> str:
+    return f"{_command_prefix}{command}"
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """The module docstring as written, and every option's default where its help does not give it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (not action.option_strings or "default" in text or action.default in (None, False, argparse.SUPPRESS)
+                or isinstance(action, argparse._HelpAction)):
+            return text
+        return f"{text} (default: {action.default})".strip()
+
+
+def show_config_defaults(parser: argparse.ArgumentParser, config_cls: type) -> None:
+    """Flags that override the config file have no argparse default (SUPPRESS: not given); their help
+    shows the config class's default instead."""
+    defaults = vars(build_config(config_cls, {}, "defaults"))
+    for action in parser._actions:
+        if action.default is argparse.SUPPRESS and action.dest in defaults and "default" not in (action.help or ""):
+            value = defaults[action.dest]
+            value = list(value) if isinstance(value, tuple) else value
+            shown = "none" if value is None else value
+            action.help = f"{action.help or ''} (default: {shown})".strip().replace("%", "%%")
 
 
 USER_OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
@@ -24,6 +65,7 @@ def exits_cleanly(main: Callable[..., int | None]) -> Callable[..., int]:
 
     @functools.wraps(main)
     def wrapper(*args: Any, **kwargs: Any) -> int:
+        show_progress()
         try:
             return main(*args, **kwargs) or 0
         except FaceauthError as err:
@@ -69,13 +111,21 @@ COMMON_FLAGS: dict[str, dict[str, Any]] = {
 
 def add_common_train_flags(parser: argparse.ArgumentParser | Any, seed: bool = True) -> None:
     """Flags every trainer takes; a given flag overrides the config file (default: SUPPRESS = not given)."""
-    parser.add_argument("--config", metavar="FILE", help="YAML or JSON config; common keys at the top, one optional section per task")
+    parser.add_argument("--config", metavar="FILE", help="YAML or JSON config; common keys at the top, one optional section "
+                        f"per task (every key explained: {EXAMPLE_CONFIG})")
     add_config_flags(parser, TrainConfig, {k: v for k, v in COMMON_FLAGS.items() if seed or k != "seed"})
 
 
 def config_source(config_file: str | None) -> str:
     """Where config values came from, for error messages."""
-    return f"{config_file} (+ flags)" if config_file else "command-line flags"
+    return f"{config_file} (+ flags)" if config_file else "command-line flags (or keyword arguments)"
+
+
+def task_flags_epilog(command: str, task: Task | None) -> str:
+    if task is not None:
+        return f"The flags above include the {task.name} task's own; other tasks have theirs: {prog(command)} TASK --help."
+    return (f"Each task has its own flags besides these: {prog(command)} TASK --help "
+            f"(tasks: {', '.join(list_tasks())}). Flags override the --config file.")
 
 
 def resolve_values(task: Task, config_file: str | None, flags: dict[str, Any], smoke_test: bool = False,

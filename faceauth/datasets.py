@@ -15,20 +15,20 @@ import argparse
 import os
 import sys
 
-from faceauth.cli import exits_cleanly
+from faceauth.cli import HelpFormatter, exits_cleanly, prog
 from faceauth.errors import FaceauthError
 from faceauth.tasks import get_task, list_tasks
 
 
 @exits_cleanly
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m faceauth.datasets", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog=prog("datasets"), description=__doc__, formatter_class=HelpFormatter)
     commands = parser.add_subparsers(dest="task", required=True, metavar="TASK")
     # Every registered task with a generator (Task.generator_help, add_generator_arguments, write_synthetic).
     for task in (get_task(name) for name in list_tasks()):
         if task.generator_help is not None:
-            task.add_generator_arguments(commands.add_parser(task.name, help=task.generator_help))
+            task.add_generator_arguments(commands.add_parser(task.name, help=task.generator_help, description=task.generator_help,
+                                                             formatter_class=HelpFormatter))
     args = parser.parse_args(argv)
     if os.path.exists(args.out_dir) and not os.path.isdir(args.out_dir):
         raise FaceauthError(f"OUT_DIR {args.out_dir} is a file, not a folder; pass a new folder for the dataset")

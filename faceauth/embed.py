@@ -19,15 +19,14 @@ import json
 import sys
 from pathlib import Path
 
-from faceauth.cli import exits_cleanly, resolve_config
+from faceauth.cli import HelpFormatter, exits_cleanly, prog, resolve_config
 from faceauth.errors import FaceauthError
 from faceauth.outputs import check_output
 from faceauth.tasks import get_task
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m faceauth.embed", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog=prog("embed"), description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("data_dir", nargs="?", help="face images as DATA_DIR/person_id/image.jpg")
     parser.add_argument("--embedder", dest="embedders", action="append", metavar="NAME=MODEL.onnx",
                         help="an ONNX face-recognition model, once per model; settings may follow: "

@@ -16,13 +16,19 @@ import sys
 from pathlib import Path
 
 from faceauth.checkpoint import load_checkpoint
-from faceauth.cli import exits_cleanly
-from faceauth.errors import FaceauthError
+from faceauth import make_callable_module
+from faceauth.cli import HelpFormatter, exits_cleanly, prog
+from faceauth.log import logger
 from faceauth.outputs import check_output
+from faceauth.errors import FaceauthError
+from faceauth.evaluation import Evaluation
 from faceauth.formatting import evaluation_table
+from faceauth.protocol_run import evaluate_protocol
+from faceauth.protocols import OBJECTIVES
 from faceauth.runlog import atomic_write_text, to_jsonable
-from faceauth.verdict import build_verdict
 from faceauth.tasks import get_task
+from faceauth.tasks.pad import PresentationAttackTask
+from faceauth.verdict import build_verdict
 
 
 # Where a run wrote or cached things: reset to their defaults rather than followed from a checkpoint.
@@ -44,31 +50,74 @@ def without_stored_paths(task, checkpoint: dict, model_path: str) -> dict:
 
 @exits_cleanly
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m faceauth.evaluate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog=prog("evaluate"), description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--model-path", "--model_path", dest="model_path", required=True)
     parser.add_argument("--test-data", "--test_data", dest="test_data", help="test data (fusion: a Parquet file; liveness: a folder with live/ and spoof/, or a data_root)")
     parser.add_argument("--output-json", "--output_json", dest="output_json",
                         help="where the metrics go (default: beside the model, <name>.eval.json)")
+    parser.add_argument("--protocol", metavar="NAME|FILE",
+                        help="PAD models: score the model on each fold's test side of this protocol (faceauth.protocols)")
+    parser.add_argument("--protocol-objective", "--protocol_objective", dest="protocol_objective", default="worst",
+                        choices=OBJECTIVES, help="how the folds' figures are aggregated (default worst)")
+    parser.add_argument("--data-root", "--data_root", dest="data_root", metavar="DIR",
+                        help="with --protocol: the data the folds are cut from (default: the model's training data)")
     args = parser.parse_args(argv)
-    output = Path(args.output_json or Path(args.model_path).with_suffix(".eval.json"))
-    check_output(output, "--output-json", [args.model_path, args.test_data])
-
-    checkpoint = load_checkpoint(args.model_path)
-    task = get_task(checkpoint["task"])
-    if args.test_data is None:
-        checkpoint = without_stored_paths(task, checkpoint, args.model_path)
-    evaluation = task.evaluate(checkpoint, args.test_data)
-    verdict = build_verdict(evaluation, task.objective, task.verdict_advice) if evaluation.groups is not None else None
-    if verdict:
-        print(verdict["summary"])
-    print(f"{task.name} model {args.model_path} on {evaluation.details.get('data', args.test_data)}")
-    print(evaluation_table(evaluation))
-    atomic_write_text(output, json.dumps(to_jsonable({"task": task.name, "model_path": args.model_path, "verdict": verdict,
-                                                      "metrics": evaluation.metrics, "details": evaluation.details}), indent=2))
-    print(f"metrics written to {output}")
+    if args.protocol:
+        evaluate_on_protocol(args.model_path, args.protocol, args.data_root, args.protocol_objective, args.test_data,
+                             args.output_json)
+    else:
+        run_evaluation(args.model_path, args.test_data, args.output_json)
     return 0
 
 
+def run_evaluation(model_path: str | Path, test_data: str | None = None, output_json: str | Path | None = None) -> dict:
+    """Evaluate, log the table, write the JSON; returns what it wrote (task, verdict, metrics by
+    system, details). For the command and for `faceauth.evaluate(...)`."""
+    output = Path(output_json or Path(model_path).with_suffix(".eval.json"))
+    check_output(output, "--output-json", [model_path, test_data])
+
+    checkpoint = load_checkpoint(model_path)
+    task = get_task(checkpoint["task"])
+    if test_data is None:
+        checkpoint = without_stored_paths(task, checkpoint, str(model_path))
+    evaluation = task.evaluate(checkpoint, test_data)
+    verdict = build_verdict(evaluation, task.objective, task.verdict_advice) if evaluation.groups is not None else None
+    if verdict:
+        logger.info(verdict["summary"])
+    logger.info(f"{task.name} model {model_path} on {evaluation.details.get('data', test_data)}")
+    logger.info(evaluation_table(evaluation))
+    written = to_jsonable({"task": task.name, "model_path": str(model_path), "verdict": verdict,
+                           "metrics": evaluation.metrics, "details": evaluation.details})
+    atomic_write_text(output, json.dumps(written, indent=2))
+    logger.info(f"metrics written to {output}")
+    return {**written, "output_json": str(output)}
+
+
+def evaluate_on_protocol(model_path: str | Path, protocol: str, data_root: str | None, objective: str = "worst",
+                         test_data: str | None = None, output_json: str | Path | None = None) -> dict:
+    """The model and its baselines on every fold's test side, at the model's validation threshold."""
+    output = Path(output_json or Path(model_path).with_suffix(".eval.json"))
+    check_output(output, "--output-json", [model_path, data_root])
+    checkpoint = load_checkpoint(model_path)
+    task = get_task(checkpoint["task"])
+    if not isinstance(task, PresentationAttackTask):
+        raise FaceauthError(f"--protocol is for the PAD tasks; {task.name} has no protocols")
+    if test_data:
+        raise FaceauthError("--protocol decides the test data (each fold's test side); drop --test-data, or use --data-root")
+    results = evaluate_protocol(task, checkpoint, protocol, data_root, objective)
+    logger.info(f"{task.name} model {model_path} on the test side of each fold of protocol {protocol}:")
+    for name, metrics in results["folds"].items():
+        logger.info(f"\n{name}:\n{evaluation_table(Evaluation(metrics, {}))}")
+    logger.info(f"\naggregate ({objective}):\n{evaluation_table(Evaluation(results['aggregate'], {}))}")
+    written = to_jsonable({"task": task.name, "model_path": str(model_path), "protocol": protocol,
+                           "protocol_objective": objective, **results})
+    atomic_write_text(output, json.dumps(written, indent=2))
+    logger.info(f"metrics written to {output}")
+    return {**written, "output_json": str(output)}
+
+
+make_callable_module(__name__)  # faceauth.evaluate(...) calls faceauth.api.evaluate
+
 if __name__ == "__main__":
     sys.exit(main())
+

@@ -24,6 +24,8 @@ class Evaluation:
     # positive and the negative scores, an int array of shape (n,) (the video or subject of a sample)
     # or (n, 2) (the two identities of a pair). The same for every system: they score the same items.
     groups: tuple[np.ndarray, np.ndarray] | None = None
+    # The attack type of each positive (attack) score, for APCER per type in bootstrap intervals.
+    attack_types: np.ndarray | None = None
 
     @property
     def model_metrics(self) -> dict[str, float]:

@@ -11,15 +11,14 @@ import argparse
 import sys
 
 from faceauth.checkpoint import load_checkpoint
-from faceauth.cli import exits_cleanly
+from faceauth.cli import HelpFormatter, exits_cleanly, prog
 from faceauth.outputs import check_output
 from faceauth.tasks import get_task
 
 
 @exits_cleanly
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m faceauth.export", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog=prog("export"), description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--model-path", "--model_path", dest="model_path", required=True)
     parser.add_argument("--output-path", "--output_path", dest="output_path", required=True)
     args = parser.parse_args(argv)

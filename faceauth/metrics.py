@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 VERIFICATION_KEYS = ("eer", "roc_auc", "tar_at_far_1e-2", "tar_at_far_1e-3", "accuracy", "threshold")
-PAD_KEYS = ("apcer", "bpcer", "acer", "eer", "roc_auc", "bpcer_at_apcer_1pct")
+PAD_KEYS = ("apcer", "bpcer", "acer", "hter", "eer", "roc_auc", "bpcer_at_apcer_5pct", "bpcer_at_apcer_1pct")
+# Metrics where higher is better; every other PAD rate is an error rate (lower is better).
+HIGHER_IS_BETTER = ("roc_auc", "accuracy", "tar_at_far_")
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,12 @@ def verification_metrics(genuine: np.ndarray, impostor: np.ndarray, low_far: boo
     return metrics
 
 
+def bpcer_at_apcer(curve: RocCurve, max_apcer: float) -> float:
+    """The lowest BPCER among thresholds whose APCER does not exceed `max_apcer` (ISO/IEC 30107-3
+    BPCER20 at 5%, BPCER100 at 1%). Attack is the positive class: APCER = 1 - tpr, BPCER = fpr."""
+    return float(curve.fpr[(1.0 - curve.tpr) <= max_apcer + 1e-12].min())
+
+
 def pad_threshold(attack_scores: np.ndarray, bonafide_scores: np.ndarray) -> float:
     """The operating threshold chosen on a validation split: the EER threshold."""
     return equal_error_rate(roc_curve(attack_scores, bonafide_scores))[1]
@@ -146,7 +154,8 @@ def pad_metrics(
 ) -> dict[str, float]:
     """ISO/IEC 30107-3 metrics. `threshold` should come from the validation split (`pad_threshold`);
     without one, the EER threshold of these scores is used (right only on the validation split itself).
-    With `attack_types` (one label per attack score), APCER per type and the worst one are added."""
+    With `attack_types` (one label per attack score), APCER per type and the worst one are added.
+    A score exactly at the threshold is classified as an attack."""
     attack = _as_scores(attack_scores, "attack")
     bonafide = _as_scores(bonafide_scores, "bona fide")
     curve = roc_curve(attack, bonafide)  # attack is the positive class
@@ -158,9 +167,13 @@ def pad_metrics(
         "apcer": apcer,
         "bpcer": bpcer,
         "acer": (apcer + bpcer) / 2.0,
+        # HTER, the cross-dataset figure: (false accept + false reject) / 2 at a threshold fixed on the
+        # training side's validation data. With APCER pooled over attack types, as here, it equals ACER.
+        "hter": (apcer + bpcer) / 2.0,
         "eer": eer,
         "roc_auc": roc_auc(curve),
-        "bpcer_at_apcer_1pct": float(curve.fpr[(1.0 - curve.tpr) <= 0.01 + 1e-12].min()),
+        "bpcer_at_apcer_5pct": bpcer_at_apcer(curve, 0.05),
+        "bpcer_at_apcer_1pct": bpcer_at_apcer(curve, 0.01),
         "threshold": threshold,
     }
     if attack_types is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -139,19 +140,20 @@ def _load_from(checkpoint: Any) -> dict[str, Any] | None:
         return load_checkpoint(Path(directory) / CHECKPOINT_FILE)
 
 
-_current: Session | None = None
+# Per thread: the folds of a protocol (faceauth.protocols) each run their train_loop in a thread of their own.
+_installed = threading.local()
 
 
 def current() -> Session:
     """The session the runner installed, or a fresh LocalSession when train_loop is called bare."""
-    return _current if _current is not None else LocalSession()
+    session = getattr(_installed, "session", None)
+    return session if session is not None else LocalSession()
 
 
 @contextlib.contextmanager
 def use_session(session: Session) -> Iterator[Session]:
-    global _current
-    previous, _current = _current, session
+    previous, _installed.session = getattr(_installed, "session", None), session
     try:
         yield session
     finally:
-        _current = previous
+        _installed.session = previous

@@ -12,9 +12,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from faceauth.cli import add_common_train_flags, exits_cleanly, resolve_config, task_name_from
+from faceauth import make_callable_module
+from faceauth.cli import (HelpFormatter, add_common_train_flags, exits_cleanly, prog, resolve_config, show_config_defaults,
+                          task_flags_epilog, task_name_from)
 from faceauth.config import to_dict
+from faceauth.log import logger
 from faceauth.outputs import check_output
+from faceauth.protocol_run import check_protocol_config, on_protocol, train_protocol_cli
 from faceauth.checkpoint import save_checkpoint
 from faceauth.config import TrainConfig
 from faceauth.errors import FaceauthError
@@ -32,31 +36,50 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict]:
     pre.add_argument("--config")
     known, _ = pre.parse_known_args(argv)
     named = argv[0] if argv and not argv[0].startswith("-") else None  # the task comes first
-    task = get_task(task_name_from(named, known.config))
+    asks_help = any(a in ("-h", "--help") for a in argv)
+    task = get_task(task_name_from(named, known.config)) if named or known.config or not asks_help else None
 
-    parser = argparse.ArgumentParser(prog="python -m faceauth.train", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog=prog("train"), description=__doc__, formatter_class=HelpFormatter,
+                                     epilog=task_flags_epilog("train", task))
     parser.add_argument("task", nargs="?", choices=list_tasks(), help="what to train")
     add_common_train_flags(parser)
-    task.add_cli_flags(parser)
+    if task is not None:
+        task.add_cli_flags(parser)
     parser.add_argument("--smoke-test", action="store_true", help="a few steps on tiny data, to check the set-up")
-    args = parser.parse_args(argv)
+    show_config_defaults(parser, task.config_cls if task else TrainConfig)
+    args = parser.parse_args(argv)  # --help without a task: the common flags and where the task's are; exit 0
     flags = {k: v for k, v in vars(args).items() if k not in ("task", "config", "smoke_test")}
     return argparse.Namespace(task=task, config=args.config, smoke_test=args.smoke_test), flags
+
+
+def run_training(task: Task, config_file: str | None, flags: dict, smoke_test: bool = False,
+                 config: TrainConfig | None = None) -> dict:
+    """One training run as the command does it, for the command and for `faceauth.train(...)`: the
+    result of `train_once` plus "written" (the metrics and report files beside the model). `config`:
+    the one the command already resolved from the same file and flags."""
+    config = config or resolve_config(task, config_file, flags, smoke_test)
+    check_protocol_config(task, config)
+    if on_protocol(task, config):
+        raise FaceauthError(f"protocol {config.protocol}: faceauth.train(...) trains one split; train every fold "
+                            f"with `faceauth train {task.name} --protocol {config.protocol}`")
+    output = config.output_path()
+    inputs = [getattr(config, key, None) for key in ("embeddings", "test_data", "data_dir", "data_root", "frame_extractor")]
+    for path in (output, *result_paths(output)):  # before training: a wrong output path costs nothing
+        check_output(path, "--output", [config_file, *inputs])
+    logger.info(f"training {task.name}: {format_metrics(to_dict(config), ('epochs', 'batch_size', 'lr', 'seed'))}")
+    result = train_once(task, config)
+    return {**result, "written": write_run_results(task, result)}
 
 
 @exits_cleanly
 def main(argv: list[str] | None = None) -> int:
     args, flags = parse_args(argv)
     config = resolve_config(args.task, args.config, flags, args.smoke_test)
-    output = config.output_path()
-    inputs = [getattr(config, key, None) for key in ("embeddings", "test_data", "data_dir", "data_root", "frame_extractor")]
-    for path in (output, *result_paths(output)):  # before training: a wrong output path costs nothing
-        check_output(path, "--output", [args.config, *inputs])
-    print(f"training {args.task.name}: {format_metrics(to_dict(config), ('epochs', 'batch_size', 'lr', 'seed'))}", flush=True)
-    result = train_once(args.task, config)
-    best, evaluation, verdict = result["checkpoint"], result["evaluation"], result["verdict"]
-    written = write_run_results(args.task, result)
+    check_protocol_config(args.task, config)
+    if on_protocol(args.task, config):
+        return train_protocol_cli(args.task, config)
+    result = run_training(args.task, args.config, flags, args.smoke_test, config)
+    best, evaluation, verdict, written = result["checkpoint"], result["evaluation"], result["verdict"], result["written"]
     print()
     if verdict:
         print(verdict["summary"])
@@ -83,7 +106,7 @@ def train_once(task: Task, config: TrainConfig, verbose: bool = True) -> dict[st
                             config.output_path())
         if verbose:
             shown = format_metrics(metrics, tuple(dict.fromkeys(("train_loss", objective.metric, "eer", "acer", "roc_auc"))))
-            print(f"epoch {metrics['epoch']:3d}/{config.epochs}  {shown}  {metrics['epoch_time_s']:.2f}s" + ("  *" if improved else ""), flush=True)
+            logger.info(f"epoch {metrics['epoch']:3d}/{config.epochs}  {shown}  {metrics['epoch_time_s']:.2f}s" + ("  *" if improved else ""))
 
     session = LocalSession(on_report)
     started = time.perf_counter()
@@ -133,6 +156,8 @@ def write_run_results(task, result: dict) -> list[Path]:
     atomic_write_text(report_path, "\n".join(lines) + "\n")
     return [metrics_path, report_path]
 
+
+make_callable_module(__name__)  # faceauth.train(...) calls faceauth.api.train
 
 if __name__ == "__main__":
     sys.exit(main())

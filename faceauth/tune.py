@@ -17,16 +17,23 @@ import sys
 import time
 from pathlib import Path
 
-from faceauth.cli import add_common_train_flags, config_source, exits_cleanly, resolve_values
+from faceauth.cli import (HelpFormatter, add_common_train_flags, config_source, exits_cleanly, prog, resolve_values,
+                          show_config_defaults, task_flags_epilog)
 from faceauth.config import TrainConfig, build_config, config_keys, load_config_file, select_task_values
 from faceauth.errors import FaceauthError
+from faceauth.log import logger
 from faceauth.formatting import format_metrics
+from faceauth.protocol_run import finish_protocol_search, fold_table, on_protocol, plot_folds, protocol_report_lines
+from faceauth.search.best import best_trial, collect_trials, finish_best, prune_checkpoints, write_trials_table
+from faceauth.search.dashboard import dashboard_login_hint, job_config, secure_token_file
 from faceauth.runlog import to_jsonable
-from faceauth.search.best import best_trial, collect_trials, finish_best, write_trials_table
 from faceauth.search.report import write_report
+from faceauth.search.result import STUDY_FILE, SearchResult, optuna_numbers
 from faceauth.search.runner import (SearchOptions, build_tuner, check_resumable, plan_concurrency,
                                     set_ray_environment, storage_path, wait_for_resources)
-from faceauth.search.space import SearchSpace, default_space_path, load_search_space
+from faceauth.search.space import SEARCH_SPACES_DIR, SearchSpace, default_space_path, load_search_space
+from faceauth.search.tracking import Tracking, log_best_artifacts
+from faceauth.search.warm_start import warm_start_trials
 from faceauth.search.storage import (check_same_search, check_shared_storage, publish_run_files, read_settings,
                                      search_settings, write_settings)
 from faceauth.tasks import Task, get_task, list_tasks
@@ -35,12 +42,22 @@ from faceauth.tasks import Task, get_task, list_tasks
 def parse_args(argv: list[str] | None):
     argv = sys.argv[1:] if argv is None else argv
     named = argv[0] if argv and not argv[0].startswith("-") else None  # the task comes first
-    parser = argparse.ArgumentParser(prog="python -m faceauth.tune", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser, training = build_parser(named)
+    args = parser.parse_args(argv)
+    flag_names = {a.dest for a in training._group_actions} - {"config"}
+    flags = {k: v for k, v in vars(args).items() if k in flag_names}
+    return args, flags
+
+
+def build_parser(named: str | None) -> tuple[argparse.ArgumentParser, argparse._ArgumentGroup]:
+    """The command's parser (with the task's own flags once it is named) and its training group."""
+    task = get_task(named) if named in list_tasks() else None
+    parser = argparse.ArgumentParser(prog=prog("tune"), description=__doc__, formatter_class=HelpFormatter,
+                                     epilog=task_flags_epilog("tune", task) + " Training flags also override the search space's fixed keys.")
     parser.add_argument("task", choices=list_tasks(), help="what to search")
     search = parser.add_argument_group("search")
     search.add_argument("--trials", type=int, help="trials in total (default 50; 2 with --smoke-test)")
-    search.add_argument("--search-space", help="a search-space YAML (default search_spaces/<task>.yaml)")
+    search.add_argument("--search-space", metavar="YAML", help=f"a search-space file (default: {SEARCH_SPACES_DIR}/<task>.yaml)")
     search.add_argument("--seed", type=int, help="seeds the TPE sampler and every trial's training (default 0)")
     search.add_argument("--scheduler", choices=("asha", "none"), default="asha", help="ASHA early stopping (default) or none")
     search.add_argument("--grace-period", type=int, default=3, help="ASHA: epochs before a trial can be stopped (default 3)")
@@ -48,6 +65,8 @@ def parse_args(argv: list[str] | None):
     search.add_argument("--time-budget-s", type=float, help="stop starting trials after this many seconds")
     search.add_argument("--max-failures", type=int, default=2, help="retries of a crashed trial from its last checkpoint (default 2)")
     search.add_argument("--smoke-test", action="store_true", help="two trials, a few steps, tiny data: checks the whole path")
+    search.add_argument("--warm-start", metavar="RUN", help="start from an earlier search's trials (the folder runs/<name>) "
+                        "of the same task and space: TPE sees them as finished trials before its first suggestion")
     where = parser.add_argument_group("where it runs")
     where.add_argument("--workers-per-trial", type=int, default=1, help="DDP workers per trial; >1 runs each trial under a Ray Train TorchTrainer")
     where.add_argument("--cpus-per-worker", type=float, default=1.0)
@@ -60,14 +79,19 @@ def parse_args(argv: list[str] | None):
     where.add_argument("--name", help="the run's name (default <task>-<timestamp>); the run lives in <storage>/<name>")
     where.add_argument("--resume", action="store_true", help="continue the search <storage>/<name> where it stopped")
     where.add_argument("--no-dashboard", action="store_true", help="start the local Ray without its dashboard (faster, less memory)")
+    tracking = parser.add_argument_group("experiment tracking (optional extras: pip install 'faceauth[mlflow]' / 'faceauth[wandb]')")
+    tracking.add_argument("--mlflow", nargs="?", const="mlruns", metavar="TRACKING_URI",
+                          help="log every trial (hyperparameters, per-epoch metrics) and best/ to MLflow; "
+                               "TRACKING_URI: a server (http://...) or a local folder (default ./mlruns)")
+    tracking.add_argument("--mlflow-experiment", metavar="NAME", help="the MLflow experiment (default: the search's name)")
+    tracking.add_argument("--wandb", metavar="PROJECT",
+                          help="log every trial and best/ to this Weights & Biases project (WANDB_MODE=offline to log locally)")
     training = parser.add_argument_group("training (override the config file and the search space's fixed keys)")
     add_common_train_flags(training, seed=False)
-    if named in list_tasks():
-        get_task(named).add_cli_flags(training)
-    args = parser.parse_args(argv)
-    flag_names = {a.dest for a in training._group_actions} - {"config"}
-    flags = {k: v for k, v in vars(args).items() if k in flag_names}
-    return args, flags
+    if task is not None:
+        task.add_cli_flags(training)
+    show_config_defaults(parser, task.config_cls if task else TrainConfig)
+    return parser, training
 
 
 def search_options(args, task: Task) -> SearchOptions:
@@ -102,9 +126,9 @@ def base_values(args, flags: dict, task: Task, space: SearchSpace) -> dict:
 def recorded_settings(options: SearchOptions) -> dict | None:
     """A resumed search's recorded settings (checked by the seal first); None for a new search or a
     run from before settings were recorded."""
+    check_resumable(options, local_run_dir(options))  # a new search: its name is not taken by another's study
     if not options.resume:
         return None
-    check_resumable(options)
     return read_settings(f"{storage_path(options.storage)}/{options.name}")
 
 
@@ -144,25 +168,46 @@ def match_settings(args, options: SearchOptions, recorded: dict | None, settings
     return dataclasses.replace(options, trials=recorded["trials"])
 
 
-def start_ray(args, use_train: bool) -> dict:
+def check_search_data(task: Task, config, options: SearchOptions) -> str:
+    """The data every trial will read, checked before Ray starts: the task's own check, or every fold's."""
+    from faceauth.protocol_run import check_protocol_config, check_protocol_data, on_protocol
+
+    check_protocol_config(task, config)
+    if not on_protocol(task, config):
+        return task.check_data(config)
+    if options.uses_train:
+        raise FaceauthError("--protocol trains every fold inside one trial: use one CPU worker per trial "
+                            "(no --workers-per-trial / --gpus-per-worker), or --protocol standard")
+    return check_protocol_data(task, config)
+
+
+def start_ray(args, use_train: bool, job_name: str) -> bool:
+    """Join the Ray this process already runs (a notebook's `ray.init()`), else start or join one.
+    True when this call started it, so the search shuts down only what it started."""
     import ray
 
     set_ray_environment()
+    if ray.is_initialized():
+        logger.info("joining the Ray instance this process already started (it stays up after the search)")
+        return False
     dashboard = use_train or not args.no_dashboard  # Train's clean-up needs the dashboard (docs/ray-notes.md)
+    secure_token_file()
     if args.address:
-        context = ray.init(address=args.address, log_to_driver=True)
+        context = ray.init(address=args.address, log_to_driver=True, job_config=job_config(job_name))
     else:
-        # The dashboard and Jobs API have no authentication: bind them to this machine only.
+        # The dashboard and Jobs API can run code: bind them to this machine only.
         # address="local": always a fresh instance, never a `ray start` cluster already running here.
-        context = ray.init(address="local", num_cpus=args.num_cpus, include_dashboard=dashboard, dashboard_host="127.0.0.1")
+        context = ray.init(address="local", num_cpus=args.num_cpus, include_dashboard=dashboard, dashboard_host="127.0.0.1",
+                           job_config=job_config(job_name))
+    secure_token_file()  # the first start writes the token
     url = context.dashboard_url
-    print(f"Ray dashboard: http://{url}" if url else "Ray dashboard: off (--no-dashboard)", flush=True)
-    return {"dashboard_url": url}
+    logger.info(f"Ray dashboard: http://{url}{dashboard_login_hint()}" if url else "Ray dashboard: off (--no-dashboard)")
+    return True
 
 
-@exits_cleanly
-def main(argv: list[str] | None = None) -> int:
-    args, flags = parse_args(argv)
+def run_search(args, flags: dict) -> SearchResult:
+    """The search the command runs, for the command and for `faceauth.search`: raises FaceauthError
+    for what the user can fix, logs through the "faceauth" logger."""
     task = get_task(args.task)
     options = search_options(args, task)
     recorded = recorded_settings(options)  # a resume: its run folder's seal checked, its settings read
@@ -179,16 +224,23 @@ def main(argv: list[str] | None = None) -> int:
         for value in (param.choices or (param.low, param.high)):
             build_config(task.config_cls, {**base, name: int(value) if param.type.endswith("int") else value},
                          f"{space.path}: parameter '{name}' = {value!r} with the base config")
-    data_summary = task.check_data(config)
+    data_summary = check_search_data(task, config, options)
+    if args.warm_start:
+        if options.resume:
+            raise FaceauthError("--warm-start starts a new search; a resumed search already has its trials")
+        options = dataclasses.replace(options, warm_start=warm_start_trials(args.warm_start, task.name, space))
+        logger.info(f"warm start: {len(options.warm_start)} finished trials of {args.warm_start}")
     smoke_test = bool(recorded.get("smoke_test")) if recorded else args.smoke_test
     settings = search_settings(task.name, options.trials, space, base, task.data_keys, smoke_test)
     options = match_settings(args, options, recorded, settings)
-    print(f"{task.name} search '{options.name}': {options.trials} trials over {len(space.parameters)} hyperparameters "
-          f"({space.path}), optimising {space.metric} ({space.mode}); data: {data_summary}", flush=True)
+    tracking = Tracking(args.mlflow, args.mlflow_experiment or options.name, args.wandb, options.name)
+    tracking.check()
+    logger.info(f"{task.name} search '{options.name}': {options.trials} trials over {len(space.parameters)} hyperparameters "
+                f"({space.path}), optimising {space.metric} ({space.mode}); data: {data_summary}")
 
     import ray
 
-    start_ray(args, options.uses_train)
+    started_ray = start_ray(args, options.uses_train, f"faceauth tune {task.name} {options.name}")
     from faceauth.search.seal import Sealer
 
     try:
@@ -199,52 +251,80 @@ def main(argv: list[str] | None = None) -> int:
         if not options.resume:  # what a later --resume must match, and takes
             write_settings(run_uri, settings)
         concurrency = plan_concurrency(options, ray.cluster_resources(), nodes)
-        print(f"{concurrency} trial(s) at once; each: {options.workers_per_trial} worker(s) x "
-              f"{options.cpus_per_worker:g} CPU" + (f" x {options.gpus_per_worker:g} GPU" if options.gpus_per_worker else "")
-              + (" under a TorchTrainer" if options.uses_train else " as a Tune function trial"), flush=True)
+        logger.info(f"{concurrency} trial(s) at once; each: {options.workers_per_trial} worker(s) x "
+                    f"{options.cpus_per_worker:g} CPU" + (f" x {options.gpus_per_worker:g} GPU" if options.gpus_per_worker else "")
+                    + (" under a TorchTrainer" if options.uses_train else " as a Tune function trial"))
         started = time.perf_counter()
-        tuner = build_tuner(task, options, space, base, config.epochs, concurrency)
+        tuner = build_tuner(task, options, space, base, config.epochs, concurrency, local_run_dir(options), tracking.callbacks())
         try:
             results = tuner.fit()
         finally:  # however fit ends (Ctrl-C included), the seal covers Ray's last state files
             Sealer(f"{storage_path(options.storage)}/{options.name}").seal()
         wall = time.perf_counter() - started
-        return finish(task, options, space, config, results, wall)
+        result = finish(task, options, space, config, results, wall)
+        if result.finished:
+            log_best_artifacts(tracking, result)
+        return result
     finally:
-        ray.shutdown()
+        if started_ray:
+            ray.shutdown()
 
 
-def finish(task: Task, options: SearchOptions, space: SearchSpace, config: TrainConfig, results, wall: float) -> int:
+def local_run_dir(options: SearchOptions) -> Path:
+    """Where best/, trials.parquet and the Optuna study are written: the run folder, or for a URI
+    storage runs/<name>/ on this machine (copied beside Ray's files at the end)."""
+    return Path("runs" if "://" in options.storage else options.storage) / options.name
+
+
+@exits_cleanly
+def main(argv: list[str] | None = None) -> int:
+    args, flags = parse_args(argv)
+    return 0 if run_search(args, flags).finished else 130
+
+
+def finish(task: Task, options: SearchOptions, space: SearchSpace, config: TrainConfig, results, wall: float) -> SearchResult:
     records = collect_trials(results, space, config.epochs)
     # A URI run gets its best/ written here first, then copied beside Ray's files.
-    local_run = Path("runs" if "://" in options.storage else options.storage) / options.name
+    local_run = local_run_dir(options)
+    numbers = optuna_numbers(local_run / STUDY_FILE, options.name)
+    for record in records:
+        record.number = numbers.get(record.trial_id, record.number)
     write_trials_table(records, space.metric, local_run / "trials.parquet")
     finished = sum(r.status not in ("not_started", "interrupted") for r in records)
     budget_spent = options.time_budget_s is not None and wall >= options.time_budget_s
     if finished < options.trials and not budget_spent:
-        print(f"\nsearch interrupted after {finished} of {options.trials} trials; continue it with:\n"
-              f"  python -m faceauth.tune {task.name} --name {options.name} --storage {options.storage} --resume", flush=True)
-        return 130
+        resume = f"{prog('tune')} {task.name} --name {options.name} --storage {options.storage} --resume"
+        logger.info(f"\nsearch interrupted after {finished} of {options.trials} trials; continue it with:\n  {resume}")
+        return SearchResult(task.name, options.name, local_run, False, results, resume)
     record = best_trial(records, space.mode)
     summary = {"name": options.name, "trials": len(records), "wall_time_s": wall, "seed": options.seed,
                "scheduler": options.scheduler, "workers_per_trial": options.workers_per_trial,
                "storage": storage_path(options.storage),
                "statuses": {s: sum(r.status == s for r in records) for s in sorted({r.status for r in records})}}
     best_dir = local_run / "best"
-    best = finish_best(task, record, space, best_dir, summary)
-    write_report(best_dir, records, space, best)
+    if on_protocol(task, config):
+        best, results = finish_protocol_search(task, record, space, best_dir, summary, config.protocol_objective)
+        plot_folds(results, best_dir / "protocol_folds.png")
+        write_report(best_dir, records, space, best, protocol_report_lines(best, results))
+        logger.info(f"\nprotocol {results['protocol']}: test side of each fold (95% bootstrap intervals over items)\n"
+              + fold_table(results))
+    else:
+        best = finish_best(task, record, space, best_dir, summary)
+        write_report(best_dir, records, space, best)
+    prune_checkpoints(records, record)
     if "://" in options.storage:
         publish_run_files(local_run, f"{options.storage.rstrip('/')}/{options.name}")
     if best.verdict:
-        print(f"\n{best.verdict['summary']}")
-    print(f"\nbest trial {record.trial_id}: validation {space.metric} {record.best:.4f}; hyperparameters {record.hyperparameters}")
-    print(f"test: {format_metrics(best.test)}")
+        logger.info(f"\n{best.verdict['summary']}")
+    logger.info(f"\nbest trial {record.name}: validation {space.metric} {record.best:.4f}; hyperparameters {record.hyperparameters}")
+    logger.info(f"test: {format_metrics(best.test)}")
     for name, baseline in best.test_baselines.items():
-        print(f"  baseline {name}: {format_metrics(baseline, (space.metric, 'eer', 'acer'))}")
-    print(f"  (test figures of the model fitted on the {best.test_data.get('model_fitted_on', 'training data')})")
-    print(f"ONNX parity: max abs diff {best.onnx['max_abs_diff']:.2e}")
-    print(f"wrote {best_dir}/ (model.pt, model.onnx, metrics.json, config.yaml, report.md) and {local_run / 'trials.parquet'}")
-    return 0
+        logger.info(f"  baseline {name}: {format_metrics(baseline, (space.metric, 'eer', 'acer'))}")
+    logger.info(f"  (test figures of the model fitted on the {best.test_data.get('model_fitted_on', 'training data')})")
+    logger.info(f"ONNX parity: max abs diff {best.onnx['max_abs_diff']:.2e}")
+    logger.info(f"wrote {best_dir}/ (model.pt, model.onnx, metrics.json, config.yaml, report.md), {local_run / 'trials.parquet'} "
+                f"and the Optuna study {local_run / STUDY_FILE} (optuna-dashboard {local_run / STUDY_FILE})")
+    return SearchResult(task.name, options.name, local_run, True, results)
 
 
 if __name__ == "__main__":

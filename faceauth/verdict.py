@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from faceauth.metrics import SortedScores, equal_error_rate, roc_auc, tpr_at_fpr
+from faceauth.metrics import SortedScores, bpcer_at_apcer, equal_error_rate, roc_auc, tpr_at_fpr
 from faceauth.evaluation import Evaluation
 from faceauth.fit import Objective
 
@@ -27,11 +27,21 @@ _RATES = ("tar_at_far_", "eer", "apcer", "bpcer", "acer", "accuracy", "hter")
 
 def weighted_metric(name: str, sorted_scores: SortedScores, positive: np.ndarray, negative: np.ndarray,
                     positive_weights: np.ndarray | None, negative_weights: np.ndarray | None,
-                    threshold: float | None) -> float:
-    """One metric of weighted scores. Threshold metrics (apcer, bpcer, acer: PAD, positive = attack)
-    use the system's own threshold, chosen on validation data."""
+                    threshold: float | None, attack_types: np.ndarray | None = None) -> float:
+    """One metric of weighted scores. Threshold metrics (apcer, bpcer, acer, hter, apcer_<type>: PAD,
+    positive = attack) use the system's own threshold, chosen on validation data; apcer_<type> and
+    apcer_worst need `attack_types` (one label per positive score)."""
     pw = np.ones(positive.size) if positive_weights is None else positive_weights
     nw = np.ones(negative.size) if negative_weights is None else negative_weights
+    if name.startswith("apcer_"):
+        if threshold is None or attack_types is None:
+            raise ValueError(f"metric '{name}' needs the validation threshold and the attack type of each attack")
+        rates = {}
+        for kind in np.unique(attack_types):
+            mask = attack_types == kind
+            if pw[mask].sum() > 0:  # a resample that drew no attack of this type has no rate for it
+                rates[str(kind)] = float(np.sum(pw[mask] * (positive[mask] < threshold)) / pw[mask].sum())
+        return max(rates.values()) if name == "apcer_worst" else rates.get(name.removeprefix("apcer_"), np.nan)
     if name in ("apcer", "bpcer", "acer", "hter"):
         if threshold is None:
             raise ValueError(f"metric '{name}' needs the system's validation threshold")
@@ -46,7 +56,9 @@ def weighted_metric(name: str, sorted_scores: SortedScores, positive: np.ndarray
     if name == "roc_auc":
         return roc_auc(curve)
     if name == "bpcer_at_apcer_1pct":
-        return float(curve.fpr[(1.0 - curve.tpr) <= 0.01 + 1e-12].min())
+        return bpcer_at_apcer(curve, 0.01)
+    if name == "bpcer_at_apcer_5pct":
+        return bpcer_at_apcer(curve, 0.05)
     raise ValueError(f"no bootstrap for metric '{name}'")
 
 
@@ -57,15 +69,20 @@ def _weights(groups: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.where(groups[:, 0] == groups[:, 1], first, first * second).astype(np.float64)
 
 
-def bootstrap_differences(evaluation: Evaluation, metric: str, resamples: int = RESAMPLES,
-                          seed: int = 0) -> dict[str, tuple[float, np.ndarray]]:
-    """For each baseline: (model - baseline on all data, the same difference on each resample)."""
+def _unit_indices(evaluation: Evaluation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the distinct units, each positive's and each negative's unit as an index into them)."""
     if evaluation.groups is None:
         raise ValueError("the evaluation has no groups to resample")
     positive_groups, negative_groups = (np.asarray(g) for g in evaluation.groups)
     units, inverse = np.unique(np.concatenate([positive_groups.ravel(), negative_groups.ravel()]), return_inverse=True)
-    positive_groups = inverse[:positive_groups.size].reshape(positive_groups.shape)
-    negative_groups = inverse[positive_groups.size:].reshape(negative_groups.shape)
+    return (units, inverse[:positive_groups.size].reshape(positive_groups.shape),
+            inverse[positive_groups.size:].reshape(negative_groups.shape))
+
+
+def bootstrap_differences(evaluation: Evaluation, metric: str, resamples: int = RESAMPLES,
+                          seed: int = 0) -> dict[str, tuple[float, np.ndarray]]:
+    """For each baseline: (model - baseline on all data, the same difference on each resample)."""
+    units, positive_groups, negative_groups = _unit_indices(evaluation)
     systems = list(evaluation.metrics)
     prepared = {}
     for name in systems:
@@ -87,6 +104,39 @@ def bootstrap_differences(evaluation: Evaluation, metric: str, resamples: int = 
         for name in systems[1:]:
             samples[name].append(model - value(name, pw, nw))
     return {name: (full[systems[0]] - full[name], np.asarray(samples[name])) for name in systems[1:]}
+
+
+def metric_intervals(evaluation: Evaluation, metrics: list[str], attack_types: np.ndarray | None = None,
+                     resamples: int = RESAMPLES, seed: int = 0) -> dict[str, dict[str, list[float]]]:
+    """For each system and metric: the 95% percentile bootstrap interval, resampling the units of
+    `evaluation.groups` (videos or subjects, not frames), the same resamples for every system.
+    `attack_types` (default: the evaluation's) labels each attack score, for apcer_<type>."""
+    units, positive_groups, negative_groups = _unit_indices(evaluation)
+    attack_types = evaluation.attack_types if attack_types is None else attack_types
+    types = None if attack_types is None else np.asarray(attack_types)
+    prepared = {}
+    for name in evaluation.metrics:
+        positive, negative = (np.asarray(s, dtype=np.float64) for s in evaluation.scores[name])
+        prepared[name] = (SortedScores(positive, negative), positive, negative, evaluation.metrics[name].get("threshold"))
+    samples = {name: {m: [] for m in metrics} for name in prepared}
+    rng = np.random.default_rng(seed)
+    for _ in range(resamples):
+        counts = np.bincount(rng.integers(0, units.size, units.size), minlength=units.size)
+        pw, nw = _weights(positive_groups, counts), _weights(negative_groups, counts)
+        if pw.sum() == 0 or nw.sum() == 0:
+            continue
+        for name, (sorted_scores, positive, negative, threshold) in prepared.items():
+            for metric in metrics:
+                samples[name][metric].append(weighted_metric(metric, sorted_scores, positive, negative, pw, nw, threshold, types))
+    intervals = {}
+    for name, by_metric in samples.items():
+        intervals[name] = {}
+        for metric, values in by_metric.items():
+            values = np.asarray(values, dtype=np.float64)
+            values = values[np.isfinite(values)]
+            low, high = np.quantile(values, [(1 - LEVEL) / 2, (1 + LEVEL) / 2]) if values.size else (np.nan, np.nan)
+            intervals[name][metric] = [float(low), float(high)]
+    return intervals
 
 
 def clearly_better(evaluation: Evaluation, metric: str, mode: str, resamples: int = 200, seed: int = 0) -> bool:

@@ -63,7 +63,7 @@ CASES = {
     "tuner.pkl": replace_file("tuner.pkl"),
     "searcher state": replace_file("searcher-state-*.pkl"),
     "search generator state (a pickle named .json)": replace_file("search_gen_state-*.json"),
-    "a trial's error.pkl": lambda run, marker: (plant_pickle(one(run, "trial_*") / "error.pkl", marker), "error.pkl")[1],
+    "a trial's error.pkl": lambda run, marker: (plant_pickle(one(run, "fusion_*") / "error.pkl", marker), "error.pkl")[1],
     "experiment state with a cloudpickle value": lambda run, marker: (
         plant_in_experiment_state(one(run, "experiment_state-*.json"), marker), one(run, "experiment_state-*.json").name)[1],
     "an added top-level file": lambda run, marker: (
@@ -160,7 +160,7 @@ def start_long_search(tmp_path: Path, name: str, epochs: int):
     run = tmp_path / "runs" / name
     running = lambda d: len(results_of(d)) > 2 and not results_of(d)[-1].get("done")  # noqa: E731
     try:
-        trial_dir = wait_for(lambda: next((d for d in run.glob("trial_*") if running(d)), None), 240, "a running trial")
+        trial_dir = wait_for(lambda: next((d for d in run.glob("fusion_*") if running(d)), None), 240, "a running trial")
     except TimeoutError:
         os.killpg(proc.pid, signal.SIGKILL)
         raise
@@ -179,7 +179,7 @@ def test_ctrl_c_then_the_readme_resume(tmp_path):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     rows = {r["trial_id"]: r for r in trials(run)}
-    assert rows[trial_dir.name.removeprefix("trial_")]["status"] == "interrupted"
+    assert next(r for r in rows.values() if r["trial_name"] == trial_dir.name)["status"] == "interrupted"
     assert "stopped_by_scheduler" not in {r["status"] for r in rows.values()}
     assert not (run / "best").exists()
 

@@ -98,7 +98,7 @@ def check_temporal(tmp_path, best, rows, metrics, checkpoint, report, config):
     checked = metrics["onnx"]["checked_input_shapes"]["features"]  # another batch and another sequence length
     assert checked == [5, max(2, metrics["hyperparameters"]["seq_len"]) + 3, 76] and metrics["deployment"]["feature_size"] == 76
     assert metrics["deployment"]["threshold"] == metrics["val"]["threshold"]
-    assert set(metrics["test_baselines"]) == {"time_blind_logreg", "frame_score_average"}
+    assert set(metrics["test_baselines"]) == {"time_blind_logreg", "frame_score_average", "lbp_logreg"}
     assert all("threshold" in m and "acer" in m for m in metrics["test_baselines"].values())
     assert (best / "model.onnx").stat().st_size > 1000 and "time_blind_logreg" in report
     assert config["task"] == "temporal" and config["synthetic"] is True

@@ -58,7 +58,7 @@ def trained(tmp_path_factory):
 def test_evaluation_carries_baselines_with_their_own_val_thresholds_and_video_groups(trained):
     checkpoint, _ = trained
     evaluation = get_task("temporal").evaluate(checkpoint)
-    assert list(evaluation.metrics) == ["temporal_model", "time_blind_logreg", "frame_score_average"]
+    assert list(evaluation.metrics) == ["temporal_model", "time_blind_logreg", "frame_score_average", "lbp_logreg"]
     assert all({"acer", "eer", "threshold"} <= set(m) for m in evaluation.metrics.values())
     attack_groups, bonafide_groups = evaluation.groups
     assert len(attack_groups) == 4 and len(bonafide_groups) == 4  # one score per test video

@@ -7,6 +7,7 @@ import signal
 import pytest
 import yaml
 
+from faceauth.search.result import STUDY_FILE, load_study
 from tests.tune_helpers import mlp_only_space, results_of, run_tune, start_tune, trials, wait_for
 
 
@@ -43,7 +44,7 @@ def test_a_diverging_trial_fails_with_its_reason_and_the_search_goes_on(tmp_path
     # Ray retries it (--max-failures 2), but no retry trains again: of the trial's failures Ray records
     # in error.txt, only the first came out of the training loop; the others stop at the marker.
     for row in failed:
-        failures = (tmp_path / "runs" / "nan" / f"trial_{row['trial_id']}" / "error.txt").read_text().split("Failure # ")[1:]
+        failures = (tmp_path / "runs" / "nan" / row["trial_name"] / "error.txt").read_text().split("Failure # ")[1:]
         assert len(failures) == 3 and sum("faceauth/fit.py" in f for f in failures) == 1
     assert any(r["status"] == "completed" for r in rows)
     assert json.loads((tmp_path / "runs" / "nan" / "best" / "metrics.json").read_text())["hyperparameters"]["lr"] == 1e-3
@@ -57,20 +58,24 @@ def test_resume_after_the_driver_is_killed(tmp_path):
     epochs = 3
     done = lambda d: any(r.get("epoch") == epochs for r in results_of(d))  # noqa: E731
     try:
-        wait_for(lambda: sum(done(d) for d in run.glob("trial_*")) >= 2, 240, "two finished trials")
+        wait_for(lambda: sum(done(d) for d in run.glob("fusion_*")) >= 2, 240, "two finished trials")
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray it started, no clean-up
         proc.wait()
-    before = {d.name: results_of(d) for d in run.glob("trial_*") if done(d)}
+    before = {d.name: results_of(d) for d in run.glob("fusion_*") if done(d)}
     assert not (run / "trials.parquet").exists()
 
     assert run_tune(tmp_path, "killed", "--resume", "--epochs", "3", "--patience", "0", "--search-space", space) == 0
     rows = trials(run)
     assert len(rows) == 6 and all(r["status"] == "completed" for r in rows)
     # The same search went on: the trials of the first run are among its rows, not a fresh six.
-    assert {name.removeprefix("trial_") for name in before} <= {r["trial_id"] for r in rows}
+    # (Ray's trial ids: the folders' names are numbers a fresh search would repeat.)
+    assert {lines[-1]["trial_id"] for lines in before.values()} <= {r["trial_id"] for r in rows}
     for name, lines in before.items():  # finished trials were not re-run
         assert results_of(run / name) == lines
+    # The resumed search went on in the same Optuna study: one finished Optuna trial per trial.
+    study = load_study(run / STUDY_FILE, "killed")
+    assert sorted(t.number for t in study.trials if t.state.name == "COMPLETE") == sorted(r["trial_number"] for r in rows)
 
 
 def test_resume_of_an_unknown_run_is_a_clear_error(tmp_path, capsys):
@@ -88,17 +93,17 @@ def test_a_crashed_trial_is_retried_from_its_checkpoint_then_recorded_as_failed(
     try:
         # A trial that has reported its start (epoch 0, with a checkpoint) and is still training.
         running = lambda d: results_of(d) and not results_of(d)[-1].get("completed")  # noqa: E731
-        trial_dir = wait_for(lambda: next((d for d in run.glob("trial_*") if running(d)), None), 240,
+        trial_dir = wait_for(lambda: next((d for d in run.glob("fusion_*") if running(d)), None), 240,
                              "a running trial")
         os.kill(results_of(trial_dir)[-1]["pid"], signal.SIGKILL)  # the trial's worker process dies
         assert proc.wait(timeout=300) == 0
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    rows = {r["trial_id"]: r for r in trials(run)}
-    crashed = rows[trial_dir.name.removeprefix("trial_")]
+    rows = {r["trial_name"]: r for r in trials(run)}
+    crashed = rows[trial_dir.name]
     assert crashed["status"] == expected
-    other = [r for t, r in rows.items() if t != crashed["trial_id"]]
+    other = [r for t, r in rows.items() if t != crashed["trial_name"]]
     assert other[0]["status"] == "completed"  # the search went on
     if expected == "completed":
         lines = results_of(trial_dir)

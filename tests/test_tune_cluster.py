@@ -52,7 +52,7 @@ def test_search_across_two_nodes_with_uri_storage(tmp_path, two_node_cluster, mo
     assert len(rows) == 2 and all(r["status"] == "completed" for r in rows)
     assert (run / "best" / "model.onnx").exists() and (run / "best" / "metrics.json").exists()
     # Each node has one CPU and each trial takes one: running side by side means one trial per node.
-    spans = [(lines[0]["timestamp"], lines[-1]["timestamp"]) for lines in (results_of(d) for d in run.glob("trial_*"))]
+    spans = [(lines[0]["timestamp"], lines[-1]["timestamp"]) for lines in (results_of(d) for d in run.glob("fusion_*"))]
     (a0, a1), (b0, b1) = spans
     assert a0 <= b1 and b0 <= a1
 

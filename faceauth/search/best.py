@@ -3,6 +3,7 @@ evaluated on the test split, exported to ONNX and checked, all written to `runs/
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,11 @@ from faceauth.tasks import Evaluation, Task
 @dataclass
 class TrialRecord:
     trial_id: str
+    name: str  # the trial's folder name, e.g. fusion_0007
+    number: int | None  # its Optuna trial's number (the 7 of fusion_0007)
+    folder: str  # where Ray keeps its results, checkpoint and TensorBoard files
+    started_at: dt.datetime | None
+    ended_at: dt.datetime | None
     hyperparameters: dict[str, Any]
     status: str  # completed | early_stopped | stopped_by_scheduler | failed | interrupted | not_started
     error: str | None
@@ -63,8 +69,15 @@ def collect_trials(results, space: SearchSpace, epochs: int) -> list[TrialRecord
             status = "stopped_by_scheduler"
         else:  # the search ended (Ctrl-C, a killed driver) while the trial ran; a resume runs it again
             status = "interrupted"
+        name = Path(result.path).name
+        number = name.rsplit("_", 1)[-1]
+        ended = float(last["timestamp"]) if _finite(last.get("timestamp")) else None
         records.append(TrialRecord(
-            trial_id=str(last.get("trial_id") or Path(result.path).name),
+            trial_id=str(last.get("trial_id") or name), name=name, number=int(number) if number.isdigit() else None,
+            folder=str(result.path),
+            # Ray stamps results to the second: both times are whole seconds.
+            started_at=_utc(round(ended - float(last.get("time_total_s") or 0.0))) if ended is not None else None,
+            ended_at=_utc(ended) if ended is not None else None,
             hyperparameters=space.decode({k: v for k, v in (result.config or {}).items() if k in space.parameters}),
             status=status, error=error, epochs_run=epochs_run, best=best,
             last={k: v for k, v in last.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
@@ -80,6 +93,10 @@ def _error_line(error: BaseException) -> str:
     lines = [l.strip() for l in str(error).strip().splitlines() if l.strip()]
     ours = [l for l in lines if "FaceauthError" in l or "TrainingDiverged" in l]
     return (ours or lines or [type(error).__name__])[-1]
+
+
+def _utc(timestamp: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc)
 
 
 def _finite(value: Any) -> bool:
@@ -104,17 +121,40 @@ def write_trials_table(records: list[TrialRecord], metric: str, path: Path) -> P
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from ray.tune.result import AUTO_RESULT_KEYS
+
+    # Ray's own bookkeeping in every result, not the trainer's metrics.
+    ray_keys = {*AUTO_RESULT_KEYS, "trial_id", "done", "checkpoint_path"}
     rows = []
-    for r in records:
-        row = {"trial_id": r.trial_id, "status": r.status, "error": r.error, "epochs_run": r.epochs_run,
-               f"best_{metric}": r.best, "wall_time_s": r.wall_time_s, "loop_time_s": r.loop_time_s}
+    for r in sorted(records, key=lambda r: (r.number is None, r.number, r.name)):
+        row = {"trial_number": r.number, "trial_name": r.name, "trial_id": r.trial_id, "status": r.status, "error": r.error,
+               "epochs_run": r.epochs_run, f"best_{metric}": r.best, "started_at": r.started_at, "ended_at": r.ended_at,
+               "wall_time_s": r.wall_time_s, "loop_time_s": r.loop_time_s, "trial_folder": r.folder}
         row.update({f"param_{k}": json.dumps(v) if isinstance(v, list) else v for k, v in r.hyperparameters.items()})
         row.update({f"last_{k}": v for k, v in r.last.items()
-                    if k not in ("trial_id", "time_total_s", "loop_time_s", "pid", "timestamp") and not k.startswith("time_")})
+                    if k not in ray_keys and k != "loop_time_s" and not k.startswith(("time_", "timesteps_", "episodes_"))
+                    and not k.endswith("iterations_since_restore")})
         rows.append(row)
+    table = pa.Table.from_pylist(rows)
+    # Typed even when no trial failed (an all-null column would have no type).
+    for column, kind in (("error", pa.string()), ("started_at", pa.timestamp("us", tz="UTC")),
+                         ("ended_at", pa.timestamp("us", tz="UTC")), ("trial_number", pa.int64())):
+        table = table.set_column(table.schema.get_field_index(column), column, table[column].cast(kind))
     with atomic_replace(path) as tmp:
-        pq.write_table(pa.Table.from_pylist(rows), tmp)
+        pq.write_table(table, tmp)
     return path
+
+
+def prune_checkpoints(records: list[TrialRecord], best: TrialRecord) -> None:
+    """Once best/ is written, a finished search needs no other trial's checkpoint: a finished trial
+    never resumes, and best/ holds the selected model. The best trial keeps its own."""
+    for record in records:
+        if record is best or record.checkpoint is None:
+            continue
+        try:
+            record.checkpoint.filesystem.delete_dir(record.checkpoint.path)
+        except OSError:  # already gone, or storage that refuses: the run is complete either way
+            pass
 
 
 def best_trial(records: list[TrialRecord], mode: str) -> TrialRecord:
@@ -138,6 +178,7 @@ class BestResult:
     kind: str  # the task's kind: "verification" or "pad" (faceauth.tasks.base.SCORE_SIDES)
     verdict: dict[str, Any] | None
     trial_id: str
+    trial_name: str
     hyperparameters: dict[str, Any]
     metric: str
     mode: str
@@ -151,16 +192,18 @@ class BestResult:
     search: dict[str, Any]
     versions: dict[str, str]
     evaluation: Evaluation
+    # A protocol search (faceauth.protocol_run): the protocol, "folds", "aggregate" and what was exported.
+    protocol: dict[str, Any] | None = None
 
     def metrics_json(self) -> dict[str, Any]:
         """metrics.json: every field but the evaluation's score arrays (and the kind, implied by the task)."""
         return {
-            "task": self.task, "verdict": self.verdict, "trial_id": self.trial_id,
+            "task": self.task, "verdict": self.verdict, "trial_id": self.trial_id, "trial_name": self.trial_name,
             "hyperparameters": self.hyperparameters, "metric": self.metric, "mode": self.mode,
             "best_epoch": self.best_epoch, "val": self.val,
             "val_data": "validation identities/samples, model as selected (before any refit)",
             "test": self.test, "test_baselines": self.test_baselines, "test_data": self.test_data, "onnx": self.onnx,
-            "deployment": self.deployment, "search": self.search, "versions": self.versions,
+            "deployment": self.deployment, "search": self.search, "versions": self.versions, **(self.protocol or {}),
         }
 
 
@@ -176,7 +219,7 @@ def finish_best(task: Task, record: TrialRecord, space: SearchSpace, best_dir: P
     onnx["path"] = "model.onnx"
     systems = list(evaluation.metrics)
     result = BestResult(
-        task=task.name, kind=task.kind, verdict=verdict, trial_id=record.trial_id,
+        task=task.name, kind=task.kind, verdict=verdict, trial_id=record.trial_id, trial_name=record.name,
         hyperparameters=record.hyperparameters, metric=space.metric, mode=space.mode, best_epoch=checkpoint["epoch"],
         val=checkpoint["metrics"], test=evaluation.metrics[systems[0]],
         test_baselines={name: evaluation.metrics[name] for name in systems[1:]}, test_data=evaluation.details,
@@ -185,7 +228,7 @@ def finish_best(task: Task, record: TrialRecord, space: SearchSpace, best_dir: P
     )
     atomic_write_text(best_dir / "metrics.json", json.dumps(to_jsonable(result.metrics_json()), indent=2))
     atomic_write_text(best_dir / "config.yaml",
-        f"# The best trial ({record.trial_id}) of a {task.name} search. Re-run it with:\n"
+        f"# The best trial ({record.name}) of a {task.name} search. Re-run it with:\n"
         f"#   python -m faceauth.train --config {best_dir / 'config.yaml'}\n"
         + yaml.safe_dump({"task": task.name, **to_jsonable(checkpoint["config"])}, sort_keys=False)
     )

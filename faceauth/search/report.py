@@ -164,8 +164,10 @@ def _table(metrics: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def write_report(best_dir: Path, records: list[TrialRecord], space: SearchSpace, best: BestResult) -> Path:
-    """report.md plus history.png, importance.png and roc_det.png beside it."""
+def write_report(best_dir: Path, records: list[TrialRecord], space: SearchSpace, best: BestResult,
+                 protocol_lines: list[str] | None = None) -> Path:
+    """report.md plus history.png, importance.png and roc_det.png beside it; `protocol_lines`: the
+    per-fold section of a protocol search, right after the verdict."""
     plot_history(records, space, best_dir / "history.png")
     importance = parameter_importance(records, space)
     if importance:
@@ -182,6 +184,7 @@ def write_report(best_dir: Path, records: list[TrialRecord], space: SearchSpace,
         "",
         *verdict_lines(best.verdict),
         "",
+        *(protocol_lines or []),
         f"{len(records)} trials ({status_text}) "
         f"in {search['wall_time_s']:.0f} s; optimising validation `{space.metric}` ({space.mode}) with "
         f"Optuna TPE (seed {search['seed']}) and {search['scheduler']} scheduling.",

@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from faceauth.errors import FaceauthError
+from faceauth.log import show_progress
 from faceauth.fit import TrainingDiverged
+from faceauth.search.result import STUDY_FILE, study_storage
+from faceauth.protocol_run import trial_loop
 from faceauth.search.space import SearchSpace
 from faceauth.session import TrainSession, TuneSession, use_session
 from faceauth.tasks import Task
@@ -50,6 +53,8 @@ class SearchOptions:
     name: str = "search"
     storage: str = "runs"
     resume: bool = False
+    # (params, value, origin) of an earlier search's trials, told to the new study first (--warm-start)
+    warm_start: tuple[tuple[dict[str, Any], float, str], ...] = ()
 
     @property
     def uses_train(self) -> bool:
@@ -88,14 +93,14 @@ def _tune_trial(setup: TrialSetup, sampled: dict[str, Any]) -> None:
     import pyarrow.fs
     from ray import tune
 
+    show_progress()  # the task's messages reach the driver's terminal through Ray's log forwarding
     filesystem, root = pyarrow.fs.FileSystem.from_uri(setup.run_storage)
-    marker = f"{root}/trial_{tune.get_context().get_trial_id()}/{DIVERGED_MARKER}"
+    marker = f"{root}/{Path(tune.get_context().get_trial_dir()).name}/{DIVERGED_MARKER}"
     if filesystem.get_file_info(marker).type == pyarrow.fs.FileType.File:
         with filesystem.open_input_stream(marker) as stream:
             raise TrainingDiverged(stream.read().decode(errors="replace"), epoch=0)
     try:
-        with use_session(TuneSession()):
-            setup.task.train_loop(setup.config_for(sampled))
+        trial_loop(setup.task, setup.config_for(sampled), TuneSession())
     except TrainingDiverged as err:
         filesystem.create_dir(marker.rsplit("/", 1)[0], recursive=True)
         with filesystem.open_output_stream(marker) as stream:
@@ -104,6 +109,7 @@ def _tune_trial(setup: TrialSetup, sampled: dict[str, Any]) -> None:
 
 
 def _train_worker(task: Task, config: dict[str, Any]) -> None:
+    show_progress()
     with use_session(TrainSession()):
         task.train_loop(config)
 
@@ -191,13 +197,16 @@ def wait_for_resources(options: SearchOptions, timeout_s: float) -> None:
 
 
 def build_tuner(task: Task, options: SearchOptions, space: SearchSpace, base: dict[str, Any], epochs: int,
-                concurrency: int):
+                concurrency: int, run_dir: Path, callbacks: list[Any] = ()):
     """The Tuner, new or restored (--resume), with its searcher, scheduler and failure policy. `base`:
-    the config values every trial shares; `epochs`: the longest a trial runs (ASHA's max_t)."""
+    the config values every trial shares; `epochs`: the longest a trial runs (ASHA's max_t). The
+    Optuna study lives in run_dir (a JournalStorage file, named after the search): optuna-dashboard
+    and `optuna.load_study` read it while the search runs and after; a resume continues it."""
     from optuna.samplers import TPESampler
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-    from ray.tune.search.optuna import OptunaSearch
+
+    from faceauth.search.searcher import TaggedOptunaSearch
 
     from faceauth.search.seal import SealCallback
 
@@ -211,9 +220,13 @@ def build_tuner(task: Task, options: SearchOptions, space: SearchSpace, base: di
         trainable = tune.with_resources(functools.partial(_tune_trial, setup),
                                         {"cpu": options.cpus_per_worker, "gpu": options.gpus_per_worker})
     if options.resume:
+        # The searcher comes back from Tune's state with its study (the same journal file), and the
+        # tracking callbacks as the search was started.
         return tune.Tuner.restore(f"{storage}/{options.name}", trainable=trainable, resume_errored=True)
 
-    searcher = OptunaSearch(points_to_evaluate=space.points_to_evaluate() or None, sampler=TPESampler(seed=options.seed))
+    searcher = TaggedOptunaSearch(points_to_evaluate=space.points_to_evaluate() or None, sampler=TPESampler(seed=options.seed),
+                                  storage=study_storage(run_dir.resolve() / STUDY_FILE), study_name=options.name,
+                                  warm_start=options.warm_start)
     if options.scheduler == "asha":
         scheduler = ASHAScheduler(time_attr="epoch", max_t=epochs, grace_period=min(options.grace_period, epochs),
                                   reduction_factor=3)
@@ -226,7 +239,8 @@ def build_tuner(task: Task, options: SearchOptions, space: SearchSpace, base: di
             metric=space.metric, mode=space.mode, search_alg=searcher, scheduler=scheduler,
             num_samples=options.trials, max_concurrent_trials=concurrency,
             time_budget_s=options.time_budget_s,
-            trial_dirname_creator=_trial_dirname,
+            trial_name_creator=functools.partial(trial_name, task.name),
+            trial_dirname_creator=functools.partial(trial_name, task.name),
             # A function trial's actor can take the next trial: saves its start-up (and the data
             # cached in the process) for every trial after the first on each slot.
             reuse_actors=not options.uses_train,
@@ -235,32 +249,37 @@ def build_tuner(task: Task, options: SearchOptions, space: SearchSpace, base: di
             name=options.name, storage_path=storage,
             failure_config=tune.FailureConfig(max_failures=options.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            # Keeps a keyed digest of every file a --resume would unpickle (seal.py); carried in tuner.pkl,
-            # so a restored search goes on sealing.
-            callbacks=[SealCallback(f"{storage}/{options.name}")],
+            # The seal keeps a keyed digest of every file a --resume would unpickle (seal.py); carried in
+            # tuner.pkl, so a restored search goes on sealing.
+            callbacks=[SealCallback(f"{storage}/{options.name}"), *callbacks],
             verbose=1,
         ),
     )
 
 
-def _trial_dirname(trial) -> str:
-    # Ray's default name strings every hyperparameter into the folder name; the id is enough.
-    return f"trial_{trial.trial_id}"
+def trial_name(task: str, trial) -> str:
+    """`fusion_0007`: the task and the trial's place in the search (Tune's counter, in its experiment
+    tag, counts from 1; this from 0, like Optuna). Ray's default strings every hyperparameter into the name."""
+    counter = str(trial.experiment_tag).split("_", 1)[0]
+    return f"{task}_{int(counter) - 1:04d}" if counter.isdigit() else f"{task}_{trial.trial_id}"
 
 
-def check_resumable(options: SearchOptions) -> None:
+def check_resumable(options: SearchOptions, run_dir: Path) -> None:
     """Before Ray starts: --resume needs a run folder Tune can restore, every file of which that the
-    restore unpickles still as this search wrote it (seal.py)."""
-    if not options.resume:
-        return
+    restore unpickles still as this search wrote it (seal.py); a new search needs a name whose study
+    does not exist yet (it would mix two searches' trials)."""
     from ray import tune
 
     from faceauth.search.seal import verify_run_folder
 
     run_path = f"{storage_path(options.storage)}/{options.name}"
-    if not tune.Tuner.can_restore(run_path):
+    if options.resume and not tune.Tuner.can_restore(run_path):
         raise FaceauthError(f"--resume: no search to resume at {run_path}; check --name and --storage")
-    verify_run_folder(run_path)
+    if options.resume:
+        verify_run_folder(run_path)
+    if not options.resume and (run_dir / STUDY_FILE).exists():
+        raise FaceauthError(f"{run_dir} already holds the search '{options.name}'; continue it with --resume, "
+                            "or give the new search another --name")
 
 
 def set_ray_environment() -> None:

@@ -29,11 +29,15 @@ from typing import Any
 from ray.tune.callback import Callback
 
 from faceauth.errors import FaceauthError
+from faceauth.search.result import STUDY_FILE
 from faceauth.search.storage import write_run_json
 
 SEAL_FILE = "faceauth-seal.json"
 KEY_ENV = "FACEAUTH_RUN_KEY"
 UNSEALED = {SEAL_FILE, "trials.parquet"}  # written by faceauth after the search, never unpickled
+# Not sealed either: the Optuna study's journal (STUDY_FILE, JSON lines, and its lock) is written as
+# trials report and read as data, never unpickled; a driver killed between a write and a seal must
+# not block the resume.
 VERSIONS_KEPT = 3  # a file's last few digests: the seal and Ray's copy to storage need not be in step
 
 
@@ -84,7 +88,8 @@ def is_sealed(relpath: str) -> bool:
     killed just after a trial started would leave it unsealed."""
     if relpath.rsplit("/", 1)[-1] == "error.pkl":
         return True
-    return "/" not in relpath and relpath not in UNSEALED and not relpath.endswith(".tmp")
+    return ("/" not in relpath and relpath not in UNSEALED and not relpath.endswith(".tmp")
+            and not relpath.startswith(STUDY_FILE))
 
 
 def _filesystem(run_uri: str):

@@ -33,7 +33,9 @@ from faceauth.config import build_config, coerce, config_keys
 from faceauth.errors import FaceauthError
 
 TYPES = ("float", "log_float", "int", "log_int", "categorical")
-SEARCH_SPACES_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
+# search_spaces/ at the top of the checkout, linked into the package (faceauth/search_spaces) so that a
+# wheel ships the same files as package data.
+SEARCH_SPACES_DIR = Path(__file__).resolve().parents[1] / "search_spaces"
 _PRIMITIVE = (str, int, float, bool, type(None))
 
 

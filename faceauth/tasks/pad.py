@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Mapping, Optional
+from typing import Any, Callable, ClassVar, Literal, Mapping, Optional
 
 import numpy as np
 import torch
@@ -25,6 +25,9 @@ from faceauth.layout import UNTYPED_ATTACK
 from faceauth.metrics import PAD_KEYS, pad_metrics
 from faceauth.session import resolve_device
 from faceauth.tasks.base import Evaluation, Task
+from faceauth.tasks.lbp_baseline import DESCRIPTION as LBP_DESCRIPTION
+from faceauth.tasks.lbp_baseline import SYSTEM as LBP_SYSTEM
+from faceauth.tasks.lbp_baseline import lbp_baseline
 
 
 @dataclass(frozen=True)
@@ -46,12 +49,23 @@ class PadConfig(TrainConfig):
     balance_classes: bool = True
     # Where the standalone command writes the best model (as <task>_best.pth).
     output_dir: str = "checkpoints"
+    # Evaluation protocol (faceauth.protocols): standard | leave-one-attack-out | leave-one-domain-out |
+    # cross-dataset | a protocol YAML file; how the folds' validation figures become the one number a
+    # search optimises; for cross-dataset, the data root whose test/ split is the test side.
+    protocol: str = "standard"
+    protocol_objective: Literal["worst", "mean", "mean_plus_std"] = "worst"
+    test_data_root: Optional[str] = None
+    # Synthetic data: camera domains (0: none, the flat layout) and attack types (0: the generator's default).
+    synthetic_domains: int = 0
+    synthetic_attack_types: int = 0
 
     output_name: ClassVar[str] = "pad_best.pth"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check(0.0 <= self.synthetic_difficulty <= 1.0, "synthetic_difficulty", "must lie in [0, 1]")
+        check(0 <= self.synthetic_domains <= 6, "synthetic_domains", "must lie in 0..6 (0: no domain level)")
+        check(0 <= self.synthetic_attack_types <= 4, "synthetic_attack_types", "must lie in 0..4 (0: the generator's default)")
 
     def output_path(self) -> Path:
         return Path(self.output_dir) / self.output_name
@@ -80,6 +94,13 @@ def pad_flags(items: str, layout: str, per_class: int, difficulty: float, caches
         "cache_dir": {"metavar": "DIR", "help": f"{caches} and synthetic data (default ~/.cache/faceauth)"},
         "synthetic_per_class": {"help": f"synthetic {items} per class in train; val and test get half (default {per_class})"},
         "synthetic_difficulty": {"help": f"synthetic data: 0 obvious .. 1 subtle attack cues (default {difficulty:g})"},
+        "protocol": {"metavar": "NAME|FILE", "help": "evaluation protocol: standard, leave-one-attack-out, "
+                     "leave-one-domain-out, cross-dataset or a protocol YAML (default standard)"},
+        "protocol_objective": {"help": "how the folds' validation figures are combined (default worst)"},
+        "test_data_root": {"metavar": "DIR", "help": "cross-dataset: the second data root whose test/ split is the test side"},
+        "synthetic_domains": {"help": "synthetic data: this many camera domains, one folder level above the splits "
+                              "(default 0: none)"},
+        "synthetic_attack_types": {"help": "synthetic data: attack types to draw (up to 4; default: the generator's)"},
     }
 
 
@@ -145,12 +166,18 @@ class PresentationAttackTask(Task):
         system_scores = {self.system: (scores[split.is_attack], scores[~split.is_attack])}
         details = self.test_details(checkpoint, split, threshold)
         baselines, note = self.baselines(split, context)
+        baselines[LBP_SYSTEM] = lbp_baseline(*self.lbp_features(config, split, context), split.attack_type_labels())
+        note = "; ".join(n for n in (LBP_DESCRIPTION, note) if n)
         for name, (baseline, baseline_scores) in baselines.items():
             metrics[name] = baseline
             system_scores[name] = (baseline_scores[split.is_attack], baseline_scores[~split.is_attack])
-        if note:
-            details["baselines"] = note
-        return Evaluation(metrics, system_scores, details, self.score_groups(split))
+        details["baselines"] = note
+        return Evaluation(metrics, system_scores, details, self.score_groups(split), split.attack_type_labels())
+
+    def protocol_data(self, config: PadConfig) -> Path:
+        """The data root a protocol's folds are cut from (faceauth.protocols): the configured one, or the
+        synthetic data drawn with the config's domains and attack types."""
+        raise NotImplementedError
 
     # --- hooks --------------------------------------------------------------------------------------
 
@@ -169,6 +196,11 @@ class PresentationAttackTask(Task):
     def baselines(self, split: Any, context: Any) -> tuple[dict[str, tuple[dict[str, float], np.ndarray]], str]:
         """Baseline name -> (metrics, attack scores per sample of `split`), and a line saying what they are."""
         return {}, ""
+
+    def lbp_features(self, config: PadConfig, split: Any, context: Any) -> tuple[np.ndarray, ...]:
+        """For the LBP baseline (faceauth.tasks.lbp_baseline): colour-LBP features and labels of the
+        training side, the validation side and `split`: (train x, train y, val x, val y, test x, test y)."""
+        raise NotImplementedError
 
     def score_groups(self, split: Any) -> tuple[np.ndarray, np.ndarray] | None:
         """The independent unit of each attack and bona fide score, for a bootstrap; None: no verdict."""

@@ -26,6 +26,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
+from faceauth.log import logger
 from faceauth.errors import FaceauthError
 from faceauth.tasks.fusion.embedding_set import EmbeddingSet, embedding_set
 from faceauth.files import file_sha256
@@ -37,7 +38,7 @@ Log = Callable[[str], None]
 
 
 def _print(line: str) -> None:
-    print(line, flush=True)
+    logger.info(line)
 
 
 @dataclass

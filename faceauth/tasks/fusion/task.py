@@ -21,6 +21,7 @@ import torch
 from faceauth import session as sessions
 from faceauth.checkpoint import make_checkpoint
 from faceauth.errors import FaceauthError
+from faceauth.log import logger
 from faceauth.fit import Objective
 from faceauth.metrics import MIN_IMPOSTORS_BEYOND, VERIFICATION_KEYS, enough_impostors, verification_metrics
 from faceauth.runlog import seed_everything
@@ -219,4 +220,4 @@ class FusionTask(Task):
             raise FaceauthError("--identities must be at least 6, --test-identities at least 2 and --images at least 2")
         for path in write_dataset(args.out_dir, regime(args.regime), args.identities, args.test_identities, args.images,
                                   args.seed):
-            print(f"wrote {path}")
+            logger.info(f"wrote {path}")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -27,12 +26,13 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from faceauth.log import logger
 from faceauth.errors import FaceauthError
 from faceauth.imaging import open_rgb, resize_centre_crop
 from faceauth.layout import CLASSES, SPLITS, UNTYPED_ATTACK
 from faceauth.tasks import pad
 from faceauth.tasks.liveness import cache
-from faceauth.tasks.liveness.synthetic import SyntheticSpec, cached_dataset
+from faceauth.tasks.liveness.synthetic import ATTACK_TYPES, SyntheticSpec, cached_dataset
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 LAYOUT = ("expected data_root/{train,val,test}/{live,spoof}/ with JPEG/PNG images; spoof/ may hold one "
@@ -80,6 +80,7 @@ class ImageSplit(pad.AttackLabels):
     source: str
     skipped: dict[str, str] = field(default_factory=dict)  # path -> why (skip_corrupt)
     cache_hit: bool = False
+    relpaths: tuple[str, ...] = ()  # each image's path under the split folder
 
     def __len__(self) -> int:
         return len(self.is_attack)
@@ -160,7 +161,7 @@ def load_folders(folders: dict[str, Path], config) -> dict[str, ImageSplit]:
         images, kept, failed, hit = _decode(folder, scans[name][0], config)
         attack_types = np.array([attack_type_of(p) for p in kept], dtype=str)
         splits[name] = ImageSplit(images, attack_types != "", attack_types, str(folder),
-                                  {str(folder / p): why for p, why in failed.items()}, hit)
+                                  {str(folder / p): why for p, why in failed.items()}, hit, tuple(kept))
     failed = {path: why for split in splits.values() for path, why in split.skipped.items()}
     if failed and not config.skip_corrupt:
         listing = "\n  ".join(f"{path}: {why}" for path, why in failed.items())
@@ -168,7 +169,7 @@ def load_folders(folders: dict[str, Path], config) -> dict[str, ImageSplit]:
                             "fix or remove them, or pass --skip-corrupt to train without them")
     if failed:
         listing = "\n  ".join(failed)
-        print(f"skipped {len(failed)} unreadable image(s) (--skip-corrupt):\n  {listing}", file=sys.stderr, flush=True)
+        logger.warning(f"skipped {len(failed)} unreadable image(s) (--skip-corrupt):\n  {listing}")
     emptied = [f"{folders[name] / c}" for name, split in splits.items()
                for c, attack in (("live", False), ("spoof", True)) if not (split.is_attack == attack).any()]
     if emptied:
@@ -179,7 +180,8 @@ def load_folders(folders: dict[str, Path], config) -> dict[str, ImageSplit]:
 def data_root(config) -> Path:
     """The configured data_root, or the synthetic dataset (drawn once into the cache folder)."""
     return pad.data_root(config, "liveness", "images", LAYOUT, lambda: cached_dataset(config.cache_dir, SyntheticSpec(
-        config.synthetic_difficulty, config.synthetic_per_class, config.synthetic_image_size, config.data_seed)))
+        config.synthetic_difficulty, config.synthetic_per_class, config.synthetic_image_size, config.data_seed,
+        config.synthetic_attack_types or len(ATTACK_TYPES), config.synthetic_domains)))
 
 
 def load_splits(config, splits: Sequence[str] = SPLITS) -> dict[str, ImageSplit]:

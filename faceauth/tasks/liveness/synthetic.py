@@ -12,7 +12,11 @@ from spoof are the cues real attacks leave on a camera image:
   the paper's edge in view;
 - replay: a photo on a screen: moiré bands (two pixel grids beating), a sub-pixel stripe pattern,
   a cold colour cast and specular glare;
-- mask: a rigid mask: flat shading, no skin texture, a blurred surface with a visible rim.
+- mask: a rigid mask: flat shading, no skin texture, a blurred surface with a visible rim;
+- cutout (with `attack_types=4`): a print with the eyes cut out and real eyes behind the holes.
+
+With `domains=N` the same drawing is recorded by N cameras (faceauth.tasks.synthetic_domains), one
+folder level each: `<domain>/{train,val,test}/...`, for the leave-one-domain-out protocol.
 
 `difficulty` in [0, 1] fades the cues (their amplitude goes from 1 to 0.2 of full strength) and
 gives that share of live images a confounder that looks like a cue (a lamp's glare, a soft focus,
@@ -27,10 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
+from faceauth.log import logger
 from faceauth.errors import FaceauthError
 from faceauth.files import generated_once
 
 ATTACK_TYPES = ("print", "replay", "mask")
+# With `attack_types=4`: also a paper cut-out (a print with the eyes cut out, real eyes behind it).
+ALL_ATTACK_TYPES = (*ATTACK_TYPES, "cutout")
 # Bumped whenever the drawing changes, so generated folders in the cache are not reused across versions.
 GENERATOR_VERSION = 3
 README = """SYNTHETIC DATA - procedurally drawn face-like images, not photographs of people.
@@ -39,7 +46,7 @@ Written by `python -m faceauth.datasets liveness` (faceauth) with
     difficulty {difficulty}, {per_class} images per class in train and half as many in val and test,
     {image_size}x{image_size} px, seed {seed}.
 
-Layout: {{train,val,test}}/live/*.jpg (bona fide) and {{train,val,test}}/spoof/{{print,replay,mask}}/*.jpg
+Layout: {{train,val,test}}/live/*.jpg (bona fide) and {{train,val,test}}/spoof/{{{attack_list}}}/*.jpg
 (attacks, one folder per attack type). Live and spoof differ by drawn imitations of the cues real
 presentation attacks leave (halftone and gamut of prints; moire, glare and colour cast of screens;
 the flat rigid surface of masks). Use it to exercise the pipeline, never to claim PAD performance.
@@ -59,6 +66,14 @@ class SyntheticSpec:
     per_class: int = 200  # images per class (live, spoof) in train; val and test get half as many
     image_size: int = 64
     seed: int = 0
+    attack_types: int = len(ATTACK_TYPES)  # how many of ALL_ATTACK_TYPES, in order
+    # 0: the flat layout {train,val,test}/...; N: N camera domains, <domain>/{train,val,test}/...
+    # (faceauth.tasks.synthetic_domains), each drawn from its own seed.
+    domains: int = 0
+
+    @property
+    def attacks(self) -> tuple[str, ...]:
+        return ALL_ATTACK_TYPES[:self.attack_types]
 
     def split_sizes(self) -> dict[str, int]:
         """Images per class in each split. Train gets the most: a CNN trained from scratch on a few
@@ -67,7 +82,9 @@ class SyntheticSpec:
 
     def folder_name(self) -> str:
         return (f"liveness-v{GENERATOR_VERSION}-d{self.difficulty:g}-n{self.per_class}"
-                f"-s{self.image_size}-seed{self.seed}")
+                f"-s{self.image_size}-seed{self.seed}"
+                + (f"-a{self.attack_types}" if self.attack_types != len(ATTACK_TYPES) else "")
+                + (f"-dom{self.domains}" if self.domains else ""))
 
 
 # ---------------------------------------------------------------------------------------------- drawing
@@ -240,13 +257,29 @@ def _mask(rng: np.random.Generator, size: int, strength: float) -> np.ndarray:
     return _camera(rng, np.clip(image, 0, 1))
 
 
+def _cutout(rng: np.random.Generator, size: int, strength: float) -> np.ndarray:
+    """A paper cut-out: a print of a face with the eyes cut out and a real face's eyes behind the holes.
+    The same face is drawn twice (the generator's state replayed): printed, and live for the eyes."""
+    state = rng.bit_generator.state
+    printed = _print(rng, size, strength)
+    after = rng.bit_generator.state
+    rng.bit_generator.state = state
+    _, _, sockets = draw_face(rng, size)
+    rng.bit_generator.state = state
+    live = _live(rng, size, confound=False)
+    rng.bit_generator.state = after
+    holes = np.clip(1.6 * sockets, 0, 1)[..., None]
+    rim = (holes * (1 - holes) * 4) * strength  # the cut paper's edge
+    return np.clip(printed * (1 - holes) + live * holes - 0.35 * rim, 0, 1)
+
+
 def draw_sample(rng: np.random.Generator, size: int, kind: str, difficulty: float) -> np.ndarray:
     """One image as uint8 (size, size, 3); `kind` is "live" or an attack type."""
     strength = (1 - 0.8 * difficulty) * rng.uniform(0.75, 1.25)
     if kind == "live":
         image = _live(rng, size, confound=rng.uniform() < 0.5 * difficulty)
     else:
-        image = {"print": _print, "replay": _replay, "mask": _mask}[kind](rng, size, strength)
+        image = {"print": _print, "replay": _replay, "mask": _mask, "cutout": _cutout}[kind](rng, size, strength)
     return np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
 
 
@@ -256,25 +289,34 @@ def write_dataset(out_dir: str | Path, spec: SyntheticSpec, quiet: bool = False)
     """Write the documented layout under `out_dir` (which must be new or empty) and a README.txt."""
     from PIL import Image
 
+    from faceauth.tasks.synthetic_domains import camera_domains
+
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         raise FaceauthError(f"{out} exists and is not empty; pass a new folder for the synthetic dataset")
-    for split_index, (split, count) in enumerate(spec.split_sizes().items()):
-        jobs = [("live", i) for i in range(count)]
-        jobs += [(ATTACK_TYPES[i % len(ATTACK_TYPES)], i) for i in range(count)]
-        for kind, i in jobs:
-            # One generator per image: the dataset does not depend on the order images are drawn in.
-            rng = np.random.default_rng([spec.seed, split_index, 0 if kind == "live" else 1, i])
-            folder = out / split / ("live" if kind == "live" else f"spoof/{kind}")
-            folder.mkdir(parents=True, exist_ok=True)
-            image = draw_sample(rng, spec.image_size, kind, spec.difficulty)
-            Image.fromarray(image).save(folder / f"{i:05d}.jpg", quality=95)
-    (out / "README.txt").write_text(README.format(**spec.__dict__))
+    cameras = camera_domains(spec.domains, spec.seed) if spec.domains else [None]
+    for domain_index, camera in enumerate(cameras):
+        base = out / camera.name if camera else out
+        seed = [spec.seed] if camera is None else [spec.seed, 1000 + domain_index]
+        for split_index, (split, count) in enumerate(spec.split_sizes().items()):
+            jobs = [("live", i) for i in range(count)]
+            jobs += [(spec.attacks[i % len(spec.attacks)], i) for i in range(count)]
+            for kind, i in jobs:
+                # One generator per image: the dataset does not depend on the order images are drawn in.
+                rng = np.random.default_rng([*seed, split_index, 0 if kind == "live" else 1, i])
+                folder = base / split / ("live" if kind == "live" else f"spoof/{kind}")
+                folder.mkdir(parents=True, exist_ok=True)
+                image = draw_sample(rng, spec.image_size, kind, spec.difficulty)
+                if camera is not None:
+                    image = camera.apply(image, rng)
+                Image.fromarray(image).save(folder / f"{i:05d}.jpg", quality=95)
+    (out / "README.txt").write_text(README.format(**spec.__dict__, attack_list=",".join(spec.attacks))
+                                    + (f"\nCamera domains (one folder level above the splits): {cameras}\n" if spec.domains else ""))
     if not quiet:
-        print(f"wrote a SYNTHETIC liveness dataset (procedurally drawn faces, not real data) to {out}: "
-              f"{spec.per_class} live + {spec.per_class} spoof ({', '.join(ATTACK_TYPES)}) images in train, half as many "
-              "in val and test, "
-              f"difficulty {spec.difficulty:g}, {spec.image_size}x{spec.image_size} px, seed {spec.seed}", flush=True)
+        logger.info(f"wrote a SYNTHETIC liveness dataset (procedurally drawn faces, not real data) to {out}: "
+              f"{spec.per_class} live + {spec.per_class} spoof ({', '.join(spec.attacks)}) images in train, half as many "
+              "in val and test" + (f", in each of {spec.domains} camera domains" if spec.domains else "") + ", "
+              f"difficulty {spec.difficulty:g}, {spec.image_size}x{spec.image_size} px, seed {spec.seed}")
     return out
 
 
@@ -285,5 +327,5 @@ def cached_dataset(cache_dir: str | Path, spec: SyntheticSpec) -> Path:
     trials on a node neither read a half-written dataset nor draw it twice."""
     target = Path(cache_dir).expanduser() / "synthetic" / spec.folder_name()
     if generated_once(target, lambda folder: write_dataset(folder, spec, quiet=True)):
-        print(f"generated SYNTHETIC liveness data (procedurally drawn faces, not real data) in {target}", flush=True)
+        logger.info(f"generated SYNTHETIC liveness data (procedurally drawn faces, not real data) in {target}")
     return target

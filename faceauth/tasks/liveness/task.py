@@ -16,10 +16,12 @@ import torch
 
 from faceauth import session as sessions
 from faceauth.errors import FaceauthError
+from faceauth.layout import SPLITS
 from faceauth.tasks import register
 from faceauth.tasks.base import OnnxSpec, TrainingRun
 from faceauth.tasks.liveness import training
 from faceauth.tasks.liveness.config import BLOCKS_PER_STAGE, LivenessConfig
+from faceauth.tasks.lbp_baseline import colour_lbp_features, item_units
 from faceauth.tasks.liveness.data import ImageSplit, data_root, load_folders, load_splits, resolve_test_folder
 from faceauth.tasks.liveness.model import LivenessResNet, attack_scores, build_model
 from faceauth.tasks.pad import PresentationAttackTask, pad_flags, threshold_logit
@@ -51,10 +53,23 @@ class LivenessTask(PresentationAttackTask):
     def build_model(self, model_args: dict[str, Any]) -> LivenessResNet:
         return build_model(model_args)
 
-    def test_split(self, config: LivenessConfig, checkpoint: Mapping[str, Any], test_data: str | None) -> tuple[ImageSplit, None]:
-        if test_data is None:
-            return load_splits(config, ("test",))["test"], None
-        return load_folders({"test": resolve_test_folder(test_data)}, config)["test"], None
+    def test_split(self, config: LivenessConfig, checkpoint: Mapping[str, Any],
+                   test_data: str | None) -> tuple[ImageSplit, dict[str, ImageSplit]]:
+        # Train and val too: the LBP baseline is fitted on the same training side as the model.
+        splits = load_splits(config, ("train", "val") if test_data is not None else SPLITS)
+        if test_data is not None:
+            splits["test"] = load_folders({"test": resolve_test_folder(test_data)}, config)["test"]
+        return splits["test"], splits
+
+    def lbp_features(self, config: LivenessConfig, split: ImageSplit, splits: dict[str, ImageSplit]) -> tuple[np.ndarray, ...]:
+        return tuple(x for s in (splits["train"], splits["val"], split) for x in (colour_lbp_features(s.images), s.is_attack))
+
+    def score_groups(self, split: ImageSplit) -> tuple[np.ndarray, np.ndarray]:
+        units = item_units(list(split.relpaths))
+        return units[split.is_attack], units[~split.is_attack]
+
+    def protocol_data(self, config: LivenessConfig):
+        return data_root(config)
 
     def attack_scores(self, model: torch.nn.Module, split: ImageSplit, model_args: dict[str, Any],
                       device: torch.device) -> np.ndarray:
@@ -68,6 +83,8 @@ class LivenessTask(PresentationAttackTask):
             "attack_types": ", ".join(f"{t} {n}" for t, n in split.type_counts().items()),
             "threshold": f"{threshold:.6g} (the validation EER threshold on the attack probability)",
             "skipped_images": len(split.skipped),
+            "bootstrap_unit": "images (or subject/video folders)",
+            "bootstrap_units": int(len(np.unique(item_units(list(split.relpaths))))),
         }
 
     def onnx_spec(self, model_args: dict[str, Any]) -> OnnxSpec:

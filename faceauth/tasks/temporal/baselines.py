@@ -64,7 +64,7 @@ def _val_eer(scores: np.ndarray, is_attack: np.ndarray) -> float:
     return equal_error_rate(roc_curve(scores[is_attack], scores[~is_attack]))[0]
 
 
-def _fit_on_val(fit, score, val_is_attack: np.ndarray):
+def fit_on_val(fit, score, val_is_attack: np.ndarray):
     """The L2 strength with the lowest validation EER (the smaller one on ties)."""
     best = None
     for l2 in L2_GRID:
@@ -79,7 +79,7 @@ def clip_mean_scores(train: list[np.ndarray], train_attack: np.ndarray, val: lis
                      val_attack: np.ndarray, test: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """(val scores, test scores) of the clip-mean logistic regression (logits: any monotone score will do)."""
     xt, xv, xs = clip_means(train), clip_means(val), clip_means(test)
-    model = _fit_on_val(lambda l2: fit_logistic(xt, train_attack, l2), lambda m: m.logits(xv), val_attack)
+    model = fit_on_val(lambda l2: fit_logistic(xt, train_attack, l2), lambda m: m.logits(xv), val_attack)
     return model.logits(xv), model.logits(xs)
 
 
@@ -92,7 +92,7 @@ def frame_average_scores(train: list[np.ndarray], train_attack: np.ndarray, val:
     def per_clip(model: LogisticRegression, videos: list[np.ndarray]) -> np.ndarray:
         return np.array([np.mean(1.0 / (1.0 + np.exp(-np.clip(model.logits(f), -30, 30)))) for f in videos])
 
-    model = _fit_on_val(lambda l2: fit_logistic(frames, labels, l2), lambda m: per_clip(m, val), val_attack)
+    model = fit_on_val(lambda l2: fit_logistic(frames, labels, l2), lambda m: per_clip(m, val), val_attack)
     return per_clip(model, val), per_clip(model, test)
 
 

@@ -8,16 +8,16 @@ so a search extracts each video once per node, not once per trial.
 
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from faceauth.log import logger
 from faceauth.errors import FaceauthError
 from faceauth.tasks import pad
 from faceauth.tasks.temporal.features import FeatureCache, FrameExtractor, make_extractor, video_features
-from faceauth.tasks.temporal.synthetic import SyntheticSpec, cached_dataset, regime_spec
+from faceauth.tasks.temporal.synthetic import ATTACK_TYPES, SyntheticSpec, cached_dataset, regime_spec
 from faceauth.tasks.temporal.videos import LAYOUT, SPLITS, Video, VideoProblem, check_layout, problem_report
 
 
@@ -52,6 +52,7 @@ def data_root(config) -> Path:
         else:
             spec = SyntheticSpec(config.synthetic_per_class, config.synthetic_frames, config.synthetic_size,
                                  config.synthetic_difficulty, config.data_seed)
+        spec = replace(spec, attack_types=config.synthetic_attack_types or len(ATTACK_TYPES), domains=config.synthetic_domains)
         return cached_dataset(config.cache_dir, spec)
 
     return pad.data_root(config, "temporal", "videos", LAYOUT, synthetic)
@@ -85,8 +86,7 @@ def load_videos(root: Path, folders: dict[str, list[Video]], config,
         raise FaceauthError(f"{len(problems)} video(s) cannot be used:\n{problem_report(problems)}\n"
                             "fix or remove them, or pass --skip-invalid to train without them")
     if problems:
-        print(f"skipped {len(problems)} invalid video(s) (--skip-invalid):\n{problem_report(problems)}",
-              file=sys.stderr, flush=True)
+        logger.warning(f"skipped {len(problems)} invalid video(s) (--skip-invalid):\n{problem_report(problems)}")
     sets = {}
     for name, (kept, split_problems, hits) in results.items():
         sets[name] = VideoSet(

@@ -14,7 +14,13 @@ the cues real attacks leave over time:
   moves rigidly with the hand, the screen's refresh flickers, and moire bands (two pixel grids
   beating) and a cold colour cast cover it;
 - print: one still capture on paper, held by hand: rigid planar motion of the whole picture, no
-  blinks and no motion of the face inside it, halftone dots, washed-out colour and sometimes glare.
+  blinks and no motion of the face inside it, halftone dots, washed-out colour and sometimes glare;
+- mask and cutout (with `attack_types` 3 and 4): a worn rigid mask (the head sways, but no blinks and
+  no mouth motion; a pale plastic tone) and a print with the eyes cut out (rigid paper motion and
+  halftone, but real eyes blinking behind it).
+
+With `domains=N` every clip is recorded by one of N cameras (faceauth.tasks.synthetic_domains), one
+folder level each: `<domain>/{train,val,test}/...`, for the leave-one-domain-out protocol.
 
 Static cues (moire, cast, halftone, washed-out colour, glare) and temporal ones (blinks, mouth,
 rigid motion, flicker) are set apart so that a regime can take the static ones away and leave time
@@ -31,17 +37,19 @@ for each class and attack type, one video file: live as .mp4 (H.264, lossless), 
 from __future__ import annotations
 
 import argparse
-import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from faceauth.log import logger
 from faceauth.errors import FaceauthError
 from faceauth.files import generated_once
 from faceauth.layout import SPLITS
 
 ATTACK_TYPES = ("print", "replay")
+# With `attack_types` 3 or 4: also a worn mask and a paper cut-out (mask_clip, cutout_clip).
+ALL_ATTACK_TYPES = (*ATTACK_TYPES, "mask", "cutout")
 SPLIT_SHARE = {"train": 1.0, "val": 0.5, "test": 0.5}  # val and test hold half as many videos as train
 # Bumped whenever the drawing changes, so generated folders in the cache are not reused across versions.
 GENERATOR_VERSION = 2
@@ -53,7 +61,7 @@ Written by faceauth (faceauth.tasks.temporal.synthetic.generate_temporal_dataset
     {size}x{size} px each, difficulty {difficulty}, static cue {static_cue:g}, {blink_rate:g} blinks per
     24 frames, shake {shake:g}, light drift {light_drift:g}, seed {seed}.
 
-Layout: {{train,val,test}}/live/<video> (bona fide) and {{train,val,test}}/spoof/{{print,replay}}/<video>
+Layout: {{train,val,test}}/live/<video> (bona fide) and {{train,val,test}}/spoof/{{{attack_list}}}/<video>
 (attacks, one folder per attack type). A video is a folder of PNG frames or one file (.mp4 for live,
 .avi for attacks). Live and spoof differ by drawn imitations of the temporal cues real presentation
 attacks leave (blinks and head motion against a still background; rigid motion, flicker and moire
@@ -73,6 +81,14 @@ class SyntheticSpec:
     blink_rate: float = 1.5  # mean blinks per 24 frames of a live face, at random moments
     shake: float = 1.0  # scales the hand motion of attacks and the camera shake of live confounders
     light_drift: float = 0.0  # amplitude of a slow exposure / white-balance drift in every clip
+    attack_types: int = len(ATTACK_TYPES)  # how many of ALL_ATTACK_TYPES, in order
+    # 0: the flat layout {train,val,test}/...; N: N camera domains, <domain>/{train,val,test}/...
+    # (faceauth.tasks.synthetic_domains), each drawn from its own seed.
+    domains: int = 0
+
+    @property
+    def attacks(self) -> tuple[str, ...]:
+        return ALL_ATTACK_TYPES[:self.attack_types]
 
     @property
     def static(self) -> float:
@@ -81,10 +97,11 @@ class SyntheticSpec:
     def folder_name(self) -> str:
         return (f"temporal-v{GENERATOR_VERSION}-n{self.videos_per_class}-f{self.frames}-s{self.size}"
                 f"-d{self.difficulty:g}-c{self.static:g}-b{self.blink_rate:g}-h{self.shake:g}-l{self.light_drift:g}"
-                f"-seed{self.seed}")
+                f"-seed{self.seed}" + (f"-a{self.attack_types}" if self.attack_types != len(ATTACK_TYPES) else "")
+                + (f"-dom{self.domains}" if self.domains else ""))
 
     def count(self, split: str) -> int:
-        return max(2 * len(ATTACK_TYPES), round(self.videos_per_class * SPLIT_SHARE[split]))
+        return max(2 * len(self.attacks), round(self.videos_per_class * SPLIT_SHARE[split]))
 
 
 # Named regimes: the frame size, clip length and cue mix of a kind of video (SyntheticSpec fields).
@@ -292,6 +309,39 @@ def print_clip(rng: np.random.Generator, spec: SyntheticSpec) -> list[np.ndarray
     return [shift(photo, *motion[t]) for t in range(spec.frames)]
 
 
+def mask_clip(rng: np.random.Generator, spec: SyntheticSpec) -> list[np.ndarray]:
+    """A rigid mask worn by a person: the head sways as a live one does, but the eyes never blink
+    and the mouth never moves (temporal); a paler, flatter plastic tone (static)."""
+    scene = random_scene(rng, spec.size, spec.frames, spec.blink_rate)
+    scene = replace(scene, blinks=(), mouth=np.zeros(spec.frames))
+    cue = spec.static
+    frames = []
+    for t in range(spec.frames):
+        image = draw_face(scene, t, 1.0, spec.size)
+        grey = image.mean(axis=2, keepdims=True)
+        frames.append(image + cue * (0.25 * (grey - image) + 0.05))
+    return frames
+
+
+def cutout_clip(rng: np.random.Generator, spec: SyntheticSpec) -> list[np.ndarray]:
+    """A printed photo with the eyes cut out, held in front of a face: the paper's rigid hand motion
+    and halftone as for a print, but real eyes behind the holes that blink."""
+    size, cue = spec.size, spec.static
+    y, x = _grid(size)
+    scene = random_scene(rng, size, spec.frames, spec.blink_rate)
+    t0 = int(rng.integers(0, spec.frames))
+    open_eyes = draw_face(scene, t0, 1.0, size, scene.mouth[t0])
+    grey = open_eyes.mean(axis=2, keepdims=True)
+    photo = 0.1 * cue + (1 - 0.2 * cue) * (grey + (1 - 0.35 * cue) * (open_eyes - grey))
+    period = rng.uniform(2.5, 3.5)
+    dots = (0.5 + 0.5 * np.cos(2 * np.pi * size * x / period) * np.cos(2 * np.pi * size * y / period))[..., None]
+    photo = photo * (1 - 0.14 * cue * dots)
+    motion = hand_motion(rng, spec.frames, scaled(rng.uniform(1.0, 2.5) * spec.shake, size))
+    # Only the eyes differ between a blink frame and the open-eyed capture: that difference shows through.
+    return [shift(photo + draw_face(scene, t0, eye_openness(scene, t), size, scene.mouth[t0]) - open_eyes, *motion[t])
+            for t in range(spec.frames)]
+
+
 def film(frames: list[np.ndarray], rng: np.random.Generator, light_drift: float = 0.0) -> list[np.ndarray]:
     """What the camera records: a slow exposure / white-balance drift, sensor noise, quantised to uint8."""
     n = len(frames)
@@ -303,7 +353,8 @@ def film(frames: list[np.ndarray], rng: np.random.Generator, light_drift: float 
 
 def draw_clip(kind: str, rng: np.random.Generator, spec: SyntheticSpec) -> list[np.ndarray]:
     clip = {"live": lambda: live_clip(rng, spec), "replay": lambda: replay_clip(rng, spec),
-            "print": lambda: print_clip(rng, spec)}[kind]()
+            "print": lambda: print_clip(rng, spec), "mask": lambda: mask_clip(rng, spec),
+            "cutout": lambda: cutout_clip(rng, spec)}[kind]()
     return film(clip, rng, spec.light_drift)
 
 
@@ -343,34 +394,43 @@ def write_dataset(out_dir: str | Path, spec: SyntheticSpec, quiet: bool = False)
     """Train holds `videos_per_class` live and as many attack clips (split evenly between the attack
     types); val and test hold half as many. The first clip of each class and attack type in a split
     is a video file, the others are folders of PNG frames."""
+    from faceauth.tasks.synthetic_domains import camera_domains
+
     _check_spec(spec)
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         raise FaceauthError(f"{out} is not empty; pass a new or empty folder")
-    for split_index, split in enumerate(SPLITS):
-        rng = np.random.default_rng([spec.seed, split_index])
-        count = spec.count(split)
-        groups = [("live", out / split / "live", count)]
-        groups += [(kind, out / split / "spoof" / kind, count // len(ATTACK_TYPES) + (i < count % len(ATTACK_TYPES)))
-                   for i, kind in enumerate(ATTACK_TYPES)]
-        for kind, folder, number in groups:
-            folder.mkdir(parents=True, exist_ok=True)
-            for index in range(number):
-                clip = draw_clip(kind, rng, spec)
-                if index == 0:
-                    write_video(folder / f"{kind}_{index:03d}{'.mp4' if kind == 'live' else '.avi'}", clip)
-                else:
-                    write_frames(folder / f"{kind}_{index:03d}", clip)
+    cameras = camera_domains(spec.domains, spec.seed) if spec.domains else [None]
+    for domain_index, camera in enumerate(cameras):
+        base = out / camera.name if camera else out
+        for split_index, split in enumerate(SPLITS):
+            rng = np.random.default_rng([spec.seed, split_index] + ([1000 + domain_index] if camera else []))
+            count, attacks = spec.count(split), spec.attacks
+            groups = [("live", base / split / "live", count)]
+            groups += [(kind, base / split / "spoof" / kind, count // len(attacks) + (i < count % len(attacks)))
+                       for i, kind in enumerate(attacks)]
+            for kind, folder, number in groups:
+                folder.mkdir(parents=True, exist_ok=True)
+                for index in range(number):
+                    clip = draw_clip(kind, rng, spec)
+                    if camera is not None:
+                        clip = [camera.apply(frame, rng) for frame in clip]
+                    if index == 0:
+                        write_video(folder / f"{kind}_{index:03d}{'.mp4' if kind == 'live' else '.avi'}", clip)
+                    else:
+                        write_frames(folder / f"{kind}_{index:03d}", clip)
     (out / "README.txt").write_text(README.format(val_count=spec.count("val"), static_cue=spec.static,
-                                                  **{k: v for k, v in asdict(spec).items() if k != "static_cue"}))
+                                                  attack_list=",".join(spec.attacks),
+                                                  **{k: v for k, v in asdict(spec).items() if k != "static_cue"})
+                                    + (f"\nCamera domains (one folder level above the splits): {cameras}\n" if camera else ""))
     if not quiet:
-        print(f"wrote SYNTHETIC temporal data (drawn faces, not real videos) to {out}", flush=True)
+        logger.info(f"wrote SYNTHETIC temporal data (drawn faces, not real videos) to {out}")
     return out
 
 
 def _check_spec(spec: SyntheticSpec) -> None:
-    if spec.videos_per_class < 2 * len(ATTACK_TYPES):
-        raise FaceauthError(f"videos per class must be at least {2 * len(ATTACK_TYPES)} (2 per attack type), "
+    if spec.videos_per_class < 2 * len(spec.attacks):
+        raise FaceauthError(f"videos per class must be at least {2 * len(spec.attacks)} (2 per attack type), "
                             f"got {spec.videos_per_class}")
     if spec.frames < 2 or spec.size < 16:
         raise FaceauthError(f"need at least 2 frames of at least 16 px, got {spec.frames} frames of {spec.size} px")
@@ -387,7 +447,7 @@ def cached_dataset(cache_dir: str | Path, spec: SyntheticSpec) -> Path:
     renamed into place under a lock) and reused by every run with the same parameters."""
     target = Path(cache_dir).expanduser() / "synthetic" / spec.folder_name()
     if generated_once(target, lambda folder: write_dataset(folder, spec, quiet=True)):
-        print(f"generated SYNTHETIC temporal data (drawn faces, not real videos) in {target}", file=sys.stderr, flush=True)
+        logger.warning(f"generated SYNTHETIC temporal data (drawn faces, not real videos) in {target}")
     return target
 
 

@@ -23,6 +23,7 @@ from faceauth import session as sessions
 from faceauth.errors import FaceauthError
 from faceauth.tasks import register
 from faceauth.tasks.base import OnnxSpec, TrainingRun
+from faceauth.tasks.lbp_baseline import video_lbp_features
 from faceauth.tasks.pad import PresentationAttackTask, pad_flags, threshold_logit
 from faceauth.tasks.temporal import training
 from faceauth.tasks.temporal.baselines import baseline_results
@@ -112,6 +113,13 @@ class TemporalTask(PresentationAttackTask):
         return results, ("time_blind_logreg: frame features averaged over the clip, logistic regression; "
                          "frame_score_average: a per-frame logistic regression's scores averaged over the clip; "
                          f"fitted on the same {len(train)} training videos, each at its own validation EER threshold")
+
+    def lbp_features(self, config: TemporalConfig, videos: VideoSet, splits: dict[str, VideoSet]) -> tuple[np.ndarray, ...]:
+        return tuple(x for s in (splits["train"], splits["val"], videos)
+                     for x in (video_lbp_features(s.paths, s.is_attack, config.cache_dir), s.is_attack))
+
+    def protocol_data(self, config: TemporalConfig):
+        return data_root(config)
 
     def score_groups(self, videos: VideoSet) -> tuple[np.ndarray, np.ndarray]:
         return np.flatnonzero(videos.is_attack), np.flatnonzero(~videos.is_attack)

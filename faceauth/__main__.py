@@ -1,0 +1,7 @@
+"""`python -m faceauth COMMAND ...`: the same as the `faceauth` command."""
+
+import sys
+
+from faceauth.command import main
+
+sys.exit(main(name="python -m faceauth"))

@@ -1,0 +1,89 @@
+"""What a search returns to Python: the run folder's results as objects, not only as files."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+STUDY_FILE = "optuna-study.log"  # an Optuna JournalStorage file: optuna.load_study and optuna-dashboard read it
+
+
+@dataclass
+class SearchResult:
+    """A finished (or interrupted) search. `finished` is False when it stopped before its trial budget
+    (Ctrl-C): then there is no best/ and `resume_command` continues it."""
+
+    task: str
+    name: str
+    run_dir: Path  # runs/<name>/: trials.parquet, best/, the Optuna study
+    finished: bool
+    result_grid: Any  # Ray Tune's ResultGrid
+    resume_command: str = ""
+
+    @property
+    def best_dir(self) -> Path | None:
+        best = self.run_dir / "best"
+        return best if (best / "metrics.json").is_file() else None
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """best/metrics.json: the verdict, validation and test metrics, baselines, ONNX parity, versions."""
+        if self.best_dir is None:
+            return {}
+        return json.loads((self.best_dir / "metrics.json").read_text())
+
+    @property
+    def test_metrics(self) -> dict[str, Any]:
+        return self.metrics.get("test", {})
+
+    @property
+    def baselines(self) -> dict[str, dict[str, Any]]:
+        """The baselines' test metrics on the same pairs or samples, by name."""
+        return self.metrics.get("test_baselines", {})
+
+    @property
+    def verdict(self) -> dict[str, Any] | None:
+        return self.metrics.get("verdict")
+
+    @property
+    def best_hyperparameters(self) -> dict[str, Any]:
+        return self.metrics.get("hyperparameters", {})
+
+    @property
+    def trials(self):
+        """trials.parquet as a pandas DataFrame: one row per trial."""
+        import pandas as pd
+
+        return pd.read_parquet(self.run_dir / "trials.parquet")
+
+    @property
+    def study_path(self) -> Path:
+        return self.run_dir / STUDY_FILE
+
+    @property
+    def study(self):
+        """The search's Optuna study, read from its journal file (as optuna-dashboard reads it)."""
+        return load_study(self.study_path, self.name)
+
+
+def study_storage(path: Path):
+    import optuna
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+
+
+def load_study(path: Path, name: str):
+    import optuna
+
+    return optuna.load_study(study_name=name, storage=study_storage(path))
+
+
+def optuna_numbers(path: Path, name: str) -> dict[str, int]:
+    """Tune trial id -> its Optuna trial's number, from the study's `ray_trial_id` attributes."""
+    if not path.is_file():
+        return {}
+    study = load_study(path, name)
+    return {t.user_attrs["ray_trial_id"]: t.number for t in study.trials if "ray_trial_id" in t.user_attrs}
