@@ -13,7 +13,8 @@ from faceauth.tasks import get_task
 
 
 def record(trial_id: str, best: float | None, checkpoint=object()) -> TrialRecord:
-    return TrialRecord(trial_id=trial_id, hyperparameters={}, status="completed", error=None, epochs_run=3, best=best,
+    return TrialRecord(trial_id=trial_id, name=trial_id, number=None, folder="", started_at=None, ended_at=None,
+                       hyperparameters={}, status="completed", error=None, epochs_run=3, best=best,
                        last={}, wall_time_s=1.0, loop_time_s=1.0, checkpoint=checkpoint)
 
 
