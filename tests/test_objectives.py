@@ -52,7 +52,9 @@ def test_pareto_front_knee_and_hypervolume_on_hand_made_points():
 
 
 def _record(trial_id: str, eer: float, latency: float) -> TrialRecord:
-    return TrialRecord(trial_id, {}, "completed", None, 2, eer, {}, 1.0, 1.0, checkpoint=object(),
+    return TrialRecord(trial_id=trial_id, name=f"liveness_{trial_id}", number=None, folder="", started_at=None,
+                       ended_at=None, hyperparameters={}, status="completed", error=None, epochs_run=2, best=eer, last={},
+                       wall_time_s=1.0, loop_time_s=1.0, checkpoint=object(),
                        kept={"eer": eer, "onnx_latency_ms": latency, "params": 10.0, "onnx_bytes": 100.0})
 
 
