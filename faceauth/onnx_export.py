@@ -97,3 +97,20 @@ def onnx_parity(model: torch.nn.Module, path: str | Path, inputs: dict[str, torc
         )
     return {"max_abs_diff": max_abs, "tolerance": PARITY_TOLERANCE, "checked_input_shapes": shapes,
             "onnxruntime": ort.__version__}
+
+
+def set_metadata(path: str | Path, metadata: dict[str, str]) -> None:
+    """Write key/value strings into the ONNX file's metadata_props (replacing keys already there), so
+    a consumer reads them with onnxruntime's `get_modelmeta().custom_metadata_map`. Atomic."""
+    import onnx
+
+    from faceauth.runlog import atomic_replace
+
+    model = onnx.load(str(path))
+    kept = [p for p in model.metadata_props if p.key not in metadata]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    for key, value in metadata.items():
+        model.metadata_props.add(key=key, value=str(value))
+    with atomic_replace(path) as tmp:
+        onnx.save(model, str(tmp))

@@ -275,7 +275,7 @@ def fold_table(results: dict[str, Any], keys: tuple[str, ...] = ("hter", "eer", 
 
 def plot_folds(results: dict[str, Any], path: Path, metric: str = "hter") -> Path:
     """Per fold, the model's and each baseline's test `metric` with its 95% interval (bars)."""
-    from faceauth.search.report import _pyplot
+    from faceauth.search.report import _pyplot, save_figure
 
     plt = _pyplot()
     names = list(results["folds"])
@@ -300,7 +300,7 @@ def plot_folds(results: dict[str, Any], path: Path, metric: str = "hter") -> Pat
     ax.set_title(f"Per-fold test {metric} (95% bootstrap intervals)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
     plt.close(fig)
     return path
 

@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -24,14 +25,17 @@ from faceauth.errors import FaceauthError
 from faceauth.log import logger
 from faceauth.formatting import format_metrics
 from faceauth.protocol_run import finish_protocol_search, fold_table, on_protocol, plot_folds, protocol_report_lines
-from faceauth.search.best import best_trial, collect_trials, finish_best, prune_checkpoints, write_trials_table
+from faceauth.search.best import (BestResult, TrialRecord, best_trial, collect_trials, finish_best, prune_checkpoints,
+                                  write_trials_table)
 from faceauth.search.dashboard import dashboard_login_hint, job_config, secure_token_file
 from faceauth.runlog import to_jsonable
+from faceauth.search.front import (analyse, closest_to_feasible, copy_pick, front_section, plot_front, trial_summary,
+                                   write_pareto)
 from faceauth.search.report import write_report
 from faceauth.search.result import STUDY_FILE, SearchResult, optuna_numbers
 from faceauth.search.runner import (SearchOptions, build_tuner, check_resumable, plan_concurrency,
                                     set_ray_environment, storage_path, wait_for_resources)
-from faceauth.search.space import SEARCH_SPACES_DIR, SearchSpace, default_space_path, load_search_space
+from faceauth.search.space import SEARCH_SPACES_DIR, SearchSpace, default_space_path, load_search_space, with_objectives
 from faceauth.search.tracking import Tracking, log_best_artifacts
 from faceauth.search.warm_start import warm_start_trials
 from faceauth.search.storage import (check_same_search, check_shared_storage, publish_run_files, read_settings,
@@ -67,6 +71,18 @@ def build_parser(named: str | None) -> tuple[argparse.ArgumentParser, argparse._
     search.add_argument("--smoke-test", action="store_true", help="two trials, a few steps, tiny data: checks the whole path")
     search.add_argument("--warm-start", metavar="RUN", help="start from an earlier search's trials (the folder runs/<name>) "
                         "of the same task and space: TPE sees them as finished trials before its first suggestion")
+    search.add_argument("--objective", action="append", metavar="METRIC:MODE",
+                        help="an objective, repeatable (e.g. --objective eer:min --objective onnx_latency_ms:min); "
+                             "replaces the search space's metric/objectives. Metrics: the task's and onnx_latency_ms, params, onnx_bytes")
+    search.add_argument("--constraint", action="append", metavar="METRIC<=VALUE",
+                        help="a constraint every picked model meets, repeatable (e.g. \"onnx_latency_ms<=2.5\", "
+                             "\"params<=500000\", \"bpcer>=0\"); replaces the search space's constraints")
+    search.add_argument("--target-far", type=float, metavar="FAR",
+                        help="verification: ship the model with the threshold whose validation FAR is at most this (e.g. 1e-4)")
+    search.add_argument("--target-apcer", type=float, metavar="APCER",
+                        help="presentation-attack detection: ship the model with the threshold whose validation APCER is at most this (e.g. 0.01)")
+    search.add_argument("--pick", choices=("best", "knee"), default="best",
+                        help="which feasible trial becomes best/: the best accuracy (default) or the knee of the Pareto front")
     where = parser.add_argument_group("where it runs")
     where.add_argument("--workers-per-trial", type=int, default=1, help="DDP workers per trial; >1 runs each trial under a Ray Train TorchTrainer")
     where.add_argument("--cpus-per-worker", type=float, default=1.0)
@@ -215,6 +231,10 @@ def run_search(args, flags: dict) -> SearchResult:
     # Everything a user can get wrong is checked here, before Ray starts.
     space_path = args.search_space or (recorded or {}).get("space_path") or default_space_path(task.name)
     space = load_search_space(space_path, task.config_cls, task.metric_names)
+    space = with_objectives(space, args.objective, args.constraint, task.metric_names)
+    if args.pick == "knee" and not space.multi_objective:
+        raise FaceauthError("--pick knee needs two or more objectives (--objective METRIC:MODE, repeated)")
+    target = operating_target(args, task)
     if recorded and "base" in recorded:
         base = resumed_base(args, flags, task, recorded, run_uri)
     else:
@@ -224,8 +244,14 @@ def run_search(args, flags: dict) -> SearchResult:
         for value in (param.choices or (param.low, param.high)):
             build_config(task.config_cls, {**base, name: int(value) if param.type.endswith("int") else value},
                          f"{space.path}: parameter '{name}' = {value!r} with the base config")
+    if on_protocol(task, config) and (space.multi_objective or space.constraints or target):
+        raise FaceauthError("a protocol search (--protocol) takes one objective, no --constraint and no --target-*: "
+                            "its result is judged per fold")
     data_summary = check_search_data(task, config, options)
     if args.warm_start:
+        if space.multi_objective:
+            raise FaceauthError("--warm-start takes an earlier search's single objective values; it does not apply to a "
+                                "search with several objectives")
         if options.resume:
             raise FaceauthError("--warm-start starts a new search; a resumed search already has its trials")
         options = dataclasses.replace(options, warm_start=warm_start_trials(args.warm_start, task.name, space))
@@ -236,7 +262,7 @@ def run_search(args, flags: dict) -> SearchResult:
     tracking = Tracking(args.mlflow, args.mlflow_experiment or options.name, args.wandb, options.name)
     tracking.check()
     logger.info(f"{task.name} search '{options.name}': {options.trials} trials over {len(space.parameters)} hyperparameters "
-                f"({space.path}), optimising {space.metric} ({space.mode}); data: {data_summary}")
+                f"({space.path}), optimising {objectives_text(space)}; data: {data_summary}")
 
     import ray
 
@@ -261,7 +287,7 @@ def run_search(args, flags: dict) -> SearchResult:
         finally:  # however fit ends (Ctrl-C included), the seal covers Ray's last state files
             Sealer(f"{storage_path(options.storage)}/{options.name}").seal()
         wall = time.perf_counter() - started
-        result = finish(task, options, space, config, results, wall)
+        result = finish(task, options, space, config, results, wall, args.pick, target)
         if result.finished:
             log_best_artifacts(tracking, result)
         return result
@@ -282,48 +308,109 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if run_search(args, flags).finished else 130
 
 
-def finish(task: Task, options: SearchOptions, space: SearchSpace, config: TrainConfig, results, wall: float) -> SearchResult:
+def operating_target(args, task: Task) -> tuple[str, float] | None:
+    """--target-far (verification tasks) or --target-apcer (presentation-attack detection), checked."""
+    pad = "apcer" in task.metric_names
+    for flag, name, fits in (("--target-far", "far", not pad), ("--target-apcer", "apcer", pad)):
+        value = getattr(args, f"target_{name}")
+        if value is None:
+            continue
+        if not fits:
+            other = "--target-apcer" if pad else "--target-far"
+            raise FaceauthError(f"{flag} does not apply to {task.name} ({'presentation-attack detection' if pad else 'verification'}); use {other}")
+        if not 0 < value < 1:
+            raise FaceauthError(f"{flag} must lie between 0 and 1 (a rate, e.g. 1e-4), got {value:g}")
+        return name, value
+    return None
+
+
+def objectives_text(space: SearchSpace) -> str:
+    text = ", ".join(f"{o.metric} ({o.mode})" for o in space.objectives)
+    return text + (f" subject to {', '.join(map(str, space.constraints))}" if space.constraints else "")
+
+
+def finish(task: Task, options: SearchOptions, space: SearchSpace, config: TrainConfig, results, wall: float,
+           pick: str = "best", target: tuple[str, float] | None = None) -> SearchResult:
     records = collect_trials(results, space, config.epochs)
     # A URI run gets its best/ written here first, then copied beside Ray's files.
     local_run = local_run_dir(options)
     numbers = optuna_numbers(local_run / STUDY_FILE, options.name)
     for record in records:
         record.number = numbers.get(record.trial_id, record.number)
-    write_trials_table(records, space.metric, local_run / "trials.parquet")
+    front = analyse(records, space, pick) if space.multi_objective or space.constraints else None
+    write_trials_table(records, space.metric, local_run / "trials.parquet", front.columns() if front else None)
     finished = sum(r.status not in ("not_started", "interrupted") for r in records)
     budget_spent = options.time_budget_s is not None and wall >= options.time_budget_s
     if finished < options.trials and not budget_spent:
         resume = f"{prog('tune')} {task.name} --name {options.name} --storage {options.storage} --resume"
         logger.info(f"\nsearch interrupted after {finished} of {options.trials} trials; continue it with:\n  {resume}")
         return SearchResult(task.name, options.name, local_run, False, results, resume)
-    record = best_trial(records, space.mode)
     summary = {"name": options.name, "trials": len(records), "wall_time_s": wall, "seed": options.seed,
                "scheduler": options.scheduler, "workers_per_trial": options.workers_per_trial,
                "storage": storage_path(options.storage),
-               "statuses": {s: sum(r.status == s for r in records) for s in sorted({r.status for r in records})}}
+               "statuses": {s: sum(r.status == s for r in records) for s in sorted({r.status for r in records})},
+               "objectives": [f"{o.metric}:{o.mode}" for o in space.objectives],
+               "constraints": [str(c) for c in space.constraints]}
     best_dir = local_run / "best"
     if on_protocol(task, config):
+        record = best_trial(records, space.mode)
         best, results = finish_protocol_search(task, record, space, best_dir, summary, config.protocol_objective)
         plot_folds(results, best_dir / "protocol_folds.png")
         write_report(best_dir, records, space, best, protocol_report_lines(best, results))
         logger.info(f"\nprotocol {results['protocol']}: test side of each fold (95% bootstrap intervals over items)\n"
               + fold_table(results))
+        prune_checkpoints(records, record)
     else:
-        best = finish_best(task, record, space, best_dir, summary)
-        write_report(best_dir, records, space, best)
-    prune_checkpoints(records, record)
+        sections = None
+        if front is None:
+            record = best_trial(records, space.mode)
+            best = finish_best(task, record, space, best_dir, summary, target=target)
+        else:
+            plot_front(front, local_run / "front.png")
+            if front.pick is None:
+                why = (f"NO FEASIBLE TRIAL: none of {len(records)} trials met {', '.join(map(str, space.constraints))}; "
+                       f"{closest_to_feasible(front)}. No best/ was written: loosen --constraint, or search smaller models "
+                       f"(the size knobs of {space.path})." if space.constraints else
+                       f"NO TRIAL TO PICK: {closest_to_feasible(front)}. No best/ was written.")
+                raise FaceauthError(f"{why} Every trial: {local_run / 'trials.parquet'}; plot: {local_run / 'front.png'}")
+            record = front.pick
+
+            def finish_one(trial: TrialRecord, folder: Path, extra: dict) -> BestResult:
+                return finish_best(task, trial, space, folder, summary, extra, target)
+
+            pareto = write_pareto(front, local_run, finish_one)
+            if record.trial_id in pareto:
+                copy_pick(local_run, record.name, best_dir)
+                best = pareto[record.trial_id]
+            else:  # one objective with constraints: no front, best/ only
+                best = finish_one(record, best_dir, trial_summary(record, front))
+            shutil.copyfile(local_run / "front.png", best_dir / "front.png")
+            sections = front_section(front, pareto)
+        write_report(best_dir, records, space, best, sections=sections)
+        prune_checkpoints(records, record)  # pareto/ holds every front trial's model already
     if "://" in options.storage:
         publish_run_files(local_run, f"{options.storage.rstrip('/')}/{options.name}")
     if best.verdict:
         logger.info(f"\n{best.verdict['summary']}")
-    logger.info(f"\nbest trial {record.name}: validation {space.metric} {record.best:.4f}; hyperparameters {record.hyperparameters}")
+    if front is not None:
+        cost = ", ".join(f"{k} {v:.4g}" for k, v in best.cost.items())
+        logger.info(f"\n{len(front.feasible)} of {len(front.usable)} trials feasible"
+              + (f"; Pareto front: {len(front.front)} trials in {local_run / 'pareto'}/" if space.multi_objective else "")
+              + f"\npicked ({pick}): trial {record.name}, {front.describe_pick()}; {cost}")
+    value = record.best if front is None else record.kept[space.metric]
+    logger.info(f"\nbest trial {record.name}: validation {space.metric} {value:.4f}; "
+          f"hyperparameters {record.hyperparameters}")
     logger.info(f"test: {format_metrics(best.test)}")
     for name, baseline in best.test_baselines.items():
         logger.info(f"  baseline {name}: {format_metrics(baseline, (space.metric, 'eer', 'acer'))}")
     logger.info(f"  (test figures of the model fitted on the {best.test_data.get('model_fitted_on', 'training data')})")
     logger.info(f"ONNX parity: max abs diff {best.onnx['max_abs_diff']:.2e}")
+    point = best.deployment.get("operating_point")
+    if point:
+        logger.info(point["summary"] + (f" WARNING: {point['warning']}" if point.get("warning") else ""))
     logger.info(f"wrote {best_dir}/ (model.pt, model.onnx, metrics.json, config.yaml, report.md), {local_run / 'trials.parquet'} "
-                f"and the Optuna study {local_run / STUDY_FILE} (optuna-dashboard {local_run / STUDY_FILE})")
+                f"and the Optuna study {local_run / STUDY_FILE} (optuna-dashboard {local_run / STUDY_FILE})"
+                + (f"; the Pareto front in {local_run / 'pareto'}/" if front is not None and front.front else ""))
     return SearchResult(task.name, options.name, local_run, True, results)
 
 

@@ -17,13 +17,13 @@ from faceauth import tune as tune_cli
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def tune_args(tmp_path: Path, name: str, *extra: str, storage: str | None = None) -> list[str]:
-    return ["fusion", "--smoke-test", "--no-dashboard", "--num-cpus", "2", "--name", name,
+def tune_args(tmp_path: Path, name: str, *extra: str, storage: str | None = None, task: str = "fusion") -> list[str]:
+    return [task, "--smoke-test", "--no-dashboard", "--num-cpus", "2", "--name", name,
             "--storage", storage or str(tmp_path / "runs"), "--log-dir", str(tmp_path / "logs"), *extra]
 
 
-def run_tune(tmp_path: Path, name: str, *extra: str, storage: str | None = None) -> int:
-    return tune_cli.main(tune_args(tmp_path, name, *extra, storage=storage))
+def run_tune(tmp_path: Path, name: str, *extra: str, storage: str | None = None, task: str = "fusion") -> int:
+    return tune_cli.main(tune_args(tmp_path, name, *extra, storage=storage, task=task))
 
 
 def start_tune(tmp_path: Path, name: str, *extra: str) -> subprocess.Popen:

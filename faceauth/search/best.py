@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,10 @@ import numpy as np
 import yaml
 
 from faceauth.checkpoint import load_checkpoint, save_checkpoint
+from faceauth.cost import COST_KEYS
 from faceauth.errors import FaceauthError
+from faceauth.onnx_export import set_metadata
+from faceauth.operating_point import apply_to_deployment, onnx_metadata, operating_point
 from faceauth.runlog import atomic_replace, atomic_write_text, package_versions, to_jsonable
 from faceauth.search.space import SearchSpace
 from faceauth.session import CHECKPOINT_FILE
@@ -37,6 +40,9 @@ class TrialRecord:
     wall_time_s: float
     loop_time_s: float
     checkpoint: Any  # a ray.tune.Checkpoint (or None)
+    # The metrics of the report whose model the trial keeps (its `kept_epoch`; the last report when the
+    # trainer did not say), with the deployment cost (faceauth.cost) every report carries.
+    kept: dict[str, float] = field(default_factory=dict)
 
 
 def collect_trials(results, space: SearchSpace, epochs: int) -> list[TrialRecord]:
@@ -84,8 +90,19 @@ def collect_trials(results, space: SearchSpace, epochs: int) -> list[TrialRecord
             wall_time_s=float(last.get("time_total_s") or 0.0),
             loop_time_s=float(last.get("loop_time_s") or 0.0),
             checkpoint=_checkpoint_of(result, rows),
+            kept=_numbers(_kept_report(rows, last)),
         ))
     return records
+
+
+def _kept_report(rows: list[dict[str, Any]], last: dict[str, Any]) -> dict[str, Any]:
+    kept_epoch = last.get("kept_epoch")
+    matching = [r for r in rows if kept_epoch is not None and r.get("epoch") == kept_epoch]
+    return matching[-1] if matching else last
+
+
+def _numbers(values: dict[str, Any]) -> dict[str, float]:
+    return {k: v for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and _finite(v)}
 
 
 def _error_line(error: BaseException) -> str:
@@ -117,7 +134,9 @@ def _checkpoint_of(result, rows: list[dict[str, Any]]):
     return ray.train.Checkpoint(paths[-1], filesystem=result.filesystem)
 
 
-def write_trials_table(records: list[TrialRecord], metric: str, path: Path) -> Path:
+def write_trials_table(records: list[TrialRecord], metric: str, path: Path,
+                       columns: dict[str, dict[str, Any]] | None = None) -> Path:
+    """One row per trial; `columns` adds per-trial values by trial id (e.g. feasible, pareto)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -130,10 +149,12 @@ def write_trials_table(records: list[TrialRecord], metric: str, path: Path) -> P
         row = {"trial_number": r.number, "trial_name": r.name, "trial_id": r.trial_id, "status": r.status, "error": r.error,
                "epochs_run": r.epochs_run, f"best_{metric}": r.best, "started_at": r.started_at, "ended_at": r.ended_at,
                "wall_time_s": r.wall_time_s, "loop_time_s": r.loop_time_s, "trial_folder": r.folder}
+        row.update({key: r.kept.get(key) for key in COST_KEYS})
         row.update({f"param_{k}": json.dumps(v) if isinstance(v, list) else v for k, v in r.hyperparameters.items()})
         row.update({f"last_{k}": v for k, v in r.last.items()
                     if k not in ray_keys and k != "loop_time_s" and not k.startswith(("time_", "timesteps_", "episodes_"))
                     and not k.endswith("iterations_since_restore")})
+        row.update((columns or {}).get(r.trial_id, {}))
         rows.append(row)
     table = pa.Table.from_pylist(rows)
     # Typed even when no trial failed (an all-null column would have no type).
@@ -194,6 +215,10 @@ class BestResult:
     evaluation: Evaluation
     # A protocol search (faceauth.protocol_run): the protocol, "folds", "aggregate" and what was exported.
     protocol: dict[str, Any] | None = None
+    # The deployment cost of the trial's model (faceauth.cost) and, in a search with several objectives
+    # or constraints, the trial's place in it (faceauth.search.front.trial_summary).
+    cost: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def metrics_json(self) -> dict[str, Any]:
         """metrics.json: every field but the evaluation's score arrays (and the kind, implied by the task)."""
@@ -204,13 +229,28 @@ class BestResult:
             "val_data": "validation identities/samples, model as selected (before any refit)",
             "test": self.test, "test_baselines": self.test_baselines, "test_data": self.test_data, "onnx": self.onnx,
             "deployment": self.deployment, "search": self.search, "versions": self.versions, **(self.protocol or {}),
+            **({"cost": self.cost} if self.cost else {}), **self.extra,
         }
 
 
+def deployment_with_target(task: Task, checkpoint: dict[str, Any], evaluation: Evaluation,
+                           target: tuple[str, float] | None) -> dict[str, Any]:
+    deployment = task.deployment_info(checkpoint)
+    if target is None:
+        return deployment
+    point = operating_point(*target, task.evaluate(checkpoint, None, "val"), evaluation)
+    if "refit" in checkpoint["model_args"]:
+        point["note"] = ("the exported model was refitted on the training and validation data: its validation rates "
+                         "are optimistic, the test rates are the ones to trust")
+    return apply_to_deployment(deployment, point)
+
+
 def finish_best(task: Task, record: TrialRecord, space: SearchSpace, best_dir: Path,
-                search_summary: dict[str, Any]) -> BestResult:
+                search_summary: dict[str, Any], extra: dict[str, Any] | None = None,
+                target: tuple[str, float] | None = None) -> BestResult:
     """Rebuild, refit (where the task has it), evaluate on the test data with the verdict, export ONNX
-    (parity checked) and write best/."""
+    (parity checked) and write best/. `target` ("far" or "apcer", value): the operating point chosen
+    on the validation split (faceauth.operating_point) goes into `deployment` and the ONNX metadata."""
     selected = load_trial_checkpoint(record)
     checkpoint, evaluation, verdict = task.finalize({k: v for k, v in selected.items() if k not in ("optimizer", "extra")})
     best_dir.mkdir(parents=True, exist_ok=True)
@@ -223,9 +263,11 @@ def finish_best(task: Task, record: TrialRecord, space: SearchSpace, best_dir: P
         hyperparameters=record.hyperparameters, metric=space.metric, mode=space.mode, best_epoch=checkpoint["epoch"],
         val=checkpoint["metrics"], test=evaluation.metrics[systems[0]],
         test_baselines={name: evaluation.metrics[name] for name in systems[1:]}, test_data=evaluation.details,
-        onnx=onnx, deployment=task.deployment_info(checkpoint), search=search_summary, versions=package_versions(),
-        evaluation=evaluation,
+        onnx=onnx, deployment=deployment_with_target(task, checkpoint, evaluation, target), search=search_summary,
+        versions=package_versions(), evaluation=evaluation,
+        cost={k: record.kept[k] for k in COST_KEYS if k in record.kept}, extra=dict(extra or {}),
     )
+    set_metadata(best_dir / "model.onnx", onnx_metadata(task.name, result.deployment))
     atomic_write_text(best_dir / "metrics.json", json.dumps(to_jsonable(result.metrics_json()), indent=2))
     atomic_write_text(best_dir / "config.yaml",
         f"# The best trial ({record.name}) of a {task.name} search. Re-run it with:\n"

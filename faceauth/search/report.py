@@ -47,13 +47,18 @@ def plot_history(records: list[TrialRecord], space: SearchSpace, path: Path) -> 
             ax.scatter(*zip(*pts), s=18, color=colour, label=status.replace("_", " "))
     if ys:
         ax.step(xs, pick(np.array(ys)), where="post", color="tab:orange", label="best so far")
-    ax.set_xlabel("trial")
-    ax.set_ylabel(f"validation {space.metric}")
-    ax.set_title("Optimisation history")
+    return save_plot(fig, ax, path, "trial", f"validation {space.metric}", "Optimisation history")
+
+
+def save_plot(fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
+    """Label one axes, add its legend, write the figure as PNG and free it."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
     save_figure(fig, path)
-    plt.close(fig)
+    _pyplot().close(fig)
     return path
 
 
@@ -155,6 +160,14 @@ def verdict_lines(verdict: dict[str, Any] | None) -> list[str]:
     return lines + ["", f"Metric: test `{verdict['metric']}` ({verdict['mode']})."]
 
 
+def operating_point_lines(point: dict[str, Any] | None) -> list[str]:
+    if not point:
+        return []
+    lines = ["", f"**{point['summary']}** Rule: {point['rule']}; test intervals: {point['test']['bootstrap']}."]
+    lines += [f"WARNING: {point[k]}." if k == "warning" else f"Note: {point[k]}." for k in ("warning", "note") if k in point]
+    return lines
+
+
 def _table(metrics: dict[str, dict[str, float]]) -> str:
     systems = list(metrics)
     keys = [k for k in next(iter(metrics.values()))]
@@ -165,9 +178,10 @@ def _table(metrics: dict[str, dict[str, float]]) -> str:
 
 
 def write_report(best_dir: Path, records: list[TrialRecord], space: SearchSpace, best: BestResult,
-                 protocol_lines: list[str] | None = None) -> Path:
+                 protocol_lines: list[str] | None = None, sections: list[str] | None = None) -> Path:
     """report.md plus history.png, importance.png and roc_det.png beside it; `protocol_lines`: the
-    per-fold section of a protocol search, right after the verdict."""
+    per-fold section of a protocol search, right after the verdict; `sections`: more lines after the
+    best trial (e.g. the Pareto front)."""
     plot_history(records, space, best_dir / "history.png")
     importance = parameter_importance(records, space)
     if importance:
@@ -209,6 +223,7 @@ def write_report(best_dir: Path, records: list[TrialRecord], space: SearchSpace,
         "",
         "![ROC and DET](roc_det.png)",
         "",
+        *(sections or []),
         "## Optimisation history",
         "",
         "![history](history.png)",
@@ -226,7 +241,8 @@ def write_report(best_dir: Path, records: list[TrialRecord], space: SearchSpace,
         f"`model.onnx`: onnxruntime matches torch within {best.onnx['max_abs_diff']:.2e} (max abs, tolerance "
         f"{best.onnx['tolerance']}) on inputs {best.onnx['checked_input_shapes']}.",
         "",
-        *[f"- {k}: {v}" for k, v in best.deployment.items()],
+        *[f"- {k}: {v}" for k, v in best.deployment.items() if k != "operating_point"],
+        *operating_point_lines(best.deployment.get("operating_point")),
         "",
         "Every trial: `../trials.parquet`. Re-run the best: `python -m faceauth.train --config config.yaml`.",
     ]

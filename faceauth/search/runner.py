@@ -19,6 +19,7 @@ from typing import Any
 from faceauth.errors import FaceauthError
 from faceauth.log import show_progress
 from faceauth.fit import TrainingDiverged
+from faceauth.search.measure import CostReporting
 from faceauth.search.result import STUDY_FILE, study_storage
 from faceauth.protocol_run import trial_loop
 from faceauth.search.space import SearchSpace
@@ -100,7 +101,7 @@ def _tune_trial(setup: TrialSetup, sampled: dict[str, Any]) -> None:
         with filesystem.open_input_stream(marker) as stream:
             raise TrainingDiverged(stream.read().decode(errors="replace"), epoch=0)
     try:
-        trial_loop(setup.task, setup.config_for(sampled), TuneSession())
+        trial_loop(setup.task, setup.config_for(sampled), CostReporting(TuneSession(), setup.task))
     except TrainingDiverged as err:
         filesystem.create_dir(marker.rsplit("/", 1)[0], recursive=True)
         with filesystem.open_output_stream(marker) as stream:
@@ -110,7 +111,7 @@ def _tune_trial(setup: TrialSetup, sampled: dict[str, Any]) -> None:
 
 def _train_worker(task: Task, config: dict[str, Any]) -> None:
     show_progress()
-    with use_session(TrainSession()):
+    with use_session(CostReporting(TrainSession(), task)):
         task.train_loop(config)
 
 
@@ -206,7 +207,7 @@ def build_tuner(task: Task, options: SearchOptions, space: SearchSpace, base: di
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    from faceauth.search.searcher import TaggedOptunaSearch
+    from faceauth.search.searcher import ObjectivesSearch, TaggedOptunaSearch
 
     from faceauth.search.seal import SealCallback
 
@@ -224,19 +225,29 @@ def build_tuner(task: Task, options: SearchOptions, space: SearchSpace, base: di
         # tracking callbacks as the search was started.
         return tune.Tuner.restore(f"{storage}/{options.name}", trainable=trainable, resume_errored=True)
 
-    searcher = TaggedOptunaSearch(points_to_evaluate=space.points_to_evaluate() or None, sampler=TPESampler(seed=options.seed),
-                                  storage=study_storage(run_dir.resolve() / STUDY_FILE), study_name=options.name,
-                                  warm_start=options.warm_start)
+    points = space.points_to_evaluate() or None
+    study = {"storage": study_storage(run_dir.resolve() / STUDY_FILE), "study_name": options.name}
+    # Several objectives or constraints: the searcher is told each trial's objectives and constraints
+    # (faceauth.search.searcher) and ASHA stops trials on the accuracy objective (space.metric).
+    tell_all = space.multi_objective or bool(space.constraints)
+    if tell_all:
+        searcher = ObjectivesSearch(space.objectives, space.constraints, points_to_evaluate=points,
+                                    sampler=TPESampler(seed=options.seed), warm_start=options.warm_start, **study)
+    else:
+        searcher = TaggedOptunaSearch(points_to_evaluate=points, sampler=TPESampler(seed=options.seed),
+                                      warm_start=options.warm_start, **study)
+    on_metric = {"metric": space.metric, "mode": space.mode} if tell_all else {}
     if options.scheduler == "asha":
         scheduler = ASHAScheduler(time_attr="epoch", max_t=epochs, grace_period=min(options.grace_period, epochs),
-                                  reduction_factor=3)
+                                  reduction_factor=3, **on_metric)
     else:
         scheduler = FIFOScheduler()
     return tune.Tuner(
         trainable,
         param_space=space.param_space(),
         tune_config=tune.TuneConfig(
-            metric=space.metric, mode=space.mode, search_alg=searcher, scheduler=scheduler,
+            metric=None if tell_all else space.metric, mode=None if tell_all else space.mode,
+            search_alg=searcher, scheduler=scheduler,
             num_samples=options.trials, max_concurrent_trials=concurrency,
             time_budget_s=options.time_budget_s,
             trial_name_creator=functools.partial(trial_name, task.name),

@@ -14,6 +14,11 @@ starts) and turns it into Ray Tune's `param_space`.
     also_evaluate:                   # optional: points tried right after the defaults, each
       - {loss: triplet}              #   the defaults with these values changed
 
+Several objectives and constraints (faceauth.search.objectives), instead of metric and mode:
+
+    objectives: [eer:min, onnx_latency_ms:min]   # the first accuracy metric is the primary one
+    constraints: ["onnx_latency_ms<=2.5"]        # METRIC<=VALUE or METRIC>=VALUE
+
 Types: float, log_float, int, log_int (with low, high, optional step) and categorical (choices).
 `default` (optional) is evaluated first; without one, the trainer config's default is used when it
 lies in the range.
@@ -21,6 +26,7 @@ lies in the range.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
@@ -31,6 +37,9 @@ import yaml
 
 from faceauth.config import build_config, coerce, config_keys
 from faceauth.errors import FaceauthError
+from faceauth.search.objectives import (Constraint, check_objectives, parse_constraint, parse_objective,
+                                        primary_objective)
+from faceauth.fit import Objective
 
 TYPES = ("float", "log_float", "int", "log_int", "categorical")
 # search_spaces/ at the top of the checkout, linked into the package (faceauth/search_spaces) so that a
@@ -72,6 +81,17 @@ class SearchSpace:
     parameters: dict[str, Parameter]
     fixed: dict[str, Any] = field(default_factory=dict)
     also_evaluate: tuple[dict[str, Any], ...] = ()
+    # Every objective in the order given; `metric`/`mode` are the accuracy (primary) one among them.
+    objectives: tuple[Objective, ...] = ()
+    constraints: tuple[Constraint, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.objectives:
+            object.__setattr__(self, "objectives", (Objective(self.metric, self.mode),))
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
 
     def param_space(self) -> dict[str, Any]:
         from ray import tune
@@ -138,15 +158,32 @@ def load_search_space(path: str | Path, config_cls: type, metric_names: tuple[st
         raise FaceauthError(f"search space {path} is not valid YAML: {err}") from None
     if not isinstance(raw, dict):
         raise FaceauthError(f"search space {path} must be a mapping with metric, mode and parameters")
-    unknown_top = set(raw) - {"metric", "mode", "parameters", "fixed", "also_evaluate"}
+    unknown_top = set(raw) - {"metric", "mode", "objectives", "constraints", "parameters", "fixed", "also_evaluate"}
     if unknown_top:
         raise FaceauthError(f"{path}: unknown top-level key(s) {', '.join(sorted(unknown_top))}; "
-                            "allowed: metric, mode, parameters, fixed, also_evaluate")
+                            "allowed: metric, mode, objectives, constraints, parameters, fixed, also_evaluate")
     metric, mode = raw.get("metric"), raw.get("mode")
-    if metric not in metric_names:
-        raise FaceauthError(f"{path}: metric '{metric}' is not one the task reports; choose one of {', '.join(metric_names)}")
-    if mode not in ("max", "min"):
-        raise FaceauthError(f"{path}: mode must be 'max' or 'min', got {mode!r}")
+    objectives_raw = raw.get("objectives")
+    if objectives_raw is not None:
+        if not isinstance(objectives_raw, list) or not objectives_raw:
+            raise FaceauthError(f"{path}: 'objectives' must be a list such as [eer:min, onnx_latency_ms:min]")
+        objectives = tuple(parse_objective(o, metric_names, f"{path}: objectives[{i}]") for i, o in enumerate(objectives_raw))
+        check_objectives(objectives, str(path))
+        primary = primary_objective(objectives, metric_names, str(path))
+        if metric is not None and (metric, mode) != (primary.metric, primary.mode):
+            raise FaceauthError(f"{path}: metric/mode ({metric}, {mode}) disagree with the first accuracy objective "
+                                f"({primary.metric}:{primary.mode}); drop metric and mode when objectives are given")
+        metric, mode = primary.metric, primary.mode
+    else:
+        if metric not in metric_names:
+            raise FaceauthError(f"{path}: metric '{metric}' is not one the task reports; choose one of {', '.join(metric_names)}")
+        if mode not in ("max", "min"):
+            raise FaceauthError(f"{path}: mode must be 'max' or 'min', got {mode!r}")
+        objectives = (Objective(metric, mode),)
+    constraints_raw = raw.get("constraints") or []
+    if not isinstance(constraints_raw, list):
+        raise FaceauthError(f"{path}: 'constraints' must be a list such as [\"onnx_latency_ms<=2.5\"]")
+    constraints = tuple(parse_constraint(c, metric_names, f"{path}: constraints[{i}]") for i, c in enumerate(constraints_raw))
     params_raw = raw.get("parameters")
     if not isinstance(params_raw, dict) or not params_raw:
         raise FaceauthError(f"{path}: 'parameters' must map at least one config key to a distribution")
@@ -183,7 +220,22 @@ def load_search_space(path: str | Path, config_cls: type, metric_names: tuple[st
                 raise FaceauthError(f"{where}: {value!r} lies outside its range or choices")
             converted[name] = value
         points.append(converted)
-    return SearchSpace(str(path), metric, mode, parameters, dict(fixed), tuple(points))
+    return SearchSpace(str(path), metric, mode, parameters, dict(fixed), tuple(points), objectives, constraints)
+
+
+def with_objectives(space: SearchSpace, objectives: list[str] | None, constraints: list[str] | None,
+                    metric_names: tuple[str, ...]) -> SearchSpace:
+    """The space with the command line's --objective / --constraint flags, each replacing the file's
+    list when given."""
+    changes: dict[str, Any] = {}
+    if objectives:
+        parsed = tuple(parse_objective(o, metric_names, "--objective") for o in objectives)
+        check_objectives(parsed, "--objective")
+        primary = primary_objective(parsed, metric_names, "--objective")
+        changes.update(objectives=parsed, metric=primary.metric, mode=primary.mode)
+    if constraints:
+        changes["constraints"] = tuple(parse_constraint(c, metric_names, "--constraint") for c in constraints)
+    return dataclasses.replace(space, **changes) if changes else space
 
 
 def _parameter(name: str, spec: Any, where: str, hint: Any, config_default: Any) -> Parameter:

@@ -73,6 +73,8 @@ def search_settings(task: str, trials: int, space, base: dict, data_keys: tuple[
     search space's file and whether it was a smoke test."""
     return {"task": task, "trials": trials, "metric": space.metric, "mode": space.mode,
             "parameters": {name: {k: v for k, v in vars(p).items() if k != "name"} for name, p in space.parameters.items()},
+            "objectives": [f"{o.metric}:{o.mode}" for o in space.objectives],
+            "constraints": [str(c) for c in space.constraints],
             "fixed": space.fixed, "data": {k: base.get(k) for k in sorted({*data_keys, "test_data", "synthetic",
                                                                            "synthetic_regime", "data_seed"}) if k in base},
             "base": base, "space_path": str(space.path), "smoke_test": smoke_test}
@@ -119,7 +121,10 @@ def check_same_search(recorded: dict, current: dict, run_uri: str) -> None:
     from faceauth.runlog import to_jsonable
 
     current = json.loads(json.dumps(to_jsonable(current)))
-    differ = [key for key in ("task", "metric", "mode", "parameters", "fixed", "data") if recorded.get(key) != current.get(key)]
+    keys = ("task", "metric", "mode", "parameters", "fixed", "data", "objectives", "constraints")
+    # A run recorded before objectives and constraints were: it had the one metric and none.
+    defaults = {"objectives": [f"{recorded.get('metric')}:{recorded.get('mode')}"], "constraints": []}
+    differ = [key for key in keys if recorded.get(key, defaults.get(key)) != current.get(key)]
     if differ:
         details = "; ".join(f"{key}: was {json.dumps(recorded.get(key))[:200]}, now {json.dumps(current.get(key))[:200]}"
                             for key in differ)

@@ -145,8 +145,9 @@ class Task:
         """An untrained model from a checkpoint's `model_args`."""
         raise NotImplementedError
 
-    def evaluate(self, checkpoint: Mapping[str, Any], test_data: str | None = None) -> Evaluation:
-        """The checkpoint on the test data (`test_data`, else its own data's test split) beside the baselines."""
+    def evaluate(self, checkpoint: Mapping[str, Any], test_data: str | None = None, split_name: str = "test") -> Evaluation:
+        """The checkpoint on the test data (`test_data`, else its own data's test split) beside the baselines;
+        `split_name="val"`: on its validation split instead (an operating point is chosen there)."""
         raise NotImplementedError
 
     def onnx_spec(self, model_args: dict[str, Any]) -> OnnxSpec:

@@ -152,13 +152,14 @@ class PresentationAttackTask(Task):
     data_keys = ("data_root",)
     system: ClassVar[str]  # the model's name in evaluations
 
-    def evaluate(self, checkpoint: Mapping[str, Any], test_data: str | None = None) -> Evaluation:
+    def evaluate(self, checkpoint: Mapping[str, Any], test_data: str | None = None, split_name: str = "test") -> Evaluation:
         """`test_data` is a folder with live/ and spoof/ (a test split), or a data_root (its test/ is
-        used); without it, the test split of the data the checkpoint was trained on."""
+        used); without it, the test split of the data the checkpoint was trained on. `split_name="val"`:
+        the validation split instead (an operating point is chosen there)."""
         config = self.config(checkpoint["config"], "checkpoint config")
         if "threshold" not in checkpoint.get("metrics", {}):
             raise FaceauthError("the checkpoint holds no validation threshold (metrics.threshold); re-train it with faceauth.train")
-        split, context = self.test_split(config, checkpoint, test_data)
+        split, context = self.test_split(config, checkpoint, test_data, split_name)
         device = resolve_device("auto")
         scores = self.attack_scores(self.load_model(checkpoint).to(device), split, checkpoint["model_args"], device)
         threshold = float(checkpoint["metrics"]["threshold"])
@@ -181,8 +182,10 @@ class PresentationAttackTask(Task):
 
     # --- hooks --------------------------------------------------------------------------------------
 
-    def test_split(self, config: PadConfig, checkpoint: Mapping[str, Any], test_data: str | None) -> tuple[Any, Any]:
-        """The test split (an AttackLabels dataclass) and whatever `baselines` needs (e.g. the training split)."""
+    def test_split(self, config: PadConfig, checkpoint: Mapping[str, Any], test_data: str | None,
+                   split_name: str = "test") -> tuple[Any, Any]:
+        """The test split (an AttackLabels dataclass; `split_name="val"`: the validation split) and
+        whatever `baselines` needs (e.g. the training split)."""
         raise NotImplementedError
 
     def attack_scores(self, model: torch.nn.Module, split: Any, model_args: dict[str, Any],

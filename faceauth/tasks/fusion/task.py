@@ -138,12 +138,13 @@ class FusionTask(Task):
     def build_model(self, model_args: dict[str, Any]) -> FusionModel:
         return build_model(model_args)
 
-    def evaluate(self, checkpoint: dict[str, Any], test_data: str | None = None) -> Evaluation:
+    def evaluate(self, checkpoint: dict[str, Any], test_data: str | None = None, split_name: str = "test") -> Evaluation:
         """`test_data`: a Parquet file of embeddings whose identities are all test identities; without
-        it, the config's test_data, else the test split of the data the checkpoint was trained on."""
+        it, the config's test_data, else the test split of the data the checkpoint was trained on.
+        `split_name="val"`: the validation identities instead (an operating point is chosen there)."""
         config = self.config(checkpoint["config"], "checkpoint config")
-        if test_data is None:
-            data = load_splits(config)["test"]
+        if test_data is None or split_name != "test":
+            data = load_splits(config)[split_name]
         else:  # the columns the model was trained on, in its order
             data = load_test_data(replace(config, embedding_columns=tuple(checkpoint["model_args"]["model_names"])), test_data)
         expected = tuple(checkpoint["model_args"]["input_dims"])

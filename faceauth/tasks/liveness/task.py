@@ -54,12 +54,12 @@ class LivenessTask(PresentationAttackTask):
         return build_model(model_args)
 
     def test_split(self, config: LivenessConfig, checkpoint: Mapping[str, Any],
-                   test_data: str | None) -> tuple[ImageSplit, dict[str, ImageSplit]]:
+                   test_data: str | None, split_name: str = "test") -> tuple[ImageSplit, dict[str, ImageSplit]]:
         # Train and val too: the LBP baseline is fitted on the same training side as the model.
         splits = load_splits(config, ("train", "val") if test_data is not None else SPLITS)
         if test_data is not None:
             splits["test"] = load_folders({"test": resolve_test_folder(test_data)}, config)["test"]
-        return splits["test"], splits
+        return splits[split_name], splits
 
     def lbp_features(self, config: LivenessConfig, split: ImageSplit, splits: dict[str, ImageSplit]) -> tuple[np.ndarray, ...]:
         return tuple(x for s in (splits["train"], splits["val"], split) for x in (colour_lbp_features(s.images), s.is_attack))

@@ -71,11 +71,11 @@ class TemporalTask(PresentationAttackTask):
         return build_model(model_args)
 
     def test_split(self, config: TemporalConfig, checkpoint: Mapping[str, Any],
-                   test_data: str | None) -> tuple[VideoSet, dict[str, VideoSet]]:
+                   test_data: str | None, split_name: str = "test") -> tuple[VideoSet, dict[str, VideoSet]]:
         if test_data is not None:
             config = replace(config, test_data=test_data)
         splits = load_splits(config)
-        videos, expected = splits["test"], checkpoint["model_args"]["frame_extractor"]
+        videos, expected = splits[split_name], checkpoint["model_args"]["frame_extractor"]
         if videos.extractor != expected:
             raise FaceauthError(f"the model was trained on features of '{expected}', but its frame_extractor now gives "
                                 f"'{videos.extractor}' (the checkpoint file changed?); evaluate with the same extractor")
