@@ -71,15 +71,19 @@ class LocalSession(Session):
 class TuneSession(Session):
     """A plain Ray Tune function trial: no process group, no TorchTrainer start-up cost.
     Each report carries `loop_time_s`, the time spent in train_loop so far (the search's efficiency
-    figure: how much of a trial's wall time is training rather than Ray overhead)."""
+    figure: how much of a trial's wall time is training rather than Ray overhead). `on_report` sees
+    each report too (the trial's live metrics)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_report: Callable[[dict[str, Any]], None] | None = None) -> None:
         self._started = time.perf_counter()
+        self._on_report = on_report
 
     def report(self, metrics: dict[str, Any], checkpoint: dict[str, Any] | None = None) -> None:
         from ray import tune
 
         metrics = {**metrics, "loop_time_s": time.perf_counter() - self._started}
+        if self._on_report is not None:
+            self._on_report(metrics)
         if checkpoint is None:
             tune.report(metrics)
             return
@@ -94,15 +98,17 @@ class TuneSession(Session):
 
 
 class TrainSession(Session):
-    """A worker of a Ray Train TorchTrainer: DDP model, rank 0 writes the checkpoint."""
+    """A worker of a Ray Train TorchTrainer: DDP model, rank 0 writes the checkpoint. The runner gives
+    rank 0 an `on_report` (the trial's live metrics): its reports are the ones Tune gets."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_report: Callable[[dict[str, Any]], None] | None = None) -> None:
         import ray.train
 
         context = ray.train.get_context()
         self.world_rank = context.get_world_rank()
         self.world_size = context.get_world_size()
         self._started = time.perf_counter()
+        self._on_report = on_report
 
     def device(self, requested: str) -> torch.device:
         import ray.train.torch
@@ -120,6 +126,8 @@ class TrainSession(Session):
         import ray.train
 
         metrics = {**metrics, "loop_time_s": time.perf_counter() - self._started}
+        if self._on_report is not None:
+            self._on_report(metrics)
         if checkpoint is None or self.world_rank != 0:
             ray.train.report(metrics)
             return

@@ -95,6 +95,10 @@ def build_parser(named: str | None) -> tuple[argparse.ArgumentParser, argparse._
     where.add_argument("--name", help="the run's name (default <task>-<timestamp>); the run lives in <storage>/<name>")
     where.add_argument("--resume", action="store_true", help="continue the search <storage>/<name> where it stopped")
     where.add_argument("--no-dashboard", action="store_true", help="start the local Ray without its dashboard (faster, less memory)")
+    where.add_argument("--dashboard-port", type=int, help="the local Ray's dashboard port (default 8265, or the next free one)")
+    where.add_argument("--metrics-export-port", type=int,
+                       help="the local Ray's Prometheus metrics port, where the trials' live metrics are scraped "
+                            "(default: a free port, listed in /tmp/ray/prom_metrics_service_discovery.json)")
     tracking = parser.add_argument_group("experiment tracking (optional extras: pip install 'faceauth[mlflow]' / 'faceauth[wandb]')")
     tracking.add_argument("--mlflow", nargs="?", const="mlruns", metavar="TRACKING_URI",
                           help="log every trial (hyperparameters, per-epoch metrics) and best/ to MLflow; "
@@ -120,6 +124,11 @@ def search_options(args, task: Task) -> SearchOptions:
             raise FaceauthError(f"{flag} must be at least {low}, got {value}")
     if args.cpus_per_worker <= 0 or args.gpus_per_worker < 0:
         raise FaceauthError("--cpus-per-worker must be > 0 and --gpus-per-worker >= 0")
+    for flag, port in (("--dashboard-port", args.dashboard_port), ("--metrics-export-port", args.metrics_export_port)):
+        if port is not None and args.address:
+            raise FaceauthError(f"{flag} sets up a local Ray; a cluster (--address) has its own: `ray start --head {flag} PORT`")
+        if port is not None and not 1 <= port <= 65535:
+            raise FaceauthError(f"{flag} must be a port number (1-65535), got {port}")
     name = args.name or f"{task.name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     return SearchOptions(
         task=task.name, trials=trials, seed=0 if args.seed is None else args.seed, scheduler=args.scheduler,
@@ -213,8 +222,9 @@ def start_ray(args, use_train: bool, job_name: str) -> bool:
     else:
         # The dashboard and Jobs API can run code: bind them to this machine only.
         # address="local": always a fresh instance, never a `ray start` cluster already running here.
+        ports = {"dashboard_port": args.dashboard_port, "_metrics_export_port": args.metrics_export_port}
         context = ray.init(address="local", num_cpus=args.num_cpus, include_dashboard=dashboard, dashboard_host="127.0.0.1",
-                           job_config=job_config(job_name))
+                           job_config=job_config(job_name), **{k: v for k, v in ports.items() if v is not None})
     secure_token_file()  # the first start writes the token
     url = context.dashboard_url
     logger.info(f"Ray dashboard: http://{url}{dashboard_login_hint()}" if url else "Ray dashboard: off (--no-dashboard)")

@@ -4,7 +4,6 @@ back through the dashboard's REST API (the way a cluster user runs it, on 127.0.
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,15 +11,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.tune_helpers import ROOT, trials, wait_for
+from tests.tune_helpers import ROOT, free_port, trials, wait_for
 
 RAY = str(Path(sys.executable).with_name("ray"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

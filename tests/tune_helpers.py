@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -58,6 +59,12 @@ def results_of(trial_dir: Path) -> list[dict]:
         except json.JSONDecodeError:  # the line being written right now
             pass
     return lines
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def wait_for(condition, timeout: float, what: str, poll: float = 0.1):

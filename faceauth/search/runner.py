@@ -9,6 +9,7 @@ a trial on 2 cores, so it is used only when it buys something).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -19,6 +20,7 @@ from typing import Any
 from faceauth.errors import FaceauthError
 from faceauth.log import show_progress
 from faceauth.fit import TrainingDiverged
+from faceauth.search.live_metrics import TrialMetrics
 from faceauth.search.measure import CostReporting
 from faceauth.search.result import STUDY_FILE, study_storage
 from faceauth.protocol_run import trial_loop
@@ -75,9 +77,13 @@ class TrialSetup:
     max_failures: int
     train_storage: str
     run_storage: str = ""  # <storage>/<name>: a local folder or a URI
+    search: str = ""  # the search's name: it tags the trials' live metrics
 
     def config_for(self, sampled: dict[str, Any]) -> dict[str, Any]:
         return {**self.base, **self.space.decode(sampled)}
+
+    def live_metrics(self, trial: str) -> TrialMetrics:
+        return TrialMetrics(self.search, self.task.name, trial, self.space.metric)
 
 
 DIVERGED_MARKER = "diverged.txt"
@@ -95,13 +101,15 @@ def _tune_trial(setup: TrialSetup, sampled: dict[str, Any]) -> None:
     from ray import tune
 
     show_progress()  # the task's messages reach the driver's terminal through Ray's log forwarding
+    context = tune.get_context()
     filesystem, root = pyarrow.fs.FileSystem.from_uri(setup.run_storage)
-    marker = f"{root}/{Path(tune.get_context().get_trial_dir()).name}/{DIVERGED_MARKER}"
+    marker = f"{root}/{Path(context.get_trial_dir()).name}/{DIVERGED_MARKER}"
     if filesystem.get_file_info(marker).type == pyarrow.fs.FileType.File:
         with filesystem.open_input_stream(marker) as stream:
             raise TrainingDiverged(stream.read().decode(errors="replace"), epoch=0)
     try:
-        trial_loop(setup.task, setup.config_for(sampled), CostReporting(TuneSession(), setup.task))
+        with setup.live_metrics(context.get_trial_name()) as live:
+            trial_loop(setup.task, setup.config_for(sampled), CostReporting(TuneSession(live.record), setup.task))
     except TrainingDiverged as err:
         filesystem.create_dir(marker.rsplit("/", 1)[0], recursive=True)
         with filesystem.open_output_stream(marker) as stream:
@@ -109,10 +117,15 @@ def _tune_trial(setup: TrialSetup, sampled: dict[str, Any]) -> None:
         raise
 
 
-def _train_worker(task: Task, config: dict[str, Any]) -> None:
+def _train_worker(setup: TrialSetup, trial: str, config: dict[str, Any]) -> None:
+    import ray.train
+
     show_progress()
-    with use_session(CostReporting(TrainSession(), task)):
-        task.train_loop(config)
+    # Rank 0's reports are the ones Tune gets: it alone exports the trial's live metrics.
+    rank0 = ray.train.get_context().get_world_rank() == 0
+    with setup.live_metrics(trial) if rank0 else contextlib.nullcontext() as live, \
+            use_session(CostReporting(TrainSession(live.record if live else None), setup.task)):
+        setup.task.train_loop(config)
 
 
 def _train_trial(setup: TrialSetup, sampled: dict[str, Any]) -> None:
@@ -125,7 +138,7 @@ def _train_trial(setup: TrialSetup, sampled: dict[str, Any]) -> None:
     use_gpu = setup.gpus_per_worker > 0
     resources = {"CPU": setup.cpus_per_worker, **({"GPU": setup.gpus_per_worker} if use_gpu else {})}
     trainer = TorchTrainer(
-        functools.partial(_train_worker, setup.task),
+        functools.partial(_train_worker, setup, tune.get_context().get_trial_name()),
         train_loop_config=setup.config_for(sampled),
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
         scaling_config=ray.train.ScalingConfig(num_workers=setup.workers, use_gpu=use_gpu, resources_per_worker=resources),
@@ -214,7 +227,7 @@ def build_tuner(task: Task, options: SearchOptions, space: SearchSpace, base: di
     storage = storage_path(options.storage)
     setup = TrialSetup(task, base, space, options.workers_per_trial, options.cpus_per_worker,
                        options.gpus_per_worker, options.max_failures, f"{storage}/{options.name}/train",
-                       f"{storage}/{options.name}")
+                       f"{storage}/{options.name}", options.name)
     if options.uses_train:
         trainable = tune.with_resources(functools.partial(_train_trial, setup), {"cpu": 0.01})
     else:
