@@ -1,5 +1,5 @@
-"""Every trial's progress as Ray custom metrics, so the dashboard's Metrics view, Prometheus and
-Grafana (cluster/grafana-faceauth-search.json) show a search live.
+"""Every trial's progress as Ray custom metrics, so Prometheus and Grafana (the dashboard
+cluster/grafana-faceauth-search.json, Grafana's Explore) show a search live beside Ray's own metrics.
 
 Each trial records, on every report, its objective, best objective so far, epoch, training loss and
 epoch time as gauges tagged with the search, the task and the trial (`fusion_0007`), a gauge that is
@@ -10,9 +10,9 @@ metrics agent on its metrics-export port (`ray start --metrics-export-port`, `fa
 Ray 2.60's agent drops a gauge series about two report intervals (`metrics_report_interval_ms`,
 10 s by default) after the worker last set it, and a worker sends a gauge only when it is set. A trial
 whose epochs take longer would blink in and out of the panels, so while a trial runs a daemon thread
-sets its last values again once an interval. When the trial ends its gauges age out that way (the
-"trials running" panel counts the live ones); the epoch counter stays. Cost: a few Cython calls a
-report and one wake-up an interval per running trial.
+sets its last values again twice an interval. When the trial ends it sets `faceauth_trial_running`
+to 0 and its gauges age out that way; the epoch counter stays. Cost: a few Cython calls a report and
+a wake-up every half interval per running trial (docs/ray-notes.md).
 """
 
 from __future__ import annotations
