@@ -214,6 +214,9 @@ def start_ray(args, use_train: bool, job_name: str) -> bool:
     set_ray_environment()
     if ray.is_initialized():
         logger.info("joining the Ray instance this process already started (it stays up after the search)")
+        if args.dashboard_port is not None or args.metrics_export_port is not None:
+            logger.warning("--dashboard-port/--metrics-export-port apply to a Ray the search starts; this one keeps its "
+                           "own (ray.init(dashboard_port=..., _metrics_export_port=...) sets them)")
         return False
     dashboard = use_train or not args.no_dashboard  # Train's clean-up needs the dashboard (docs/ray-notes.md)
     secure_token_file()
