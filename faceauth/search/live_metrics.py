@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 import threading
 from typing import Any
 
@@ -75,7 +76,7 @@ class TrialMetrics:
 
     def record(self, report: dict[str, Any]) -> None:
         values = {name: float(report[key]) for name, key in self._keys.items()
-                  if isinstance(report.get(key), (int, float)) and not isinstance(report[key], bool)}
+                  if isinstance(report.get(key), numbers.Real) and not isinstance(report[key], bool)}  # numpy scalars too
         with self._lock:
             self._values.update({k: v for k, v in values.items() if math.isfinite(v)})
         _, counters = _instruments()
