@@ -115,6 +115,8 @@ def test_a_search_is_a_named_job_and_exports_every_trials_metrics(tmp_path, monk
         for value in seen.get("ray_faceauth_trial_objective", []):
             assert any(math.isclose(value, o, rel_tol=1e-6, abs_tol=1e-9) for o in objectives), (value, objectives)
         assert seen.get("ray_faceauth_trial_objective"), seen
+        latencies = {r["onnx_latency_ms"] for r in reports if "onnx_latency_ms" in r}  # the model's cost, measured once
+        assert seen.get("ray_faceauth_trial_onnx_latency_ms") and set(seen["ray_faceauth_trial_onnx_latency_ms"]) <= latencies, seen
         assert 1.0 in seen.get("ray_faceauth_trial_running", []), seen
         assert 0 < max(seen.get("ray_faceauth_trial_epochs_total", [0])) <= len(reports), seen
     exported = {name for name, _ in watcher.samples}

@@ -1,8 +1,8 @@
 """Every trial's progress as Ray custom metrics, so Prometheus and Grafana (the dashboard
 cluster/grafana-faceauth-search.json, Grafana's Explore) show a search live beside Ray's own metrics.
 
-Each trial records, on every report, its objective, best objective so far, epoch, training loss and
-epoch time as gauges tagged with the search, the task and the trial (`fusion_0007`), a gauge that is
+Each trial records, on every report, its objective, best objective so far, epoch, training loss,
+epoch time and its model's ONNX latency as gauges tagged with the search, the task and the trial (`fusion_0007`), a gauge that is
 1 while the trial runs, and a counter of the epochs it trained. Ray exports them through each node's
 metrics agent on its metrics-export port (`ray start --metrics-export-port`, `faceauth tune
 --metrics-export-port`), with a `ray_` prefix and counters with a `_total` suffix: `prometheus_names()`.
@@ -33,6 +33,8 @@ GAUGES = {
     "faceauth_trial_epoch": ("the trial's latest reported epoch (0: the model before training)", "epoch"),
     "faceauth_trial_train_loss": ("the trial's training loss at its latest epoch", "train_loss"),
     "faceauth_trial_epoch_seconds": ("wall time of the trial's latest epoch (training and validation)", "epoch_time_s"),
+    "faceauth_trial_onnx_latency_ms": ("median batch-1 onnxruntime latency of the trial's model, one CPU thread "
+                                       "(faceauth.cost; measured once, at its first report)", "onnx_latency_ms"),
     "faceauth_trial_running": ("1 while the trial runs", None),
 }
 COUNTERS = {
