@@ -17,6 +17,7 @@ has to carry to another, as in OULU-NPU's unseen-camera protocol.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -67,3 +68,15 @@ def camera_domains(count: int, seed: int = 0) -> list[CameraDomain]:
             blur=float(rng.uniform(0.0, 1.0) * spread),
         ))
     return domains
+
+
+def dataset_roots(out_dir: str | Path, domains: int, seed: int) -> tuple[Path, list[tuple[int, CameraDomain | None, Path]]]:
+    """Where a generator writes: `out_dir` (refused unless new or empty) and, per camera domain, (index,
+    camera, the folder its splits go in); without domains one entry (0, None, out_dir)."""
+    from faceauth.errors import FaceauthError
+
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        raise FaceauthError(f"{out} exists and is not empty; pass a new or empty folder for the synthetic dataset")
+    cameras = camera_domains(domains, seed) if domains else [None]
+    return out, [(index, camera, out / camera.name if camera else out) for index, camera in enumerate(cameras)]

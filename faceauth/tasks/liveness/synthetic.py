@@ -32,7 +32,6 @@ from pathlib import Path
 import numpy as np
 
 from faceauth.log import logger
-from faceauth.errors import FaceauthError
 from faceauth.files import generated_once
 
 ATTACK_TYPES = ("print", "replay", "mask")
@@ -289,14 +288,11 @@ def write_dataset(out_dir: str | Path, spec: SyntheticSpec, quiet: bool = False)
     """Write the documented layout under `out_dir` (which must be new or empty) and a README.txt."""
     from PIL import Image
 
-    from faceauth.tasks.synthetic_domains import camera_domains
+    from faceauth.tasks.synthetic_domains import dataset_roots
 
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
-        raise FaceauthError(f"{out} exists and is not empty; pass a new folder for the synthetic dataset")
-    cameras = camera_domains(spec.domains, spec.seed) if spec.domains else [None]
-    for domain_index, camera in enumerate(cameras):
-        base = out / camera.name if camera else out
+    out, roots = dataset_roots(out_dir, spec.domains, spec.seed)
+    cameras = [camera for _, camera, _ in roots]
+    for domain_index, camera, base in roots:
         seed = [spec.seed] if camera is None else [spec.seed, 1000 + domain_index]
         for split_index, (split, count) in enumerate(spec.split_sizes().items()):
             jobs = [("live", i) for i in range(count)]

@@ -394,15 +394,12 @@ def write_dataset(out_dir: str | Path, spec: SyntheticSpec, quiet: bool = False)
     """Train holds `videos_per_class` live and as many attack clips (split evenly between the attack
     types); val and test hold half as many. The first clip of each class and attack type in a split
     is a video file, the others are folders of PNG frames."""
-    from faceauth.tasks.synthetic_domains import camera_domains
+    from faceauth.tasks.synthetic_domains import dataset_roots
 
     _check_spec(spec)
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
-        raise FaceauthError(f"{out} is not empty; pass a new or empty folder")
-    cameras = camera_domains(spec.domains, spec.seed) if spec.domains else [None]
-    for domain_index, camera in enumerate(cameras):
-        base = out / camera.name if camera else out
+    out, roots = dataset_roots(out_dir, spec.domains, spec.seed)
+    cameras = [camera for _, camera, _ in roots]
+    for domain_index, camera, base in roots:
         for split_index, split in enumerate(SPLITS):
             rng = np.random.default_rng([spec.seed, split_index] + ([1000 + domain_index] if camera else []))
             count, attacks = spec.count(split), spec.attacks
