@@ -153,10 +153,12 @@ def test_a_smoke_test_resumes_with_the_readme_command(sealed_run, tmp_path, caps
 
 def start_long_search(tmp_path: Path, name: str, epochs: int):
     """Three trials one at a time, each of whole epochs of more data (seconds each); returns once a
-    trial has reported a few epochs and is still training: (process, run folder, that trial's folder)."""
+    trial has reported a few epochs and is still training: (process, run folder, that trial's folder).
+    What the command prints goes to tmp_path/<name>.out."""
     proc = start_tune(tmp_path, name, "--trials", "3", "--scheduler", "none", "--max-concurrent", "1",
                       "--epochs", str(epochs), "--patience", "0", "--search-space", mlp_only_space(tmp_path),
-                      "--max-steps-per-epoch", "0", "--num_identities", "120", "--samples_per_id", "10")
+                      "--max-steps-per-epoch", "0", "--num_identities", "480", "--samples_per_id", "10",
+                      output=tmp_path / f"{name}.out")
     run = tmp_path / "runs" / name
     running = lambda d: len(results_of(d)) > 2 and not results_of(d)[-1].get("done")  # noqa: E731
     try:
@@ -178,6 +180,8 @@ def test_ctrl_c_then_the_readme_resume(tmp_path):
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+    printed = (tmp_path / "ctrl-c.out").read_text()
+    assert "Traceback" not in printed and "--resume" in printed, printed[-3000:]
     rows = {r["trial_id"]: r for r in trials(run)}
     assert next(r for r in rows.values() if r["trial_name"] == trial_dir.name)["status"] == "interrupted"
     assert "stopped_by_scheduler" not in {r["status"] for r in rows.values()}

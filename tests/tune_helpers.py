@@ -27,11 +27,13 @@ def run_tune(tmp_path: Path, name: str, *extra: str, storage: str | None = None,
     return tune_cli.main(tune_args(tmp_path, name, *extra, storage=storage, task=task))
 
 
-def start_tune(tmp_path: Path, name: str, *extra: str) -> subprocess.Popen:
-    """The command as a user runs it, in its own process group (so a test can kill all of it)."""
+def start_tune(tmp_path: Path, name: str, *extra: str, output: Path | None = None) -> subprocess.Popen:
+    """The command as a user runs it, in its own process group (so a test can kill all of it); what it
+    prints (stdout and stderr) goes to `output` when given."""
+    sink = open(output, "w") if output else subprocess.DEVNULL  # noqa: SIM115 (the child holds it)
     return subprocess.Popen([sys.executable, "-m", "faceauth.tune", *tune_args(tmp_path, name, *extra)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT if output else subprocess.DEVNULL,
+                            start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
 def mlp_only_space(tmp_path: Path) -> str:
