@@ -38,7 +38,7 @@ MUTATIONS = (
              '(max if mode == "max" else min)(candidates', '(min if mode == "max" else max)(candidates',
              ("tests/test_decisions.py",)),
     Mutation("fusion evaluation scores the validation split", "faceauth/tasks/fusion/task.py",
-             'data = load_splits(config)["test"]', 'data = load_splits(config)["val"]',
+             'split_name: str = "test") -> Evaluation:', 'split_name: str = "val") -> Evaluation:',
              ("tests/test_fusion_train.py::test_train_evaluate_export_round_trip",)),
     Mutation("pad: APCER boundary < becomes <=", "faceauth/metrics.py",
              "apcer = float(np.mean(attack < threshold))", "apcer = float(np.mean(attack <= threshold))",
