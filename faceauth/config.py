@@ -150,22 +150,30 @@ def one_line(err: BaseException) -> str:
     return " ".join(line.strip() for line in str(err).splitlines() if line.strip() and line.strip() != "^")
 
 
-def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a YAML or JSON config file into a dict; errors name the file and the line."""
-    path = Path(path)
+def read_yaml_file(path: Path, what: str, missing: str, fix: str) -> Any:
+    """The parsed YAML (JSON for a .json file) of a file the user names. `what` begins every error
+    ("config file x.yaml"), `missing` is the whole error for a missing file, `fix` ends the others."""
     if not path.is_file():
-        raise FaceauthError(f"config file {path} does not exist; pass an existing YAML or JSON file to --config")
+        raise FaceauthError(missing)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise FaceauthError(f"config file {path} is not text (not UTF-8); pass a YAML or JSON file to --config") from None
+        raise FaceauthError(f"{what} is not text (not UTF-8); {fix}") from None
     except OSError as err:
-        raise FaceauthError(f"config file {path} cannot be read ({err.strerror})") from None
+        raise FaceauthError(f"{what} cannot be read ({err.strerror})") from None
     try:
-        raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as err:
-        raise FaceauthError(f"config file {path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
+        raise FaceauthError(f"{what} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
                             f"{one_line(err)}") from None
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML or JSON config file into a dict; errors name the file and the line."""
+    path = Path(path)
+    raw = read_yaml_file(path, f"config file {path}",
+                         f"config file {path} does not exist; pass an existing YAML or JSON file to --config",
+                         "pass a YAML or JSON file to --config")
     if raw is None:
         return {}
     if not isinstance(raw, dict):

@@ -53,8 +53,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
+from faceauth.config import read_yaml_file
 from faceauth.errors import FaceauthError
 from faceauth.files import generated_once
 from faceauth.layout import SPLITS, UNTYPED_ATTACK as UNTYPED
@@ -261,12 +261,9 @@ def _side(raw: Any, role: str, where: str, base: Path) -> Side:
 def load_protocol_file(path: str | Path) -> Protocol:
     """A custom protocol from YAML; every mistake names the file, the key and the fix."""
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise FaceauthError(f"protocol {path}: no such file; use one of {', '.join(BUILTIN)} or a protocol YAML file")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise FaceauthError(f"protocol file {path} is not valid YAML: {err}") from None
+    raw = read_yaml_file(path, f"protocol file {path}",
+                         f"protocol {path}: no such file; use one of {', '.join(BUILTIN)} or a protocol YAML file",
+                         "pass a protocol YAML file to --protocol")
     if not isinstance(raw, dict):
         raise FaceauthError(f"protocol file {path} must hold a mapping with a 'folds' list")
     _unknown(raw, TOP_KEYS, f"protocol file {path}")

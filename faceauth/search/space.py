@@ -33,9 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
-import yaml
 
-from faceauth.config import build_config, coerce, config_keys
+from faceauth.config import build_config, coerce, config_keys, read_yaml_file
 from faceauth.errors import FaceauthError
 from faceauth.search.objectives import (Constraint, check_objectives, parse_constraint, parse_objective,
                                         primary_objective)
@@ -150,12 +149,9 @@ def default_space_path(task: str) -> Path:
 def load_search_space(path: str | Path, config_cls: type, metric_names: tuple[str, ...]) -> SearchSpace:
     """Read and validate a search space; every error names the file and the key."""
     path = Path(path)
-    if not path.is_file():
-        raise FaceauthError(f"search space {path} does not exist; pass a YAML file to --search-space")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise FaceauthError(f"search space {path} is not valid YAML: {err}") from None
+    raw = read_yaml_file(path, f"search space {path}",
+                         f"search space {path} does not exist; pass a YAML file to --search-space",
+                         "pass a YAML file to --search-space")
     if not isinstance(raw, dict):
         raise FaceauthError(f"search space {path} must be a mapping with metric, mode and parameters")
     unknown_top = set(raw) - {"metric", "mode", "objectives", "constraints", "parameters", "fixed", "also_evaluate"}
