@@ -160,6 +160,7 @@ for _kind, (_content, _named) in CONFIGS.items():
 SPACES = {
     "missing": (None, "nope.yaml"),
     "bad YAML": ("metric: [\n", "space.yaml"),
+    "not text": (b"\x89PNG\r\n\x1a\n\xff\xfe\x00binary", "space.yaml"),
     "unknown parameter": ("metric: eer\nmode: min\nparameters:\n  lrr: {type: float, low: 0.1, high: 0.2}\n", "lrr"),
     "low above high": ("metric: eer\nmode: min\nparameters:\n  lr: {type: float, low: 0.2, high: 0.1}\n", "lr"),
     "log range touching 0": ("metric: eer\nmode: min\nparameters:\n  lr: {type: log_float, low: 0, high: 0.1}\n", "lr"),
