@@ -71,6 +71,22 @@ MUTATIONS = (
              "                or not (pa.types.is_floating(kind.value_type) or pa.types.is_integer(kind.value_type)):",
              "                or False:",
              ("tests/test_bad_inputs.py",)),
+    Mutation("the optimiser never steps", "faceauth/fit.py",
+             "    loss.backward()\n    optimizer.step()", "    loss.backward()",
+             ("tests/test_it_learns.py",)),
+    Mutation("gradients accumulate across steps (zero_grad removed)", "faceauth/fit.py",
+             "    optimizer.zero_grad(set_to_none=True)\n", "",
+             ("tests/test_it_learns.py",)),
+    Mutation("liveness trains on flipped labels", "faceauth/tasks/liveness/training.py",
+             "targets[index].to(device), pos_weight", "1 - targets[index].to(device), pos_weight",
+             ("tests/test_it_learns.py",)),
+    Mutation("temporal trains on flipped labels", "faceauth/tasks/temporal/training.py",
+             "targets = torch.from_numpy(y[index]).to(device)", "targets = 1 - torch.from_numpy(y[index]).to(device)",
+             ("tests/test_it_learns.py",)),
+    Mutation("fusion pairs a batch with the wrong identities", "faceauth/tasks/fusion/training.py",
+             "loss = self.loss_fn(fused.float(), self.y_train[index])",
+             "loss = self.loss_fn(fused.float(), self.y_train[index].roll(1))",
+             ("tests/test_it_learns.py",)),
 )
 
 
