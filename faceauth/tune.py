@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
+import re
 import shutil
 import sys
 import time
@@ -23,6 +24,7 @@ from faceauth.cli import (HelpFormatter, add_common_train_flags, config_source, 
 from faceauth.config import TrainConfig, build_config, config_keys, load_config_file, select_task_values
 from faceauth.errors import FaceauthError
 from faceauth.log import logger
+from faceauth.outputs import check_output_folder
 from faceauth.formatting import format_metrics
 from faceauth.protocol_run import finish_protocol_search, fold_table, on_protocol, plot_folds, protocol_report_lines
 from faceauth.search.best import (BestResult, TrialRecord, best_trial, collect_trials, finish_best, prune_checkpoints,
@@ -114,6 +116,9 @@ def build_parser(named: str | None) -> tuple[argparse.ArgumentParser, argparse._
     return parser, training
 
 
+SEARCH_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
 def search_options(args, task: Task) -> SearchOptions:
     if args.resume and not args.name:
         raise FaceauthError("--resume needs the --name of the search to continue")
@@ -129,6 +134,11 @@ def search_options(args, task: Task) -> SearchOptions:
             raise FaceauthError(f"{flag} sets up a local Ray; a cluster (--address) has its own: `ray start --head {flag} PORT`")
         if port is not None and not 1 <= port <= 65535:
             raise FaceauthError(f"{flag} must be a port number (1-65535), got {port}")
+    if args.name is not None and not SEARCH_NAME.fullmatch(args.name):
+        raise FaceauthError(f"--name {args.name!r}: a search's name is one folder name (<storage>/<name>) of letters, "
+                            "digits, '.', '_' and '-', starting with a letter or digit, e.g. --name fusion-margins")
+    if "://" not in args.storage or args.storage.startswith("file://"):
+        check_output_folder(args.storage.removeprefix("file://"), "--storage")
     name = args.name or f"{task.name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     return SearchOptions(
         task=task.name, trials=trials, seed=0 if args.seed is None else args.seed, scheduler=args.scheduler,

@@ -188,6 +188,18 @@ for _flag, _value in (("--trials", "0"), ("--workers-per-trial", "0"), ("--max-f
 case("tune --resume without --name", "tune", lambda w: ["fusion", "--resume", "--storage", str(w.tmp / "runs")], "--name")
 case("tune --resume of a run that is not there", "tune",
      lambda w: ["fusion", "--resume", "--name", "gone", "--storage", str(w.tmp / "runs")], "no search to resume")
+for _name in ("../escape", "/tmp/faceauth-absolute", "", "a/b", ".hidden"):
+    case(f"tune --name with path characters: {_name!r}", "tune",
+         lambda w, n=_name: ["fusion", "--name", n, "--storage", str(w.tmp / "runs")], "--name")
+case("tune --storage is a file", "tune", lambda w: ["fusion", "--storage", w.keep("runs")], "--storage", "is a file")
+case("tune --storage inside a file", "tune", lambda w: ["fusion", "--storage", str(Path(w.keep("runs")) / "sub")],
+     "--storage", "is not a folder")
+case("tune --storage that cannot be created (/proc)", "tune", lambda w: ["fusion", "--storage", "/proc/faceauth-runs"],
+     "--storage", "/proc/faceauth-runs")
+case("tune --storage on a read-only disk", "tune", lambda w: ["fusion", "--storage", str(w.readonly / "runs")],
+     "--storage", "readonly", needs_disk=True)
+case("tune --mlflow with a URI MLflow cannot use", "tune",
+     lambda w: ["fusion", "--mlflow", "ftp://mlflow.example", "--storage", str(w.tmp / "runs")], "--mlflow", "ftp://mlflow.example")
 case("tune unknown task", "tune", lambda w: ["facenet"], "facenet")
 case("train unknown task", "train", lambda w: ["facenet"], "facenet")
 case("train epochs flag negative", "train", lambda w: ["fusion", "--synthetic", "--epochs", "-3", "--output", w.keep("o.pth")],

@@ -35,6 +35,8 @@ class Tracking:
             # MLflow 3 keeps its folder store in maintenance mode and refuses it unless allowed; a folder
             # is what --mlflow asks for here (a database store needs the full mlflow package).
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        if self.mlflow_uri:
+            check_mlflow_uri(self.mlflow_tracking_uri)
 
     @property
     def mlflow_tracking_uri(self) -> str | None:
@@ -56,6 +58,21 @@ class Tracking:
 
             callbacks.append(WandbLoggerCallback(project=self.wandb_project, group=self.search_name, **_wandb_mode()))
         return callbacks
+
+
+def check_mlflow_uri(uri: str) -> None:
+    """An MLflow tracking URI that MLflow cannot use (an unknown scheme, a folder store it refuses) is named now,
+    not as a traceback from Ray's callback once the search has started. A server is not contacted here."""
+    try:
+        from mlflow.tracking._tracking_service.utils import _get_store
+    except ImportError:  # where MLflow keeps its store registry moved: the search reports what MLflow says
+        return
+    try:
+        _get_store(uri)
+    except Exception as err:  # MLflow raises its own exception classes per scheme
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise FaceauthError(f"--mlflow {uri}: MLflow cannot use it ({reason}); pass a server (http://host:5000), "
+                            "a database URI (sqlite:///mlflow.db) or a local folder") from None
 
 
 def _wandb_mode() -> dict[str, str]:
