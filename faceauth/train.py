@@ -17,7 +17,7 @@ from faceauth.cli import (HelpFormatter, add_common_train_flags, exits_cleanly, 
                           task_flags_epilog, task_name_from)
 from faceauth.config import to_dict
 from faceauth.log import logger
-from faceauth.outputs import check_output
+from faceauth.outputs import check_output, check_output_folder
 from faceauth.protocol_run import check_protocol_config, on_protocol, train_protocol_cli
 from faceauth.checkpoint import save_checkpoint
 from faceauth.config import TrainConfig
@@ -96,6 +96,7 @@ def train_once(task: Task, config: TrainConfig, verbose: bool = True) -> dict[st
     """One standalone run (no Ray): trains, refits and evaluates on the test data with the verdict
     (`Task.finalize`), logs to logs/experiments/, writes the model to the config's output path. Returns
     {"checkpoint", "evaluation", "verdict", "history", "log_path", "output_path", "wall_time_s"}."""
+    check_output_folder(config.log_dir, "--log-dir")
     log = ExperimentLog(config.log_dir, task.name, to_dict(config), config.seed)
     objective = task.objective
 

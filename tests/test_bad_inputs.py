@@ -200,6 +200,11 @@ case("tune --storage on a read-only disk", "tune", lambda w: ["fusion", "--stora
      "--storage", "readonly", needs_disk=True)
 case("tune --mlflow with a URI MLflow cannot use", "tune",
      lambda w: ["fusion", "--mlflow", "ftp://mlflow.example", "--storage", str(w.tmp / "runs")], "--mlflow", "ftp://mlflow.example")
+for _task in ("fusion", "liveness", "temporal"):
+    case(f"train {_task} --log-dir is a file", "train",
+         lambda w, t=_task: [t, "--synthetic", "--smoke-test", "--log-dir", w.keep("logs.txt"),
+                             *(["--output", str(w.tmp / "o.pth")] if t == "fusion" else ["--output_dir", str(w.tmp / "o")])],
+         "--log-dir", "logs.txt")
 case("tune unknown task", "tune", lambda w: ["facenet"], "facenet")
 case("train unknown task", "train", lambda w: ["facenet"], "facenet")
 case("train epochs flag negative", "train", lambda w: ["fusion", "--synthetic", "--epochs", "-3", "--output", w.keep("o.pth")],

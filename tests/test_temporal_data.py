@@ -71,7 +71,7 @@ def break_videos(root: Path) -> dict[str, str]:
             str(mixed.parent): "mixed sizes", str(live / "broken.mp4"): "unreadable video file"}
 
 
-def test_every_bad_video_is_listed_in_one_error_and_skip_invalid_trains_without_them(videos, tmp_path, capsys):
+def test_every_bad_video_is_listed_in_one_error_and_skip_invalid_trains_without_them(videos, tmp_path, capsys, caplog):
     root = copy_of(videos, tmp_path)
     bad = break_videos(root)
     with pytest.raises(FaceauthError) as err:
@@ -84,7 +84,7 @@ def test_every_bad_video_is_listed_in_one_error_and_skip_invalid_trains_without_
     splits = load_splits(config(root, tmp_path / "cache", skip_invalid=True))
     assert len(splits["train"]) == 7 and len(splits["val"]) == 7 and len(splits["test"]) == 7
     assert set(splits["train"].skipped) == {str(root / "train/live/live_001"), str(root / "train/live/broken.mp4")}
-    listing = capsys.readouterr().err
+    listing = capsys.readouterr().err + caplog.text  # the terminal's handler, or the log records where none is set up
     assert "skipped 4 invalid video(s)" in listing and all(path in listing for path in bad)
 
 
@@ -97,6 +97,21 @@ def test_layout_problems_are_reported_together(videos, tmp_path):
     assert f"{root / 'val' / 'spoof'} is missing" in str(err.value) and f"{root / 'test'} is missing" in str(err.value)
     with pytest.raises(FaceauthError, match="choose one data source"):
         load_splits(TemporalConfig())
+
+
+def test_a_folder_without_frames_is_named_not_skipped(videos, tmp_path):
+    """A video folder whose frames were never written, an empty attack-type folder and a folder level
+    the layout does not have were skipped without a word: they are layout problems now."""
+    root = copy_of(videos, tmp_path)
+    (root / "train" / "live" / "live_empty").mkdir()
+    (root / "val" / "spoof" / "mask").mkdir()
+    (root / "test" / "spoof" / "print" / "subject_01").mkdir()
+    with pytest.raises(FaceauthError, match="temporal data layout") as err:
+        load_splits(config(root, tmp_path / "cache"))
+    message = str(err.value)
+    assert f"{root / 'train' / 'live' / 'live_empty'} holds no frames" in message
+    assert f"{root / 'val' / 'spoof' / 'mask'} (attack type mask) holds no videos" in message
+    assert f"{root / 'test' / 'spoof' / 'print' / 'subject_01'} holds no frames" in message
 
 
 def cache_files(cache: Path) -> dict[str, np.ndarray]:

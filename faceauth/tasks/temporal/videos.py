@@ -79,11 +79,15 @@ def attack_type_name(folder: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", folder.lower()).strip("_") or UNTYPED_ATTACK
 
 
-def _videos_in(folder: Path, is_attack: bool, attack_type: str) -> Iterator[Video]:
+def _videos_in(folder: Path, is_attack: bool, attack_type: str, empty: list[str]) -> Iterator[Video]:
+    """The videos directly in `folder`; a subfolder without frames is added to `empty` (a video whose
+    frames were never written, or a level of folders the layout does not have), never skipped silently."""
     for name in _visible(os.listdir(folder)):
         path = folder / name
         if _is_video_file(path) or _is_frames_folder(path):
             yield Video(path, is_attack, attack_type)
+        elif path.is_dir():
+            empty.append(f"{path} holds no frames ({', '.join(FRAME_SUFFIXES)}) and is not a video; fill or remove it")
 
 
 def scan_split(folder: Path) -> tuple[list[Video], list[str]]:
@@ -96,12 +100,18 @@ def scan_split(folder: Path) -> tuple[list[Video], list[str]]:
         if not class_dir.is_dir():
             problems.append(f"{class_dir} is missing")
             continue
-        found = list(_videos_in(class_dir, is_attack, UNTYPED_ATTACK if is_attack else ""))
-        if is_attack:  # folders that are not videos themselves are attack types
+        if is_attack:  # spoof/: videos, and folders that are not videos themselves are attack types
+            found = [v for v in _visible(os.listdir(class_dir)) if _is_video_file(class_dir / v) or _is_frames_folder(class_dir / v)]
+            found = [Video(class_dir / v, True, UNTYPED_ATTACK) for v in found]
             for sub in _visible(os.listdir(class_dir)):
                 path = class_dir / sub
                 if path.is_dir() and not _is_frames_folder(path):
-                    found += _videos_in(path, True, attack_type_name(sub))
+                    typed = list(_videos_in(path, True, attack_type_name(sub), problems))
+                    if not typed:
+                        problems.append(f"{path} (attack type {attack_type_name(sub)}) holds no videos")
+                    found += typed
+        else:
+            found = list(_videos_in(class_dir, False, "", problems))
         if not found:
             problems.append(f"{class_dir} holds no videos (frame folders or video files)")
         videos += found
