@@ -22,12 +22,17 @@ from typing import Any, Callable, Iterator
 
 import torch
 
+from faceauth.errors import FaceauthError
+
 from faceauth.checkpoint import load_checkpoint, save_checkpoint
 
 CHECKPOINT_FILE = "model.pt"
 
 
 def resolve_device(requested: str) -> torch.device:
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise FaceauthError("device cuda: this machine has no CUDA GPU that torch can use (torch.cuda.is_available() "
+                            "is False); use --device auto or cpu, or a torch build with CUDA")
     if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()):
         return torch.device("cuda")
     return torch.device("cpu")

@@ -205,6 +205,10 @@ for _task in ("fusion", "liveness", "temporal"):
          lambda w, t=_task: [t, "--synthetic", "--smoke-test", "--log-dir", w.keep("logs.txt"),
                              *(["--output", str(w.tmp / "o.pth")] if t == "fusion" else ["--output_dir", str(w.tmp / "o")])],
          "--log-dir", "logs.txt")
+if not torch.cuda.is_available():
+    case("train --device cuda on a machine without a GPU", "train",
+         lambda w: ["fusion", "--synthetic", "--smoke-test", "--device", "cuda", "--output", str(w.tmp / "o.pth"),
+                    "--log-dir", w.logs], "cuda", "--device")
 case("tune unknown task", "tune", lambda w: ["facenet"], "facenet")
 case("train unknown task", "train", lambda w: ["facenet"], "facenet")
 case("train epochs flag negative", "train", lambda w: ["fusion", "--synthetic", "--epochs", "-3", "--output", w.keep("o.pth")],

@@ -42,11 +42,12 @@ def test_every_layout_problem_is_named_at_once(tmp_path):
     write_split(root / "train")
     (root / "val" / "live").mkdir(parents=True)  # empty class, and spoof/ missing
     (root / "val" / "live" / "notes.txt").write_text("not an image")
+    (root / "test").write_text("a file where a split belongs")
     with pytest.raises(FaceauthError) as err:
         load_splits(config(tmp_path, root))
     message = str(err.value)
     for problem in (f"{root / 'val' / 'live'} holds no JPEG/PNG images", f"{root / 'val' / 'spoof'} is missing",
-                    f"{root / 'test'} is missing"):
+                    f"{root / 'test'} is a file, not a folder"):
         assert problem in message
     assert "expected data_root/{train,val,test}/{live,spoof}/" in message
     with pytest.raises(FaceauthError, match="does not exist"):

@@ -29,7 +29,7 @@ import torch
 from faceauth.log import logger
 from faceauth.errors import FaceauthError
 from faceauth.imaging import open_rgb, resize_centre_crop
-from faceauth.layout import CLASSES, SPLITS, UNTYPED_ATTACK
+from faceauth.layout import CLASSES, SPLITS, UNTYPED_ATTACK, not_a_folder
 from faceauth.tasks import pad
 from faceauth.tasks.liveness import cache
 from faceauth.tasks.liveness.synthetic import ATTACK_TYPES, SyntheticSpec, cached_dataset
@@ -92,12 +92,12 @@ class ImageSplit(pad.AttackLabels):
 def scan_folder(folder: Path) -> tuple[list[cache.FileEntry], list[str]]:
     """The images under folder/live and folder/spoof (sorted, hidden files ignored), and what is wrong."""
     if not folder.is_dir():
-        return [], [f"{folder} is missing"]
+        return [], [not_a_folder(folder)]
     entries, problems = [], []
     for name in CLASSES:
         class_dir = folder / name
         if not class_dir.is_dir():
-            problems.append(f"{class_dir} is missing")
+            problems.append(not_a_folder(class_dir))
             continue
         found = _images_under(class_dir, folder)
         if not found:

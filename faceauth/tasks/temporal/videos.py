@@ -24,7 +24,7 @@ import numpy as np
 
 from faceauth.errors import FaceauthError
 from faceauth.files import bounded_lines
-from faceauth.layout import SPLITS, UNTYPED_ATTACK
+from faceauth.layout import SPLITS, UNTYPED_ATTACK, not_a_folder
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -93,12 +93,12 @@ def _videos_in(folder: Path, is_attack: bool, attack_type: str, empty: list[str]
 def scan_split(folder: Path) -> tuple[list[Video], list[str]]:
     """The videos of one split (folder/live and folder/spoof), and what is wrong with its layout."""
     if not folder.is_dir():
-        return [], [f"{folder} is missing"]
+        return [], [not_a_folder(folder)]
     videos, problems = [], []
     for name, is_attack in (("live", False), ("spoof", True)):
         class_dir = folder / name
         if not class_dir.is_dir():
-            problems.append(f"{class_dir} is missing")
+            problems.append(not_a_folder(class_dir))
             continue
         if is_attack:  # spoof/: videos, and folders that are not videos themselves are attack types
             found = [v for v in _visible(os.listdir(class_dir)) if _is_video_file(class_dir / v) or _is_frames_folder(class_dir / v)]
