@@ -45,23 +45,21 @@ def check_output(path: str | Path, flag: str, inputs: Iterable[str | Path | None
 
 
 def check_output_folder(path: str | Path, flag: str) -> Path:
-    """Create the folder a command writes into (a search's storage, an output folder) and check that a file can be
-    written there, before any work: refuse, naming `flag` and the path, one that is a file, lies inside a file, or sits
-    on a read-only or otherwise unwritable place (a path under /proc, a full or read-only mount)."""
+    """Check, before any work, that a command can write into the folder `path` (a search's storage, a log
+    folder), creating nothing: refuse, naming `flag` and the path, one that is a file, lies inside a file,
+    or sits where no file can be written (a path under /proc, a read-only or full mount)."""
     import tempfile
 
     path = Path(path).expanduser()
     if path.exists() and not path.is_dir():
         raise FaceauthError(f"{flag} {path} is a file, not a folder; give a folder")
-    for parent in path.absolute().parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise FaceauthError(f"{flag} {path}: {parent} is not a folder; give a path inside a folder")
-            break
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".faceauth-write-check-"):
+    existing = path if path.exists() else next(p for p in path.absolute().parents if p.exists())
+    if not existing.is_dir():
+        raise FaceauthError(f"{flag} {path}: {existing} is not a folder; give a path inside a folder")
+    try:  # the folder, or the nearest one above it that exists: where the first file or folder would go
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".faceauth-write-check-"):
             pass
     except OSError as err:
-        raise FaceauthError(f"{flag} {path}: cannot be written ({err.strerror}); give a folder you can write") from None
+        raise FaceauthError(f"{flag} {path}: cannot be written ({err.strerror} in {existing}); give a folder you can "
+                            "write") from None
     return path

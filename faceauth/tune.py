@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
+import os
 import re
 import shutil
 import sys
@@ -203,6 +204,26 @@ def match_settings(args, options: SearchOptions, recorded: dict | None, settings
     return dataclasses.replace(options, trials=recorded["trials"])
 
 
+def search_tracking(args, options: SearchOptions, recorded: dict | None, run_uri: str) -> Tracking:
+    """Where trials are tracked. A resumed search's tracking callbacks come back from Tune's state as the
+    search started them, so it takes the recorded tracking; flags given again must agree with it."""
+    tracking = Tracking(args.mlflow, args.mlflow_experiment or options.name, args.wandb, options.name)
+    if not recorded:
+        return tracking
+    if "tracking" not in recorded:  # a run recorded before its tracking was: its callbacks may use a folder store
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        return tracking
+    was = Tracking.from_record(recorded["tracking"], options.name)
+    given = {"--mlflow": (args.mlflow, tracking.mlflow_tracking_uri, was.mlflow_tracking_uri),
+             "--mlflow-experiment": (args.mlflow_experiment, args.mlflow_experiment, was.mlflow_experiment),
+             "--wandb": (args.wandb, args.wandb, was.wandb_project)}
+    for flag, (value, meant, recorded_value) in given.items():
+        if value is not None and meant != recorded_value:
+            raise FaceauthError(f"--resume: {run_uri} was started with {flag} {recorded_value or '(none)'}, not {value}; "
+                                f"leave {flag} out: a resumed search tracks its trials where it started")
+    return was
+
+
 def check_search_data(task: Task, config, options: SearchOptions) -> str:
     """The data every trial will read, checked before Ray starts: the task's own check, or every fold's."""
     from faceauth.protocol_run import check_protocol_config, check_protocol_data, on_protocol
@@ -280,10 +301,11 @@ def run_search(args, flags: dict) -> SearchResult:
         options = dataclasses.replace(options, warm_start=warm_start_trials(args.warm_start, task.name, space))
         logger.info(f"warm start: {len(options.warm_start)} finished trials of {args.warm_start}")
     smoke_test = bool(recorded.get("smoke_test")) if recorded else args.smoke_test
-    settings = search_settings(task.name, options.trials, space, base, task.data_keys, smoke_test)
-    options = match_settings(args, options, recorded, settings)
-    tracking = Tracking(args.mlflow, args.mlflow_experiment or options.name, args.wandb, options.name)
+    tracking = search_tracking(args, options, recorded, run_uri)
     tracking.check()
+    settings = {**search_settings(task.name, options.trials, space, base, task.data_keys, smoke_test),
+                "tracking": tracking.record()}
+    options = match_settings(args, options, recorded, settings)
     logger.info(f"{task.name} search '{options.name}': {options.trials} trials over {len(space.parameters)} hyperparameters "
                 f"({space.path}), optimising {objectives_text(space)}; data: {data_summary}")
 

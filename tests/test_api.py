@@ -24,7 +24,7 @@ def smoke(tmp_path, name, **extra):
                            log_dir=str(tmp_path / "logs"), **extra)
 
 
-def test_two_searches_in_a_notebook_with_mlflow(tmp_path, notebook_ray, caplog):
+def test_two_searches_in_a_notebook_with_mlflow(tmp_path, notebook_ray, caplog, monkeypatch):
     mlflow = pytest.importorskip("mlflow", reason="the mlflow extra (pip install 'faceauth[mlflow]') is not installed")
     store = tmp_path / "mlruns"
     caplog.set_level(logging.INFO, logger="faceauth")
@@ -74,6 +74,15 @@ def test_two_searches_in_a_notebook_with_mlflow(tmp_path, notebook_ray, caplog):
     assert len(history) >= 1
     artifacts = {a.path for a in client.list_artifacts(best_run.info.run_id, "best")}
     assert {"best/model.onnx", "best/metrics.json", "best/report.md", "best/model.pt"} <= artifacts
+
+    # A resume, as from a new shell: Tune brings the MLflow callback back as the search started it, so the
+    # search takes its tracking from the run (the folder store is allowed again), and refuses another.
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    with pytest.raises(faceauth.FaceauthError, match="--mlflow"):
+        smoke(tmp_path, "first", resume=True, mlflow=str(tmp_path / "elsewhere"))
+    again = smoke(tmp_path, "first", resume=True)
+    assert again.finished and again.metrics["trial_name"] == first.metrics["trial_name"]
+    assert len(client.search_runs([experiment.experiment_id])) == 2  # no trial ran, or was logged, twice
 
 
 @pytest.mark.slow  # a W&B service and a logging actor per trial: slow to start on two cores

@@ -38,6 +38,17 @@ class Tracking:
         if self.mlflow_uri:
             check_mlflow_uri(self.mlflow_tracking_uri)
 
+    def record(self) -> dict[str, str | None]:
+        """What faceauth-search.json keeps, so that a resume tracks where the search started."""
+        return {"mlflow": self.mlflow_tracking_uri, "mlflow_experiment": self.mlflow_experiment if self.mlflow_uri else None,
+                "wandb": self.wandb_project}
+
+    @classmethod
+    def from_record(cls, record: dict, search_name: str) -> "Tracking":
+        if not isinstance(record, dict):
+            raise FaceauthError("faceauth-search.json: 'tracking' is not a mapping; the run folder was altered")
+        return cls(record.get("mlflow"), record.get("mlflow_experiment") or search_name, record.get("wandb"), search_name)
+
     @property
     def mlflow_tracking_uri(self) -> str | None:
         if not self.mlflow_uri:
