@@ -50,7 +50,7 @@ def test_a_diverging_trial_fails_with_its_reason_and_the_search_goes_on(tmp_path
     assert json.loads((tmp_path / "runs" / "nan" / "best" / "metrics.json").read_text())["hyperparameters"]["lr"] == 1e-3
 
 
-def test_resume_after_the_driver_is_killed(tmp_path):
+def test_resume_after_the_driver_is_killed(tmp_path, capsys):
     space = mlp_only_space(tmp_path)
     proc = start_tune(tmp_path, "killed", "--trials", "6", "--scheduler", "none", "--max-concurrent", "1",
                       "--epochs", "3", "--patience", "0", "--search-space", space)
@@ -76,6 +76,14 @@ def test_resume_after_the_driver_is_killed(tmp_path):
     # The resumed search went on in the same Optuna study: one finished Optuna trial per trial.
     study = load_study(run / STUDY_FILE, "killed")
     assert sorted(t.number for t in study.trials if t.state.name == "COMPLETE") == sorted(r["trial_number"] for r in rows)
+
+    # A study journal damaged since (cut short, as by a full disk) is named before Ray starts, and left as it was.
+    journal = (run / STUDY_FILE).read_bytes()
+    (run / STUDY_FILE).write_bytes(journal[:100])
+    capsys.readouterr()
+    assert run_tune(tmp_path, "killed", "--resume", "--search-space", space) == 2
+    assert f"the Optuna study {run / STUDY_FILE} cannot be read" in capsys.readouterr().err
+    assert (run / STUDY_FILE).read_bytes() == journal[:100]
 
 
 def test_resume_of_an_unknown_run_is_a_clear_error(tmp_path, capsys):

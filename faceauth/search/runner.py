@@ -22,7 +22,7 @@ from faceauth.log import show_progress
 from faceauth.fit import TrainingDiverged
 from faceauth.search.live_metrics import TrialMetrics
 from faceauth.search.measure import CostReporting
-from faceauth.search.result import STUDY_FILE, study_storage
+from faceauth.search.result import STUDY_FILE, load_study, study_storage
 from faceauth.protocol_run import trial_loop
 from faceauth.search.space import SearchSpace
 from faceauth.session import TrainSession, TuneSession, use_session
@@ -301,9 +301,23 @@ def check_resumable(options: SearchOptions, run_dir: Path) -> None:
         raise FaceauthError(f"--resume: no search to resume at {run_path}; check --name and --storage")
     if options.resume:
         verify_run_folder(run_path)
+        check_study(run_dir / STUDY_FILE, options.name)
     if not options.resume and (run_dir / STUDY_FILE).exists():
         raise FaceauthError(f"{run_dir} already holds the search '{options.name}'; continue it with --resume, "
                             "or give the new search another --name")
+
+
+def check_study(path: Path, name: str) -> None:
+    """A resumed search appends to its Optuna study: one that cannot be read (truncated, edited, another
+    search's) is named before Ray starts, not found broken once the remaining trials have run."""
+    if not path.is_file():
+        return  # a run from before the study was kept on disk: Tune's state has the searcher
+    try:
+        load_study(path, name)
+    except Exception as err:  # optuna raises KeyError, ValueError or JSON errors for a damaged journal
+        raise FaceauthError(f"--resume: the Optuna study {path} cannot be read ({type(err).__name__}: {err}); restore "
+                            "the file, or start a new search under another --name (--warm-start can seed it from "
+                            "this run's trials.parquet)") from None
 
 
 def set_ray_environment() -> None:
