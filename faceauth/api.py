@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from faceauth.errors import FaceauthError
+
 from faceauth.search.result import SearchResult
 
 
@@ -33,19 +35,45 @@ def search(task: str, trials: int | None = None, *, config_file: str | None = No
     get_task(task)  # an unknown task: FaceauthError naming the tasks, not argparse's exit
     parser, training = tune.build_parser(task)
     args = parser.parse_args([task])  # the command's defaults: one source for both
-    args.trials, args.config = trials, config_file
+    args.config = config_file
     training_keys = {a.dest for a in training._group_actions} - {"config"}
     actions = {a.dest: a for a in parser._actions}
     flags = {}
-    for key, value in options.items():
-        action = actions.get(key)
-        if action is not None and callable(action.type) and isinstance(value, str):
-            value = action.type(value)  # e.g. data paths made absolute, as the command does
+    for key, value in {"trials": trials, **options}.items():
+        value = keyword_value(actions.get(key), key, value)
         if key in training_keys or not hasattr(args, key):
             flags[key] = value  # a config key; build_config names it when it is not one
         else:
             setattr(args, key, value)
     return tune.run_search(args, flags)
+
+
+def keyword_value(action, key: str, value: Any) -> Any:
+    """A keyword argument as the command's flag would have it: a string goes through the flag's type (data
+    paths made absolute, numbers parsed), a path becomes a string, and anything else must already be of
+    the flag's kind; FaceauthError naming the keyword when it is not."""
+    if action is None or value is None or isinstance(action.const, bool) and action.nargs == 0:
+        return value
+    import os
+
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    kind = action.type if callable(action.type) else str
+    try:
+        if isinstance(value, str):
+            value = kind(value)
+        elif kind in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                       or kind is int and not float(value).is_integer()):
+            raise ValueError(f"{value!r} is not {'an integer' if kind is int else 'a number'}")
+        elif kind is int:
+            value = int(value)
+        elif kind is not int and kind is not float and not isinstance(value, (str, list, tuple)):
+            raise ValueError(f"{value!r} is of type {type(value).__name__}, not a string")
+    except (TypeError, ValueError) as err:
+        raise FaceauthError(f"keyword {key}: {err}") from None
+    if action.choices is not None and value not in action.choices:
+        raise FaceauthError(f"keyword {key}: {value!r} is not one of {', '.join(map(str, action.choices))}")
+    return value
 
 
 @dataclass

@@ -135,6 +135,8 @@ def search_options(args, task: Task) -> SearchOptions:
             raise FaceauthError(f"{flag} sets up a local Ray; a cluster (--address) has its own: `ray start --head {flag} PORT`")
         if port is not None and not 1 <= port <= 65535:
             raise FaceauthError(f"{flag} must be a port number (1-65535), got {port}")
+    if args.address:
+        check_address(args.address)
     if args.name is not None and not SEARCH_NAME.fullmatch(args.name):
         raise FaceauthError(f"--name {args.name!r}: a search's name is one folder name (<storage>/<name>) of letters, "
                             "digits, '.', '_' and '-', starting with a letter or digit, e.g. --name fusion-margins")
@@ -237,6 +239,26 @@ def check_search_data(task: Task, config, options: SearchOptions) -> str:
     return check_protocol_data(task, config)
 
 
+def check_address(address: str, timeout_s: float = 5.0) -> None:
+    """Before Ray starts: --address is "auto", HOST:PORT or ray://HOST:PORT, and something answers at the
+    port (Ray itself waits a minute or more for a head that is not there, then prints C++ log lines)."""
+    import socket
+
+    if address == "auto":
+        return
+    match = re.fullmatch(r"(?:ray://)?\[?([A-Za-z0-9.:_-]+?)\]?:(\d{1,5})", address)
+    if not match or not 1 <= int(match.group(2)) <= 65535:
+        raise FaceauthError(f"--address {address!r}: give the head node as HOST:PORT (e.g. 10.0.0.5:6379), "
+                            "ray://HOST:10001 for Ray Client, or auto")
+    host, port = match.group(1), int(match.group(2))
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as err:
+        why = "timed out" if isinstance(err, TimeoutError) else (err.strerror or type(err).__name__)
+        raise FaceauthError(f"--address {address}: nothing answers at {host}:{port} ({why}); check the head node's "
+                            "address and port (`ray status` on the head prints them) and that it is running") from None
+
+
 def start_ray(args, use_train: bool, job_name: str) -> bool:
     """Join the Ray this process already runs (a notebook's `ray.init()`), else start or join one.
     True when this call started it, so the search shuts down only what it started."""
@@ -252,7 +274,11 @@ def start_ray(args, use_train: bool, job_name: str) -> bool:
     dashboard = use_train or not args.no_dashboard  # Train's clean-up needs the dashboard (docs/ray-notes.md)
     secure_token_file()
     if args.address:
-        context = ray.init(address=args.address, log_to_driver=True, job_config=job_config(job_name))
+        try:
+            context = ray.init(address=args.address, log_to_driver=True, job_config=job_config(job_name))
+        except ConnectionError as err:  # "auto" with no cluster running here, or a head that went away
+            raise FaceauthError(f"--address {args.address}: no Ray cluster to join ({err}); start one with "
+                                "`ray start --head`, or leave --address out to run on this machine") from None
     else:
         # The dashboard and Jobs API can run code: bind them to this machine only.
         # address="local": always a fresh instance, never a `ray start` cluster already running here.

@@ -105,6 +105,14 @@ def test_a_user_error_raises_before_ray_starts(tmp_path):
         smoke(tmp_path, "typo", learning_rate=0.1)
     with pytest.raises(faceauth.FaceauthError, match="no/such.yaml"):
         smoke(tmp_path, "space", search_space="no/such.yaml")
+    # Keywords are checked as the command's flags are: the keyword is named, not a TypeError deep inside.
+    for keywords, named in (({"trials": "x"}, "keyword trials"), ({"trials": 2.5}, "keyword trials: 2.5 is not an integer"),
+                            ({"epochs": "ten"}, "keyword epochs"), ({"scheduler": "fifo"}, "keyword scheduler"),
+                            ({"fusion_kind": "deep"}, "keyword fusion_kind"), ({"lr": "fast"}, "keyword lr")):
+        with pytest.raises(faceauth.FaceauthError, match=named):
+            smoke(tmp_path, "keywords", **keywords)
+    with pytest.raises(faceauth.FaceauthError, match="keyword storage: 123 is of type int"):
+        faceauth.search("fusion", smoke_test=True, storage=123)
     assert not ray.is_initialized() and not (tmp_path / "runs").exists()
 
 

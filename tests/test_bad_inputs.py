@@ -209,6 +209,10 @@ if not torch.cuda.is_available():
     case("train --device cuda on a machine without a GPU", "train",
          lambda w: ["fusion", "--synthetic", "--smoke-test", "--device", "cuda", "--output", str(w.tmp / "o.pth"),
                     "--log-dir", w.logs], "cuda", "--device")
+case("tune --address that is not an address", "tune", lambda w: ["fusion", "--address", "head-node", "--storage", str(w.tmp / "r")],
+     "--address", "HOST:PORT")
+case("tune --address where nothing answers", "tune", lambda w: ["fusion", "--address", "127.0.0.1:1", "--storage", str(w.tmp / "r")],
+     "--address", "nothing answers")
 case("tune unknown task", "tune", lambda w: ["facenet"], "facenet")
 case("train unknown task", "train", lambda w: ["facenet"], "facenet")
 case("train epochs flag negative", "train", lambda w: ["fusion", "--synthetic", "--epochs", "-3", "--output", w.keep("o.pth")],
