@@ -103,6 +103,11 @@ def train(task: str | None = None, *, config_file: str | None = None, smoke_test
 def evaluate(model_path: str | Path, test_data: str | None = None, output_json: str | Path | None = None) -> dict[str, Any]:
     """`faceauth evaluate`: the model beside its baselines on test data; returns what it writes to
     `output_json` (default <model>.eval.json): task, verdict, metrics by system, details."""
+    import os
+
     from faceauth.evaluate import run_evaluation
 
-    return run_evaluation(model_path, test_data, output_json)
+    for key, value in (("model_path", model_path), ("test_data", test_data), ("output_json", output_json)):
+        if value is not None and not isinstance(value, (str, os.PathLike)):
+            raise FaceauthError(f"keyword {key}: {value!r} is of type {type(value).__name__}, not a path")
+    return run_evaluation(os.fspath(model_path), test_data and os.fspath(test_data), output_json and os.fspath(output_json))

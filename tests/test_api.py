@@ -113,6 +113,8 @@ def test_a_user_error_raises_before_ray_starts(tmp_path):
             smoke(tmp_path, "keywords", **keywords)
     with pytest.raises(faceauth.FaceauthError, match="keyword storage: 123 is of type int"):
         faceauth.search("fusion", smoke_test=True, storage=123)
+    with pytest.raises(faceauth.FaceauthError, match="keyword test_data: 7 is of type int, not a path"):
+        faceauth.evaluate(tmp_path / "model.pth", test_data=7)
     assert not ray.is_initialized() and not (tmp_path / "runs").exists()
 
 
