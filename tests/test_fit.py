@@ -85,3 +85,45 @@ def test_a_resumed_run_loads_the_checkpoint_weights():
         model_args={}, optimizer=None, train_epoch=lambda epoch: seen.append({k: v.clone() for k, v in fresh.state_dict().items()}) or 1.0,
         validate=lambda: {"m": 0.5}, objective=Objective("m", "max"))
     assert len(seen) == 1 and all(torch.equal(seen[0][k], v) for k, v in model.state_dict().items())
+
+
+def test_a_tie_does_not_replace_the_kept_model_nor_reset_patience():
+    model = torch.nn.Linear(2, 2)
+    values = iter([0.5, 0.7, 0.7, 0.6])
+    session = LocalSession()
+    fit(task="t", config=TrainConfig(epochs=4, patience=2), session=session, model=model, model_args={},
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1), train_epoch=lambda epoch: 1.0,
+        validate=lambda: {"m": next(values)}, objective=Objective("m", "max"))
+    assert session.last_checkpoint["epoch"] == 2
+    assert session.history[-1]["epoch"] == 4 and session.history[-1].get("early_stopped")
+
+
+def test_a_better_epoch_replaces_the_start_only_when_beats_start_agrees():
+    for agrees, kept in ((False, 0), (True, 1)):
+        model = torch.nn.Linear(2, 2)
+        values = iter([0.5, 0.9])
+        session = LocalSession()
+        fit(task="t", config=TrainConfig(epochs=1, patience=0), session=session, model=model, model_args={},
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1), train_epoch=lambda epoch: 1.0,
+            validate=lambda: {"m": next(values)}, objective=Objective("m", "max"), validate_start=True,
+            beats_start=lambda agrees=agrees: agrees)
+        assert session.last_checkpoint["epoch"] == kept
+
+
+def test_the_kept_checkpoint_holds_the_weights_of_its_epoch_not_later_ones():
+    """A session that keeps checkpoints in memory (a standalone run, a protocol's folds) must not see
+    later training through them."""
+    model = torch.nn.Linear(2, 2)
+    start = model.weight.detach().clone()
+    values = iter([0.7, 0.5])
+
+    def train_epoch(epoch):
+        with torch.no_grad():
+            model.weight.add_(1.0)
+        return 1.0
+
+    session = LocalSession()
+    fit(task="t", config=TrainConfig(epochs=2, patience=0), session=session, model=model, model_args={},
+        optimizer=None, train_epoch=train_epoch, validate=lambda: {"m": next(values)}, objective=Objective("m", "max"))
+    assert session.last_checkpoint["epoch"] == 1
+    assert torch.equal(session.last_checkpoint["state_dict"]["weight"], start + 1.0)
