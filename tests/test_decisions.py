@@ -59,3 +59,14 @@ def test_an_integer_range_includes_its_upper_end(tmp_path, kind):
 def test_a_float_range_keeps_its_bounds(tmp_path, kind):
     distribution = searched_range(tmp_path, "lr", {"type": kind, "low": 0.1, "high": 0.3})
     assert (distribution.low, distribution.high) == pytest.approx((0.1, 0.3))
+
+
+@pytest.mark.parametrize("kind", ["int", "log_int"])
+def test_optuna_distribution_of_an_integer_range_keeps_its_scale(tmp_path, kind):
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump({"metric": "eer", "mode": "min",
+                                    "parameters": {"epochs": {"type": kind, "low": 1, "high": 8}}}))
+    task = get_task("liveness")
+    distribution = load_search_space(path, task.config_cls, task.metric_names).optuna_distributions()["epochs"]
+    assert (distribution.low, distribution.high, distribution.step) == (1, 8, 1)
+    assert distribution.log == (kind == "log_int")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from faceauth.metrics import pad_metrics, pad_threshold, verification_metrics
+from faceauth.metrics import equal_error_rate, pad_metrics, pad_threshold, roc_curve, verification_metrics
 
 
 def brute_force(genuine, impostor):
@@ -89,3 +89,10 @@ def test_pad_threshold_from_validation_is_applied_to_test():
     assert 0.2 <= threshold <= 0.8
     test = pad_metrics(np.array([0.85, 0.15]), np.array([0.05, 0.95]), threshold=threshold)
     assert test["apcer"] == 0.5 and test["bpcer"] == 0.5
+
+
+def test_eer_threshold_is_interpolated_from_the_stricter_neighbour():
+    # Thresholds inf .9 .8 .7 .3 .2; FRR-FAR gap 1, 2/3, 1/3, -1/6, ...: it crosses 0 two thirds of the
+    # way from 0.8 (gap 1/3, FAR 0) to 0.7 (gap -1/6, FAR 1/2): EER 1/3 at 0.8 - 2/3 * 0.1.
+    eer, threshold = equal_error_rate(roc_curve([0.9, 0.8, 0.3], [0.7, 0.2]))
+    assert eer == pytest.approx(1 / 3) and threshold == pytest.approx(0.8 - 0.2 / 3)

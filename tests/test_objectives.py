@@ -9,8 +9,8 @@ import yaml
 
 from faceauth.errors import FaceauthError
 from faceauth.metrics import PAD_KEYS
-from faceauth.operating_point import choose_threshold, operating_point, rates
-from faceauth.search.best import TrialRecord
+from faceauth.operating_point import apply_to_deployment, choose_threshold, operating_point, rates
+from faceauth.search.best import TrialRecord, deployment_with_target
 from faceauth.search.front import analyse
 from faceauth.search.objectives import (dominates, hypervolume_2d, knee, pareto_front, parse_constraint,
                                         parse_objective)
@@ -51,16 +51,16 @@ def test_pareto_front_knee_and_hypervolume_on_hand_made_points():
     assert hypervolume_2d([(2.0, 1.0)], modes, (1.0, 10.0)) == 0.0  # beyond the reference: counts nothing
 
 
-def _record(trial_id: str, eer: float, latency: float) -> TrialRecord:
+def _record(trial_id: str, value: float, latency: float, checkpoint=object(), metric: str = "eer") -> TrialRecord:
     return TrialRecord(trial_id=trial_id, name=f"liveness_{trial_id}", number=None, folder="", started_at=None,
-                       ended_at=None, hyperparameters={}, status="completed", error=None, epochs_run=2, best=eer, last={},
-                       wall_time_s=1.0, loop_time_s=1.0, checkpoint=object(),
-                       kept={"eer": eer, "onnx_latency_ms": latency, "params": 10.0, "onnx_bytes": 100.0})
+                       ended_at=None, hyperparameters={}, status="completed", error=None, epochs_run=2, best=value, last={},
+                       wall_time_s=1.0, loop_time_s=1.0, checkpoint=checkpoint,
+                       kept={metric: value, "onnx_latency_ms": latency, "params": 10.0, "onnx_bytes": 100.0})
 
 
-def _space(tmp_path, constraints):
+def _space(tmp_path, constraints, objectives=("eer:min", "onnx_latency_ms:min")):
     path = tmp_path / "space.yaml"
-    path.write_text(yaml.safe_dump({"objectives": ["eer:min", "onnx_latency_ms:min"], "constraints": constraints,
+    path.write_text(yaml.safe_dump({"objectives": list(objectives), "constraints": constraints,
                                     "parameters": {"lr": {"type": "log_float", "low": 1e-4, "high": 1e-2}}}))
     return load_search_space(path, LivenessConfig, PAD_KEYS)
 
@@ -124,3 +124,60 @@ def test_operating_point_reports_the_test_rates_with_intervals_over_units():
     assert low <= point["test"]["bpcer"] <= high and high - low > 0
     assert "subjects" in point["test"]["bootstrap"] and "warning" not in point  # 400 attacks x 5% = 20 decide it
     assert "decided by 4 of them" in operating_point("apcer", 0.01, val, test, resamples=20)["warning"]
+
+
+def test_knee_tie_goes_to_the_better_primary_objective():
+    # Scaled over the front, both points lie at distance 1 from the ideal corner.
+    assert knee([(0.1, 2.0), (0.2, 1.0)], ("min", "min")) == 0
+    assert knee([(0.8, 1.0), (0.9, 2.0)], ("max", "min")) == 1
+
+
+def test_best_pick_follows_each_objective_mode(tmp_path):
+    space = _space(tmp_path, [], ("roc_auc:max", "onnx_latency_ms:min"))
+    records = [_record("a", 0.9, 2.0, metric="roc_auc"), _record("b", 0.8, 1.0, metric="roc_auc")]
+    result = analyse(records, space, "best")
+    assert result.pick.trial_id == "a"  # the higher roc_auc, though slower
+    assert [r.trial_id for r in result.front] == ["a", "b"]
+
+
+def test_a_trial_without_a_checkpoint_is_never_picked_nor_on_the_front(tmp_path):
+    space = _space(tmp_path, [])
+    records = [_record("lost", 0.01, 0.5, checkpoint=None), _record("kept", 0.10, 2.0)]
+    result = analyse(records, space, "best")
+    assert result.pick.trial_id == "kept" and [r.trial_id for r in result.front] == ["kept"]
+    assert "lost" not in result.columns() and analyse(records, space, "knee").pick.trial_id == "kept"
+
+
+def test_too_few_validation_attacks_for_the_target_apcer_warns():
+    rng = np.random.default_rng(0)
+    val = Evaluation({"m": {}}, {"m": (rng.normal(2, 1, 100), rng.normal(0, 1, 1000))})  # 100 attacks, 1000 bona fide
+    test = Evaluation({"m": {}}, {"m": (rng.normal(2, 1, 50), rng.normal(0, 1, 50))})
+    warning = operating_point("apcer", 0.05, val, test, resamples=20).get("warning", "")
+    assert "100 attacks" in warning and "decided by 5 of them" in warning
+
+
+def test_deployment_threshold_logit_is_the_log_odds_of_the_threshold():
+    updated = apply_to_deployment({"threshold": 0.5, "threshold_logit": 0.0}, {"threshold": 0.8, "rule": "a; b"})
+    assert updated["threshold"] == 0.8 and updated["threshold_logit"] == pytest.approx(math.log(4))
+    assert updated["decision"] == "b (threshold 0.8)"
+
+
+def test_the_operating_point_is_chosen_on_the_validation_split():
+    attacks, bona_fide = np.array([0.95, 0.9, 0.3, 0.85]), np.array([0.1, 0.2, 0.5, 0.4])
+
+    class Stub:
+        def __init__(self):
+            self.splits = []
+
+        def deployment_info(self, checkpoint):
+            return {}
+
+        def evaluate(self, checkpoint, test_data, split_name):
+            self.splits.append(split_name)
+            return Evaluation({"m": {}}, {"m": (attacks, bona_fide)})
+
+    task = Stub()
+    test = Evaluation({"m": {}}, {"m": (np.array([0.6, 0.7]), np.array([0.2, 0.65]))})
+    deployment = deployment_with_target(task, {"model_args": {}}, test, ("apcer", 0.25))
+    assert task.splits == ["val"]
+    assert deployment["threshold"] == 0.85  # from the validation scores (test scores would give 0.6)

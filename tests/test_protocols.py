@@ -55,6 +55,22 @@ def test_protocol_objectives_by_hand():
     assert aggregate([0.9, 0.7], "roc_auc", "mean_plus_std") == pytest.approx(0.8 - 0.1)
 
 
+def test_the_headline_verdict_is_the_worst_folds():
+    from types import SimpleNamespace
+
+    from faceauth.fit import Objective
+    from faceauth.protocol_run import headline_verdict
+
+    folds = {"A": {"test": {"eer": 0.1, "roc_auc": 0.9}, "verdict": {"summary": "a"}},
+             "B": {"test": {"eer": 0.3, "roc_auc": 0.95}, "verdict": {"summary": "b"}},
+             "C": {"test": {"eer": 0.2, "roc_auc": 0.7}}}  # no verdict (nothing to bootstrap): never the headline
+    on_eer = headline_verdict(SimpleNamespace(objective=Objective("eer", "min")), {"folds": folds})
+    assert on_eer["fold"] == "B" and on_eer["summary"].startswith("Fold 'B' (the model's worst test eer of 3 folds)")
+    on_auc = headline_verdict(SimpleNamespace(objective=Objective("roc_auc", "max")), {"folds": folds})
+    assert on_auc["fold"] == "A"
+    assert headline_verdict(SimpleNamespace(objective=Objective("eer", "min")), {"folds": {"C": folds["C"]}}) is None
+
+
 def test_bootstrap_resamples_videos_not_frames():
     rng = np.random.default_rng(0)
     attack, bona_fide = rng.uniform(0.3, 1, 12), rng.uniform(0, 0.7, 12)
@@ -228,4 +244,9 @@ def test_search_on_leave_one_attack_out_reports_folds_and_aggregate(tmp_path, ta
     out = tmp_path / "eval.json"
     assert evaluate_cli.main(["--model-path", str(run / "best" / "model.pt"), "--protocol", "leave-one-attack-out",
                               "--output-json", str(out)]) == 0
-    assert sorted(json.loads(out.read_text())["folds"]) == folds
+    evaluated = json.loads(out.read_text())["folds"]
+    assert sorted(evaluated) == folds
+    for fold in folds:  # each fold's test side holds the attack held out of its training and validation, and only it
+        for system, metrics in evaluated[fold].items():
+            per_attack = {k for k in metrics if k.startswith("apcer_") and k != "apcer_worst"}
+            assert per_attack == {f"apcer_{fold.removeprefix('unseen_')}"}, (system, sorted(metrics))

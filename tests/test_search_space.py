@@ -60,6 +60,17 @@ def test_default_falls_back_to_the_config_default_when_in_range(tmp_path):
     assert space.parameters["dropout"].default is None
 
 
+def test_also_evaluate_points_change_only_their_own_keys_of_the_defaults(tmp_path):
+    space = load(tmp_path, {**with_param("lr", {"type": "log_float", "low": 1e-4, "high": 1e-2, "default": 1e-3}),
+                            "also_evaluate": [{"lr": 5e-3}]})
+    assert space.points_to_evaluate() == [{"lr": 1e-3}, {"lr": 5e-3}]
+
+
+def test_a_default_at_the_upper_end_of_its_range_is_accepted(tmp_path):
+    space = load(tmp_path, with_param("dropout", {"type": "float", "low": 0.0, "high": 0.5, "default": 0.5}))
+    assert space.parameters["dropout"].default == 0.5
+
+
 @pytest.mark.parametrize("task", list_tasks())
 def test_shipped_search_spaces_load(task):
     t = get_task(task)

@@ -1,12 +1,13 @@
 """The verdict: bootstrap intervals over the independent units (identities), weighted ROC curves."""
 
 import numpy as np
+import pytest
 
 from faceauth.evaluation import Evaluation
 from faceauth.fit import Objective
-from faceauth.metrics import roc_curve, verification_metrics
+from faceauth.metrics import SortedScores, roc_curve, verification_metrics
 from faceauth.tasks.fusion.data import verification_pairs
-from faceauth.verdict import bootstrap_differences, build_verdict
+from faceauth.verdict import _weights, bootstrap_differences, build_verdict, clearly_better, weighted_metric
 
 
 def test_weighted_roc_counts_a_score_twice():
@@ -57,3 +58,55 @@ def test_verdict_interval_resamples_identities_and_names_a_worse_model_first():
                                 groups=(np.arange(genuine.sum()), np.arange(genuine.sum(), genuine.size)))
     _, naive = bootstrap_differences(pairs_as_units, "tar_at_far_1e-2", 300)["baseline"]
     assert samples.std() > naive.std()
+
+
+def _systems(model_mean, baseline_mean, seed=1):
+    """Model and baseline with genuine scores ~N(mean, 1), impostor scores ~N(0, 1)."""
+    groups, genuine = _pairs()
+    rng = np.random.default_rng(seed)
+    model = np.where(genuine, rng.normal(model_mean, 1, genuine.size), rng.normal(0, 1, genuine.size))
+    baseline = np.where(genuine, rng.normal(baseline_mean, 1, genuine.size), rng.normal(0, 1, genuine.size))
+    return _evaluation((model[genuine], model[~genuine]), (baseline[genuine], baseline[~genuine]),
+                       groups[genuine], groups[~genuine])
+
+
+def test_min_mode_interval_straddling_zero_is_no_clear_difference():
+    groups, genuine = _pairs()
+    rng = np.random.default_rng(2)
+    scores = np.where(genuine, rng.normal(1.5, 1, genuine.size), rng.normal(0, 1, genuine.size))
+    noisy = scores + rng.normal(0, 0.3, genuine.size)
+    evaluation = _evaluation((scores[genuine], scores[~genuine]), (noisy[genuine], noisy[~genuine]),
+                             groups[genuine], groups[~genuine])
+    entry = build_verdict(evaluation, Objective("eer", "min"), resamples=200)["baselines"]["baseline"]
+    assert entry["ci95"][0] < 0 < entry["ci95"][1]
+    assert entry["outcome"] == "no clear difference"
+
+
+def test_min_mode_lower_error_is_better_and_higher_error_is_worse():
+    better = build_verdict(_systems(3.0, 1.0), Objective("eer", "min"), resamples=200)["baselines"]["baseline"]
+    assert better["ci95"][1] < 0 and better["difference"] < 0  # the model's EER is lower
+    assert better["beats"] and better["outcome"] == "better"
+    worse = build_verdict(_systems(1.0, 3.0), Objective("eer", "min"), resamples=200)["baselines"]["baseline"]
+    assert worse["ci95"][0] > 0 and not worse["beats"] and worse["outcome"] == "worse"
+
+
+def test_clearly_better_on_a_min_metric_means_a_lower_value():
+    assert clearly_better(_systems(3.0, 1.0), "eer", "min")
+    assert not clearly_better(_systems(1.0, 3.0), "eer", "min")
+    assert clearly_better(_systems(3.0, 1.0), "roc_auc", "max")
+
+
+def test_a_genuine_pair_counts_its_identity_once_an_impostor_pair_both():
+    pairs = np.array([[0, 0], [0, 1], [1, 1]])  # genuine, impostor, genuine
+    assert _weights(pairs, np.array([2, 3])).tolist() == [2, 6, 3]
+    assert _weights(np.array([1, 0, 1]), np.array([2, 3])).tolist() == [3, 2, 3]
+
+
+def test_apcer_worst_is_the_highest_weighted_rate_over_attack_types():
+    attack, bonafide = np.array([0.9, 0.8, 0.7, 0.3]), np.array([0.1, 0.6])
+    types = np.array(["print", "print", "replay", "replay"])
+    weights = np.array([1.0, 1.0, 1.0, 3.0])  # the missed replay (0.3 < 0.5) counts 3 times: replay 3/4
+    args = (SortedScores(attack, bonafide), attack, bonafide, weights, None, 0.5, types)
+    assert weighted_metric("apcer_print", *args) == 0.0
+    assert weighted_metric("apcer_replay", *args) == pytest.approx(0.75)
+    assert weighted_metric("apcer_worst", *args) == pytest.approx(0.75)
