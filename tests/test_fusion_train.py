@@ -132,3 +132,19 @@ def test_checkpoint_refuses_pickled_code(tmp_path):
     torch.save({"format": "faceauth-checkpoint/1", "payload": Evil()}, path)
     with pytest.raises(FaceauthError, match="could not be loaded safely"):
         load_checkpoint(path)
+
+
+@pytest.mark.parametrize("kept_epoch,kind,trained", [(2, "mlp", [1, 2]), (0, "mlp", []), (3, "linear", [])])
+def test_refit_trains_as_many_epochs_as_the_selection_kept(tmp_path, monkeypatch, kept_epoch, kind, trained):
+    from faceauth.config import to_dict
+    from faceauth.tasks import get_task
+    from faceauth.tasks.fusion.training import FusionTraining
+
+    task = get_task("fusion")
+    config = task.config({**task.smoke_overrides(), "synthetic": True, "fusion_kind": kind, "output": str(tmp_path / "m.pth"),
+                          "log_dir": str(tmp_path / "logs")})
+    epochs = []
+    monkeypatch.setattr(FusionTraining, "train_epoch", lambda self, epoch: epochs.append(epoch) or 0.0)
+    refitted = task.refit({"config": to_dict(config), "epoch": kept_epoch, "best": 0.5, "metrics": {},
+                           "model_args": {"linear": {"kind": "score_average", "shrinkage": None}}})
+    assert epochs == trained and refitted["model_args"]["refit"]["epochs"] == len(trained)

@@ -157,3 +157,16 @@ def test_a_symlink_loop_in_an_image_folder_is_an_error_not_more_data(tmp_path):
         _images_under(tmp_path / "train" / "live", tmp_path / "train")
     os.unlink(folder / "again")
     assert [e.relpath for e in _images_under(tmp_path / "train" / "live", tmp_path / "train")] == ["live/person/a.jpg"]
+
+
+def test_a_test_folder_is_a_split_or_a_data_root(tmp_path):
+    from faceauth.tasks.liveness.data import resolve_test_folder
+
+    split = tmp_path / "split"
+    for name in ("live", "spoof"):
+        (split / name).mkdir(parents=True)
+    assert resolve_test_folder(split) == split
+    root = tmp_path / "root"
+    (root / "test").mkdir(parents=True)
+    (root / "live").mkdir()  # a stray class folder beside the splits does not make the root a split
+    assert resolve_test_folder(root) == root / "test"
