@@ -70,3 +70,51 @@ def test_optuna_distribution_of_an_integer_range_keeps_its_scale(tmp_path, kind)
     distribution = load_search_space(path, task.config_cls, task.metric_names).optuna_distributions()["epochs"]
     assert (distribution.low, distribution.high, distribution.step) == (1, 8, 1)
     assert distribution.log == (kind == "log_int")
+
+
+def tune_result(name: str, rows: list[dict], error: BaseException | None = None, config: dict | None = None):
+    """What collect_trials reads of one Tune trial: its reported rows, its last result, its error."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    return SimpleNamespace(metrics_dataframe=pd.DataFrame(rows) if rows else None, metrics=rows[-1] if rows else {},
+                           error=error, path=f"/runs/s/{name}", config=config or {"lr": 0.01}, checkpoint=object(),
+                           filesystem=None)
+
+
+def test_a_trials_value_is_the_kept_models_not_the_best_epochs():
+    from faceauth.search.best import collect_trials
+    from faceauth.search.space import Parameter, SearchSpace
+
+    space = SearchSpace("s.yaml", "eer", "min", {"lr": Parameter("lr", "log_float", low=1e-3, high=0.1)})
+    kept = [{"epoch": 1, "eer": 0.3, "best_eer": 0.3}, {"epoch": 2, "eer": 0.2, "best_eer": 0.2},
+            {"epoch": 3, "eer": 0.1, "best_eer": 0.2}]  # epoch 3 scored lower but within the noise: not kept
+    plain = [{"epoch": 1, "eer": 0.3}, {"epoch": 2, "eer": 0.1}, {"epoch": 3, "eer": 0.2}]
+    records = collect_trials([tune_result("fusion_0003", kept), tune_result("fusion_0004", plain)], space, epochs=3)
+    assert [r.best for r in records] == [0.2, 0.1]
+    assert [r.number for r in records] == [3, 4] and records[0].hyperparameters == {"lr": 0.01}
+    as_max = collect_trials([tune_result("fusion_0004", plain)], SearchSpace("s.yaml", "eer", "max", space.parameters), 3)
+    assert as_max[0].best == 0.3
+
+
+def test_why_a_trial_ended_is_read_from_its_last_result():
+    from faceauth.search.best import collect_trials
+    from faceauth.search.space import SearchSpace
+
+    space = SearchSpace("s.yaml", "eer", "min", {})
+    cases = {
+        "completed": [{"epoch": 1, "eer": 0.3}, {"epoch": 4, "eer": 0.2}],
+        "completed early by its own flag": [{"epoch": 2, "eer": 0.2, "completed": True}],
+        "early_stopped": [{"epoch": 2, "eer": 0.2, "early_stopped": True}],
+        "stopped_by_scheduler": [{"epoch": 2, "eer": 0.2, "done": True}],
+        "interrupted": [{"epoch": 2, "eer": 0.2}],
+        "not_started": [],
+    }
+    records = collect_trials([tune_result(f"fusion_{i:04d}", rows) for i, rows in enumerate(cases.values())], space, epochs=4)
+    records += collect_trials([tune_result("fusion_0009", [{"epoch": 1, "eer": 0.3}], error=RuntimeError(
+        "ray wrapping\nFaceauthError: training loss became nan at epoch 1"))], space, epochs=4)
+    assert [r.status for r in records] == ["completed", "completed", "early_stopped", "stopped_by_scheduler",
+                                           "interrupted", "not_started", "failed"]
+    assert records[-1].error == "FaceauthError: training loss became nan at epoch 1"
+    assert [r.epochs_run for r in records[:2]] == [4, 2]
