@@ -2,6 +2,7 @@
 here (torch -> ONNX, random weights), folders of real PNG/JPEG files, the real onnxruntime."""
 
 import os
+from dataclasses import replace
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -18,7 +19,8 @@ from faceauth.checkpoint import load_checkpoint
 from faceauth.onnx_export import export_onnx
 from faceauth.tasks.fusion.data import read_embeddings_parquet
 from faceauth.tasks.fusion.embedders import parse_embedders
-from faceauth.tasks.fusion.image_embeddings import embed_directory
+from faceauth.tasks.fusion.image_embeddings import EmbedderCache, embed_directory
+from faceauth.tasks.fusion.images import ImageFile
 
 NAMES = ("arcface", "facenet", "mobilefacenet")
 
@@ -297,3 +299,24 @@ def test_two_folders_alike_in_layout_sizes_and_times_do_not_share_cached_rows(tm
                 os.utime(path, ns=(10**18, 10**18))
         embeddings.append(embed_directory(root, one_spec, str(cache), log=lambda _: None).arrays["arcface"])
     assert not np.allclose(embeddings[0], embeddings[1])
+
+
+def test_cache_key_covers_every_preprocessing_setting():
+    """Each setting that changes the embeddings changes the key, so no cached row is served across it."""
+    spec = parse_embedders(["arcface=model.onnx"])[0]
+    changed = {"channel_order": "bgr", "mean": (127.5, 127.5, 0.0), "std": (1.0, 1.0, 1.0),
+               "input_size": (96, 96), "default_size": (96, 96)}
+    assert spec.cache_key("x") == replace(spec).cache_key("x") != spec.cache_key("y")
+    for field, value in changed.items():
+        assert replace(spec, **{field: value}).cache_key("x") != spec.cache_key("x"), field
+
+
+def test_a_cached_row_is_reused_only_while_size_and_mtime_are_unchanged(tmp_path):
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"model bytes")
+    cache = EmbedderCache(tmp_path, parse_embedders([f"arcface={model}"])[0], tmp_path)
+    vector = np.arange(4, dtype=np.float32)
+    cache.put(ImageFile("p0", "p0/a.jpg", size=10, mtime_ns=1), vector)
+    assert np.array_equal(cache.get(ImageFile("p0", "p0/a.jpg", size=10, mtime_ns=1)), vector)
+    assert cache.get(ImageFile("p0", "p0/a.jpg", size=10, mtime_ns=2)) is None  # touched or rewritten
+    assert cache.get(ImageFile("p0", "p0/a.jpg", size=11, mtime_ns=1)) is None

@@ -5,8 +5,9 @@ import pytest
 
 from faceauth.errors import FaceauthError
 from faceauth.metrics import verification_metrics
-from faceauth.tasks.fusion.data import (identity_batches, read_embeddings_parquet, split_by_identity,
+from faceauth.tasks.fusion.data import (identity_batches, merge, read_embeddings_parquet, split_by_identity,
                                         synthetic_embeddings, verification_pairs)
+from faceauth.tasks.fusion.embedding_set import embedding_set
 from faceauth.tasks.fusion.baselines import baseline_embeddings
 from faceauth.tasks.fusion.model import pair_scores
 
@@ -70,6 +71,13 @@ def test_too_few_identities_for_the_splits():
         split_by_identity(data, 0.15, 0.15, seed=0)
 
 
+def test_a_test_fraction_giving_under_two_test_identities_is_refused():
+    """0.01 of 40 identities rounds to no test identity at all: refused, not a split without a test set."""
+    data = synthetic_embeddings(40, 4, 8)
+    with pytest.raises(FaceauthError, match="40 identities are too few.*0 test identities"):
+        split_by_identity(data, 0.2, 0.01, 0)
+
+
 def test_splits_are_identity_disjoint_and_seeded():
     data = synthetic_embeddings(40, 4, 8)
     a, b = split_by_identity(data, 0.2, 0.2, 1), split_by_identity(data, 0.2, 0.2, 1)
@@ -87,6 +95,31 @@ def test_identity_batches_cover_each_sample_once_with_genuine_partners():
     for batch in batches:
         _, counts = np.unique(labels[batch], return_counts=True)
         assert counts.min() >= 2
+
+
+def test_identity_batches_hold_batch_size_over_per_identity_identities():
+    """10 identities x 4 samples, K = 4: one chunk per identity, 16 // 4 = 4 identities a batch,
+    so batches of 16, 16 and the 8 left over."""
+    labels = np.repeat(np.arange(10), 4)
+    batches = identity_batches(labels, batch_size=16, per_identity=4, rng=np.random.default_rng(0))
+    assert [len(b) for b in batches] == [16, 16, 8]
+    for batch in batches:
+        _, counts = np.unique(labels[batch], return_counts=True)
+        assert set(counts) == {4}
+
+
+def test_merge_renumbers_the_second_sets_labels_after_the_first():
+    rng = np.random.default_rng(0)
+
+    def part(names):
+        return embedding_set(np.asarray(names), {"arcface": rng.standard_normal((4, 3)).astype(np.float32)}, "part")
+
+    first, second = part(["a", "a", "b", "b"]), part(["c", "c", "d", "d"])
+    merged = merge(first, second)
+    assert list(merged.labels) == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert len(np.unique(merged.labels)) == len(merged.identities) == 4
+    assert list(merged.identities[merged.labels]) == ["a", "a", "b", "b", "c", "c", "d", "d"]
+    assert np.array_equal(merged.embeddings, np.concatenate([first.embeddings, second.embeddings]))
 
 
 def test_verification_pairs_all_genuine_and_a_seeded_impostor_sample():

@@ -53,6 +53,46 @@ def test_choose_falls_back_to_score_averaging_when_nothing_beats_it():
     assert (chosen.kind, chosen.shrinkage) == ("whiten", 0.3)
 
 
+def anisotropic(classes, per_class=200, scales=(0.5, 1.0, 3.0, 8.0), seed=0):
+    """Classes with spread-out means and a within-class spread that differs per axis."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(classes), per_class)
+    means = rng.standard_normal((classes, len(scales))) * 2.0
+    return means[labels] + rng.standard_normal((len(labels), len(scales))) * np.asarray(scales), labels
+
+
+def within_class_covariance(x, labels):
+    """The pooled within-class covariance (divided by N - classes), computed here from scratch."""
+    centred = np.concatenate([x[labels == c] - x[labels == c].mean(axis=0) for c in np.unique(labels)])
+    return centred.T @ centred / (len(x) - len(np.unique(labels)))
+
+
+def test_whitening_without_shrinkage_whitens_and_full_shrinkage_scales_every_direction_alike():
+    x, labels = anisotropic(2)
+    stats = linear.ScatterStats(x, labels)
+    assert np.allclose(within_class_covariance(x @ stats.whitening(0.0), labels), np.eye(4), atol=1e-8)
+    # Shrinkage 1: every eigenvalue replaced by their mean, so a rotation scaled by one factor.
+    full = stats.whitening(1.0)
+    mean_variance = np.trace(within_class_covariance(x, labels)) / 4
+    assert np.allclose(np.linalg.norm(full, axis=0), 1 / np.sqrt(mean_variance))
+
+
+def test_lda_weights_each_direction_by_its_between_class_share():
+    """Projected training data: within-class covariance diag(b / (1 + b)), b the between-class
+    variances of the whitened data (eigenvalues of its count-weighted class-mean scatter)."""
+    x, labels = anisotropic(3)
+    stats = linear.ScatterStats(x, labels)
+    z = (x - x.mean(axis=0)) @ stats.whitening(0.0)
+    means = np.stack([z[labels == c].mean(axis=0) for c in range(3)])
+    shares = np.bincount(labels) / len(labels)
+    between = np.sort(np.linalg.eigvalsh((means * shares[:, None]).T @ means))[::-1][:2]
+    fusion = stats.fit("lda", 0.0, 64)
+    assert fusion.out_dim == 2
+    projected = within_class_covariance(fusion.apply(x).astype(np.float64), labels)
+    assert np.allclose(projected, np.diag(between / (1 + between)), atol=1e-4)
+    assert not np.allclose(np.diag(projected), 1.0, atol=0.05)
+
+
 @pytest.mark.parametrize("refit", [True, False])
 def test_train_with_separate_test_data_uses_every_training_identity(tmp_path, refit):
     from faceauth.tasks.fusion.synthetic import write_dataset

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from faceauth.imaging import open_rgb
+from faceauth.imaging import open_rgb, resize_centre_crop
 from faceauth.tasks.fusion.images import read_image
 from faceauth.tasks.liveness.data import decode_image
 from faceauth.tasks.temporal.videos import _decode_image
@@ -57,3 +57,16 @@ def test_liveness_fusion_and_frames_share_the_decoder(tmp_path):
     assert np.array_equal(frame, fusion) and abs(frame.mean() - GREY.mean()) < 1
     crop = decode_image(tmp_path / "face.png", 16)
     assert crop.shape == (16, 16, 3) and crop.mean() < 200
+
+
+@pytest.mark.parametrize("landscape", [True, False])
+def test_resize_centre_crop_resizes_the_shorter_side_and_crops_the_middle(landscape):
+    """200 x 100 (or 100 x 200) with a red band along the first 40 pixels of the long side: the shorter
+    side goes to 50, the crop keeps the middle (original 50..150), so the band is cut off, not squeezed in."""
+    pixels = np.zeros((100, 200, 3), np.uint8)
+    pixels[:, :40, 0] = 255
+    if not landscape:
+        pixels = pixels.transpose(1, 0, 2).copy()
+    crop = resize_centre_crop(Image.fromarray(pixels), 50)
+    assert crop.shape == (50, 50, 3) and crop.dtype == np.uint8
+    assert crop[..., 0].max() <= 8

@@ -15,7 +15,7 @@ from faceauth.metrics import pad_metrics
 from faceauth.protocol_run import train_protocol
 from faceauth.protocols import aggregate, builtin_protocol, load_protocol_file, materialise, scan_items
 from faceauth.tasks import Evaluation, get_task
-from faceauth.tasks.lbp_baseline import LOOKUP, colour_lbp_features, item_units, lbp_histograms
+from faceauth.tasks.lbp_baseline import LOOKUP, colour_lbp_features, item_units, lbp_baseline, lbp_histograms
 from faceauth.tasks.liveness.synthetic import SyntheticSpec, write_dataset
 from faceauth.verdict import metric_intervals
 
@@ -111,6 +111,25 @@ def test_bootstrap_units_are_the_items_in_the_class_folders():
     units = item_units(["live/a.jpg", "live/subject1/f1.jpg", "live/subject1/f2.jpg", "spoof/print/b.jpg",
                         "spoof/print/video3/f1.jpg", "spoof/print/video3/f2.jpg", "spoof/c.jpg"])
     assert units[1] == units[2] and units[4] == units[5] and len(set(units)) == 5
+
+
+def test_images_side_by_side_in_an_attack_type_folder_are_separate_units():
+    units = item_units(["live/a.jpg", "spoof/print/b.jpg", "spoof/print/d.jpg", "spoof/print/video3/f1.jpg",
+                        "spoof/c.jpg"])
+    assert len(set(units)) == 5 and units[1] != units[2]
+
+
+def test_lbp_baseline_is_fitted_on_the_training_side(monkeypatch):
+    from faceauth.tasks.temporal import baselines
+
+    fitted_on, fit = [], baselines.fit_logistic
+    monkeypatch.setattr(baselines, "fit_logistic", lambda x, y, l2: fitted_on.append((x, y)) or fit(x, y, l2))
+    rng = np.random.default_rng(0)
+    attack = np.array([False, True] * 6)
+    train_x, val_x, test_x = (rng.normal(size=(12, 3)) + attack[:, None] for _ in range(3))
+    metrics, scores = lbp_baseline(train_x, attack, val_x, attack.copy(), test_x, attack.copy())
+    assert fitted_on and all(x is train_x and y is attack for x, y in fitted_on)
+    assert scores.shape == (12,) and "eer" in metrics
 
 
 # -------------------------------------------------------------------------------------------- folds

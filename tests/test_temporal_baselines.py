@@ -13,12 +13,13 @@ from faceauth.config import build_config
 from faceauth.errors import FaceauthError
 from faceauth.metrics import pad_metrics, pad_threshold
 from faceauth.tasks import get_task
-from faceauth.tasks.temporal.baselines import clip_mean_scores, fit_logistic
+from faceauth.tasks.temporal.baselines import clip_mean_scores, fit_logistic, fit_on_val
+from faceauth.tasks.temporal.clip_head import L2_GRID as CLIP_L2_GRID
 from faceauth.tasks.temporal.clip_head import fit_clip_head
 from faceauth.tasks.temporal.config import TemporalConfig
 from faceauth.tasks.temporal.data import VideoSet, feature_statistics
 from faceauth.tasks.temporal.model import TemporalModel
-from faceauth.tasks.pad import split_metrics
+from faceauth.tasks.pad import split_metrics, threshold_logit
 from faceauth.tasks.temporal.model import video_scores
 from faceauth.tasks.temporal.synthetic import HELD_OUT_REGIMES, REGIMES, TUNING_REGIMES, draw_clip, regime_spec, write_dataset
 
@@ -137,3 +138,41 @@ def test_clip_head_reads_frame_to_frame_change_and_chooses_its_penalty_on_valida
     assert chosen["l2"] in [float(k) for k in chosen["by_l2"]]
     eer = split_metrics(val, video_scores(model.eval(), val, 8, 1, torch.device("cpu")))["eer"]
     assert (eer < 0.05) if separates else (eer > 0.2)
+
+
+def _separable_videos(n: int, seed: int) -> VideoSet:
+    """Feature 0 sits near -1 in every live frame and near +1 in every attack frame; feature 1 is noise."""
+    rng = np.random.default_rng(seed)
+    attack = np.array([i % 2 == 1 for i in range(2 * n)])
+    features = [(rng.normal(0, 0.1, (8, 2)) + [1.0 if a else -1.0, 0.0]).astype(np.float32) for a in attack]
+    return VideoSet(features, attack, np.where(attack, "print", ""), [str(i) for i in range(2 * n)], "generated", "test")
+
+
+def test_clip_head_prefers_the_strongest_penalty_when_validation_cannot_tell():
+    train, val = _separable_videos(10, 0), _separable_videos(6, 1)
+    model = TemporalModel(2, "time_blind")
+    model.set_feature_scaling(*feature_statistics(train))
+    chosen = fit_clip_head(model, train, val, seq_len=4, stride=1)
+    assert all(row == {"val_eer": 0.0, "val_roc_auc": 1.0} for row in chosen["by_l2"].values()), chosen["by_l2"]
+    assert chosen["l2"] == max(CLIP_L2_GRID)
+
+
+def test_fit_on_val_keeps_the_penalty_with_the_lowest_validation_eer():
+    attack = np.array([True, True, False, False])
+    separating, inverted = np.array([0.9, 0.8, 0.2, 0.1]), np.array([0.1, 0.2, 0.8, 0.9])
+    chosen = fit_on_val(lambda l2: l2, lambda l2: separating if l2 == 0.1 else inverted, attack)
+    assert chosen == 0.1
+
+
+def test_class_balanced_logistic_regression_weighs_each_class_a_half():
+    """8 attacks and 2 bona fide with nothing to tell them apart: balanced, the bias is logit(1/2) = 0
+    (weighted by count it would be log 4)."""
+    fitted = fit_logistic(np.zeros((10, 1)), np.r_[np.ones(8), np.zeros(2)], 1.0)
+    assert abs(fitted.weights[-1]) < 1e-6 and np.allclose(fitted.logits(np.zeros((3, 1))), 0.0, atol=1e-6)
+
+
+def test_threshold_logit_is_the_inverse_of_the_sigmoid():
+    assert threshold_logit(0.8) == pytest.approx(np.log(4))
+    for t in (0.01, 0.3, 0.5, 0.75, 0.99):
+        assert 1 / (1 + np.exp(-threshold_logit(t))) == pytest.approx(t)
+    assert threshold_logit(0.0) == -np.inf and threshold_logit(1.0) == np.inf

@@ -15,9 +15,10 @@ from faceauth.checkpoint import make_checkpoint, save_checkpoint
 from faceauth.errors import FaceauthError
 from faceauth.tasks import get_task
 from faceauth.tasks.temporal.config import TemporalConfig
-from faceauth.tasks.temporal.data import eval_windows, load_splits, train_windows, window_starts
+from faceauth.tasks.temporal.data import VideoSet, eval_windows, feature_statistics, load_splits, train_windows, window_starts
 from faceauth.tasks.temporal.features import TEXTURE_FEATURES, TextureExtractor
 from faceauth.tasks.temporal.synthetic import generate_temporal_dataset
+from faceauth.tasks.temporal.videos import VideoProblem, check_length
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -182,3 +183,42 @@ def test_windows_cover_each_video_and_augmentation_zero_changes_nothing(videos, 
     assert np.array_equal(plain, windows) and labels.tolist() == [float(a) for a in train.is_attack for _ in range(3)]
     augmented, _ = train_windows(train, 4, 2, 1.0, std, np.random.default_rng(0))
     assert augmented.shape[1:] == plain.shape[1:] and not np.array_equal(augmented[:len(plain)], plain)
+
+
+def video_set(features: list[np.ndarray], attack: list[bool]) -> VideoSet:
+    attack = np.array(attack)
+    return VideoSet([f.astype(np.float32) for f in features], attack, np.where(attack, "print", ""),
+                    [str(i) for i in range(len(features))], "generated", "test")
+
+
+def test_feature_noise_is_a_tenth_of_each_features_spread():
+    videos = video_set([np.zeros((40, 2))] * 4, [False, True, False, True])
+    x, _ = train_windows(videos, 4, 2, 1.0, np.array([100.0, 1.0], np.float32), np.random.default_rng(0))
+    assert x[..., 0].std() == pytest.approx(10.0, rel=0.15) and x[..., 1].std() == pytest.approx(0.1, rel=0.15)
+
+
+def test_dropped_frames_repeat_their_predecessor_and_never_go_back_in_time():
+    videos = video_set([np.arange(40.0)[:, None]] * 2, [False, True])
+    repeats = 0
+    for seed in range(5):
+        x, _ = train_windows(videos, 6, 2, 1.0, np.zeros(1, np.float32), np.random.default_rng(seed))
+        steps = np.diff(x[..., 0], axis=1)
+        assert (steps >= 0).all(), seed
+        repeats += int((steps == 0).sum())
+    assert repeats > 0  # some frames were dropped
+
+
+def test_feature_statistics_give_a_constant_feature_a_std_of_one():
+    videos = video_set([np.array([[5.0, 0.0], [5.0, 2.0]]), np.array([[5.0, 4.0], [5.0, 6.0]])], [False, True])
+    mean, std = feature_statistics(videos)
+    assert mean.tolist() == [5.0, 3.0]
+    assert std[0] == 1.0 and std[1] == pytest.approx(np.std([0.0, 2.0, 4.0, 6.0]))
+
+
+def test_a_video_needs_at_least_as_many_frames_as_a_window_spans():
+    try:
+        check_length(7, 7)
+    except VideoProblem as problem:
+        pytest.fail(f"a video exactly one window long was refused: {problem}")
+    with pytest.raises(VideoProblem, match="6 frames, but a sequence needs 7"):
+        check_length(6, 7)

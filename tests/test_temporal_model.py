@@ -9,8 +9,9 @@ import torch
 
 from faceauth.checkpoint import make_checkpoint
 from faceauth.tasks import get_task
+from faceauth.tasks.temporal.data import VideoSet
 from faceauth.tasks.temporal.features import TextureExtractor
-from faceauth.tasks.temporal.model import KINDS, TemporalModel
+from faceauth.tasks.temporal.model import KINDS, TemporalModel, video_scores
 
 
 @pytest.mark.parametrize("bidirectional", [False, True])
@@ -61,3 +62,13 @@ def test_onnx_keeps_batch_and_sequence_dynamic(tmp_path, bidirectional):
         x = torch.randn(batch, seq, 6)
         out = session.run(None, {"features": x.numpy()})[0]
         assert out.shape == (batch,) and np.abs(out - model.eval()(x).detach().numpy()).max() < 1e-4
+
+
+def test_a_videos_score_is_the_mean_probability_of_its_windows():
+    """A head that outputs logit log 3 on every window scores every video sigmoid(log 3) = 0.75."""
+    rng = np.random.default_rng(0)
+    videos = VideoSet([rng.normal(size=(n, 3)).astype(np.float32) for n in (6, 9, 13)], np.array([False, True, True]),
+                      np.array(["", "print", "replay"]), ["a", "b", "c"], "generated", "test")
+    model = TemporalModel(feature_dim=3, kind="time_blind").eval()
+    model.set_clip_head(np.zeros(3), np.log(3))
+    assert np.allclose(video_scores(model, videos, 4, 1, torch.device("cpu")), 0.75)
