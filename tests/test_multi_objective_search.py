@@ -102,3 +102,34 @@ def test_bad_objective_flags_are_refused_before_ray_starts(tmp_path, capsys, fla
     assert run_tune(tmp_path, "bad", *flags, task="liveness") == 2
     assert words in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_killed_two_objective_search_resumes_into_the_same_study(tmp_path):
+    import os
+    import signal
+
+    from faceauth.search.result import STUDY_FILE, load_study
+    from tests.tune_helpers import results_of, start_tune, wait_for
+
+    flags = ["--search-space", _space(tmp_path), "--trials", "4", "--max-concurrent", "1", "--scheduler", "none"]
+    proc = start_tune(tmp_path, "mo-killed", *flags, task="liveness")
+    run = tmp_path / "runs" / "mo-killed"
+    finished = lambda d: any(r.get("completed") or r.get("early_stopped") for r in results_of(d))  # noqa: E731
+    try:
+        wait_for(lambda: sum(finished(d) for d in run.glob("liveness_*")) >= 2, 300, "two finished trials")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    before = {d.name: results_of(d) for d in run.glob("liveness_*") if finished(d)}
+    assert 2 <= len(before) < 4 and not (run / "trials.parquet").exists()
+
+    assert run_tune(tmp_path, "mo-killed", "--resume", task="liveness") == 0
+    rows = trials(run)
+    assert len(rows) == 4 and all(r["status"] in ("completed", "early_stopped") for r in rows)
+    for name, lines in before.items():  # finished trials were not run again
+        assert results_of(run / name) == lines
+    study = load_study(run / STUDY_FILE, "mo-killed")
+    told = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert sorted(t.number for t in told) == sorted(r["trial_number"] for r in rows)
+    assert all(len(t.values) == 2 for t in told)
+    assert sum(r["picked"] for r in rows) == 1 and any(r["pareto"] for r in rows)

@@ -27,11 +27,11 @@ def run_tune(tmp_path: Path, name: str, *extra: str, storage: str | None = None,
     return tune_cli.main(tune_args(tmp_path, name, *extra, storage=storage, task=task))
 
 
-def start_tune(tmp_path: Path, name: str, *extra: str, output: Path | None = None) -> subprocess.Popen:
+def start_tune(tmp_path: Path, name: str, *extra: str, output: Path | None = None, task: str = "fusion") -> subprocess.Popen:
     """The command as a user runs it, in its own process group (so a test can kill all of it); what it
     prints (stdout and stderr) goes to `output` when given."""
     sink = open(output, "w") if output else subprocess.DEVNULL  # noqa: SIM115 (the child holds it)
-    return subprocess.Popen([sys.executable, "-m", "faceauth.tune", *tune_args(tmp_path, name, *extra)],
+    return subprocess.Popen([sys.executable, "-m", "faceauth.tune", *tune_args(tmp_path, name, *extra, task=task)],
                             cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT if output else subprocess.DEVNULL,
                             start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
