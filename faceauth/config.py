@@ -150,6 +150,25 @@ def one_line(err: BaseException) -> str:
     return " ".join(line.strip() for line in str(err).splitlines() if line.strip() and line.strip() != "^")
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error: PyYAML keeps the
+    last silently, so a value the user set earlier in the file would be ignored without a word."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line + 1)
+            except TypeError:  # an unhashable key: the base loader names it
+                break
+            if first != key_node.start_mark.line + 1:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key '{key}' appears twice (lines {first} and {key_node.start_mark.line + 1}); keep one",
+                    key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml_file(path: Path, what: str, missing: str, fix: str) -> Any:
     """The parsed YAML (JSON for a .json file) of a file the user names. `what` begins every error
     ("config file x.yaml"), `missing` is the whole error for a missing file, `fix` ends the others."""
@@ -162,7 +181,7 @@ def read_yaml_file(path: Path, what: str, missing: str, fix: str) -> Any:
     except OSError as err:
         raise FaceauthError(f"{what} cannot be read ({err.strerror})") from None
     try:
-        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        return json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except (yaml.YAMLError, json.JSONDecodeError) as err:
         raise FaceauthError(f"{what} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
                             f"{one_line(err)}") from None

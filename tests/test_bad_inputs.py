@@ -133,6 +133,7 @@ CONFIGS = {
     "NaN learning rate": ("lr: .nan\n", "lr"),
     "zero batch size": ("batch_size: 0\n", "batch_size"),
     "binary file": (b"\xff\xfe\x00\x81garbage", "cfg.yaml"),
+    "a key given twice": ("lr: 0.001\nepochs: 2\nlr: 0.5\n", "key 'lr' appears twice (lines 1 and 3)"),
     "a folder": ("<dir>", "cfg.yaml"),
 }
 
@@ -169,6 +170,8 @@ SPACES = {
     "unknown metric": ("metric: far_at_tar\nmode: max\nparameters:\n  lr: {type: float, low: 0.1, high: 0.2}\n", "far_at_tar"),
     "bad mode": ("metric: eer\nmode: maximise\nparameters:\n  lr: {type: float, low: 0.1, high: 0.2}\n", "mode"),
     "parameters a list": ("metric: eer\nmode: min\nparameters: [lr]\n", "parameters"),
+    "a parameter given twice": ("metric: eer\nmode: min\nparameters:\n  lr: {type: float, low: 0.1, high: 0.2}\n"
+                                "  lr: {type: float, low: 0.3, high: 0.4}\n", "key 'lr' appears twice"),
     "unknown type": ("metric: eer\nmode: min\nparameters:\n  lr: {type: uniform, low: 0.1, high: 0.2}\n", "uniform"),
     "unknown fixed key": ("metric: eer\nmode: min\nfixed: {epochz: 2}\nparameters:\n  lr: {type: float, low: 0.1, high: 0.2}\n",
                           "epochz"),
