@@ -169,6 +169,18 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_json_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    twice = sorted({key for key in keys if keys.count(key) > 1})
+    if twice:
+        raise _DuplicateKey(f"key '{twice[0]}' appears twice in one object; keep one")
+    return dict(pairs)
+
+
 def read_yaml_file(path: Path, what: str, missing: str, fix: str) -> Any:
     """The parsed YAML (JSON for a .json file) of a file the user names. `what` begins every error
     ("config file x.yaml"), `missing` is the whole error for a missing file, `fix` ends the others."""
@@ -181,8 +193,10 @@ def read_yaml_file(path: Path, what: str, missing: str, fix: str) -> Any:
     except OSError as err:
         raise FaceauthError(f"{what} cannot be read ({err.strerror})") from None
     try:
-        return json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
-    except (yaml.YAMLError, json.JSONDecodeError) as err:
+        if path.suffix == ".json":
+            return json.loads(text, object_pairs_hook=_unique_json_keys)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+    except (yaml.YAMLError, json.JSONDecodeError, _DuplicateKey) as err:
         raise FaceauthError(f"{what} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
                             f"{one_line(err)}") from None
 

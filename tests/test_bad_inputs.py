@@ -157,6 +157,10 @@ for _kind, (_content, _named) in CONFIGS.items():
          lambda w, c=_content: ["fusion", "--config", config_path(w, c), "--storage", str(w.tmp / "runs"),
                                 "--log-dir", w.logs], _named)
 
+case("train fusion config: a JSON key given twice", "train",
+     lambda w: ["fusion", "--config", w.file("cfg.json", '{"lr": 0.001, "epochs": 2, "lr": 0.5}'), "--log-dir", w.logs,
+                "--output", w.keep("out.pth")], "cfg.json", "key 'lr' appears twice")
+
 # ---- search spaces --------------------------------------------------------------------------------
 SPACES = {
     "missing": (None, "nope.yaml"),
