@@ -10,6 +10,7 @@ import dataclasses
 import difflib
 import json
 import numbers
+import re
 import types
 import typing
 from pathlib import Path
@@ -49,6 +50,9 @@ class TrainConfig:
         check(0.0 <= self.augment_strength <= 1.0, "augment_strength", "must lie in [0, 1]")
         check(self.patience >= 0, "patience", "must be >= 0")
         check(self.max_steps_per_epoch >= 0, "max_steps_per_epoch", "must be >= 0")
+        for key in ("seed", "data_seed"):  # data_seed: the tasks that split or generate data
+            value = getattr(self, key, 0)
+            check(0 <= value < 2**32, key, "must lie in 0..2**32-1 (numpy's generators refuse a negative seed)")
 
 
 def check(ok: bool, key: str, message: str) -> None:
@@ -179,6 +183,13 @@ def _unique_json_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     if twice:
         raise _DuplicateKey(f"key '{twice[0]}' appears twice in one object; keep one")
     return dict(pairs)
+
+
+# YAML 1.2 floats: PyYAML (YAML 1.1) reads `lr: 1e-3` as the string "1e-3", which then fails as "not a number".
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
 
 
 def read_yaml_file(path: Path, what: str, missing: str, fix: str) -> Any:

@@ -25,6 +25,9 @@ def test_unknown_key_names_the_key_and_suggests_the_right_one():
     ("loss", "focal", "key 'loss' must be one of 'contrastive', 'triplet', 'arcface'"),
     ("synthetic", "yes", "key 'synthetic' must be true or false"),
     ("augment_strength", 1.5, "'augment_strength' must lie in"),
+    ("seed", -1, "'seed' must lie in 0..2"),
+    ("data_seed", -1, "'data_seed' must lie in 0..2"),
+    ("arcface_scale", 0.0, "'arcface_scale' must be positive"),
 ])
 def test_wrong_types_and_values_name_the_key(key, value, expected):
     with pytest.raises(FaceauthError, match=expected):
@@ -75,3 +78,17 @@ def test_every_shipped_config_builds_for_every_task(path):
     for task in list_tasks():
         values = select_task_values(raw, task, list_tasks(), str(path))
         build_config(get_task(task).config_cls, values, str(path))
+
+
+def test_yaml_numbers_in_exponent_form_are_numbers(tmp_path):
+    """`lr: 1e-3` is a number, as in YAML 1.2 and every other tool, not the string PyYAML makes of it."""
+    path = tmp_path / "cfg.yaml"
+    path.write_text("lr: 1e-3\nweight_decay: 5E-5\nmargin: 2.5e-1\ntag: 1e3x\n")
+    assert load_config_file(path) == {"lr": 0.001, "weight_decay": 5e-05, "margin": 0.25, "tag": "1e3x"}
+
+
+def test_a_key_given_twice_names_both_lines(tmp_path):
+    path = tmp_path / "cfg.yaml"
+    path.write_text("fusion:\n  lr: 0.001\n  epochs: 2\n  lr: 0.5\n")
+    with pytest.raises(FaceauthError, match=r"key 'lr' appears twice \(lines 2 and 4\)"):
+        load_config_file(path)

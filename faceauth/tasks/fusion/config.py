@@ -72,6 +72,7 @@ class FusionConfig(TrainConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check(self.num_identities >= 6, "num_identities", "must be at least 6 (2 per split)")
+        check(self.arcface_scale > 0, "arcface_scale", "must be positive (0 makes every logit 0: nothing to learn)")
         check(self.samples_per_id >= 2, "samples_per_id", "must be at least 2 (genuine pairs need two samples)")
         check(self.embedding_dim >= 2, "embedding_dim", "must be at least 2")
         from faceauth.tasks.fusion.synthetic import REGIMES
