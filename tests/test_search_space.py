@@ -92,3 +92,25 @@ def test_concurrency_follows_cpus_and_gpus():
     single = SearchOptions(task="fusion", trials=100)
     assert plan_concurrency(single, {"CPU": 2}, [{"CPU": 2}]) == 2
     assert plan_concurrency(SearchOptions(task="fusion", trials=1), {"CPU": 2}, [{"CPU": 2}]) == 1
+    assert plan_concurrency(SearchOptions(task="fusion", trials=100, max_concurrent=3), {"CPU": 16}, [{"CPU": 16}]) == 3
+    halves = SearchOptions(task="fusion", trials=100, cpus_per_worker=0.5)
+    assert plan_concurrency(halves, {"CPU": 2}, [{"CPU": 2}]) == 4
+
+
+def test_a_trial_no_node_could_place_is_refused_saying_why():
+    from faceauth.search.runner import SearchOptions, unmet_resources
+
+    nodes = [{"CPU": 8, "GPU": 1}, {"CPU": 4}]
+    total = {"CPU": 12, "GPU": 1}
+    fits = SearchOptions(task="fusion", trials=4, cpus_per_worker=8)
+    assert unmet_resources(fits, total, nodes) is None
+    # 10 CPUs exist in the cluster, but no single node has them: a worker is placed on one node.
+    assert "more than any node has (largest: 8 CPUs)" in unmet_resources(
+        SearchOptions(task="fusion", trials=4, cpus_per_worker=10), total, nodes)
+    assert "more than any node has (largest: 1 GPUs)" in unmet_resources(
+        SearchOptions(task="fusion", trials=4, gpus_per_worker=2), total, nodes)
+    assert "the Ray cluster has none" in unmet_resources(SearchOptions(task="fusion", trials=4, gpus_per_worker=1),
+                                                         {"CPU": 12}, [{"CPU": 12}])
+    # Each worker fits a node, but the trial's 3 workers x 1 GPU exceed the cluster's one GPU.
+    assert "one trial needs 3 workers x 1 CPU x 1 GPU" in unmet_resources(
+        SearchOptions(task="fusion", trials=4, workers_per_trial=3, gpus_per_worker=1), total, nodes)
