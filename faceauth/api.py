@@ -18,6 +18,7 @@ logger (`logging.basicConfig(level=logging.INFO)` shows it).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,8 +55,6 @@ def keyword_value(action, key: str, value: Any) -> Any:
     the flag's kind; FaceauthError naming the keyword when it is not."""
     if action is None or value is None or isinstance(action.const, bool) and action.nargs == 0:
         return value
-    import os
-
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
     kind = action.type if callable(action.type) else str
@@ -67,7 +66,7 @@ def keyword_value(action, key: str, value: Any) -> Any:
             raise ValueError(f"{value!r} is not {'an integer' if kind is int else 'a number'}")
         elif kind is int:
             value = int(value)
-        elif kind is not int and kind is not float and not isinstance(value, (str, list, tuple)):
+        elif kind not in (int, float) and not isinstance(value, (str, list, tuple)):
             raise ValueError(f"{value!r} is of type {type(value).__name__}, not a string")
     except (TypeError, ValueError) as err:
         raise FaceauthError(f"keyword {key}: {err}") from None
@@ -103,8 +102,6 @@ def train(task: str | None = None, *, config_file: str | None = None, smoke_test
 def evaluate(model_path: str | Path, test_data: str | None = None, output_json: str | Path | None = None) -> dict[str, Any]:
     """`faceauth evaluate`: the model beside its baselines on test data; returns what it writes to
     `output_json` (default <model>.eval.json): task, verdict, metrics by system, details."""
-    import os
-
     from faceauth.evaluate import run_evaluation
 
     for key, value in (("model_path", model_path), ("test_data", test_data), ("output_json", output_json)):

@@ -13,6 +13,8 @@ shared per-image error, for temporal faint cues), so there is something left to 
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -28,26 +30,22 @@ CPU = torch.device("cpu")
 
 @pytest.fixture
 def prepared(tmp_path):
-    """(task name, config overrides) -> (config, TrainingRun, session): the trainer's own `prepare` on
-    its smoke-sized synthetic data, every step of an epoch run."""
-    opened = []
+    """(task name, config overrides) -> (config, TrainingRun): the trainer's own `prepare` on its
+    smoke-sized synthetic data, every step of an epoch run."""
+    with contextlib.ExitStack() as sessions:
 
-    def prepare(name: str, **overrides):
-        task = get_task(name)
-        values = {**task.smoke_overrides(), "synthetic": True, "max_steps_per_epoch": 0,
-                  "log_dir": str(tmp_path / "logs"), **overrides}
-        values["output" if name == "fusion" else "cache_dir"] = str(tmp_path / ("model.pth" if name == "fusion" else "cache"))
-        cfg = task.config(values)
-        session = LocalSession()
-        context = use_session(session)
-        context.__enter__()
-        opened.append(context)
-        seed_everything(cfg.seed)
-        return cfg, task.prepare(cfg, session)
+        def prepare(name: str, **overrides):
+            task = get_task(name)
+            values = {**task.smoke_overrides(), "synthetic": True, "max_steps_per_epoch": 0,
+                      "log_dir": str(tmp_path / "logs"), **overrides}
+            values["output" if name == "fusion" else "cache_dir"] = str(tmp_path / ("model.pth" if name == "fusion" else "cache"))
+            cfg = task.config(values)
+            session = LocalSession()
+            sessions.enter_context(use_session(session))
+            seed_everything(cfg.seed)
+            return cfg, task.prepare(cfg, session)
 
-    yield prepare
-    for context in reversed(opened):
-        context.__exit__(None, None, None)
+        yield prepare
 
 
 def train(run, epochs: int) -> list[float]:

@@ -101,8 +101,7 @@ def scan_split(folder: Path) -> tuple[list[Video], list[str]]:
             problems.append(not_a_folder(class_dir))
             continue
         if is_attack:  # spoof/: videos, and folders that are not videos themselves are attack types
-            found = [v for v in _visible(os.listdir(class_dir)) if _is_video_file(class_dir / v) or _is_frames_folder(class_dir / v)]
-            found = [Video(class_dir / v, True, UNTYPED_ATTACK) for v in found]
+            found = list(_videos_in(class_dir, True, UNTYPED_ATTACK, []))  # its other folders: the attack types below
             for sub in _visible(os.listdir(class_dir)):
                 path = class_dir / sub
                 if path.is_dir() and not _is_frames_folder(path):
