@@ -135,8 +135,8 @@ def _checkpoint_of(result, rows: list[dict[str, Any]]):
 
 
 def write_trials_table(records: list[TrialRecord], metric: str, path: Path,
-                       columns: dict[str, dict[str, Any]] | None = None) -> Path:
-    """One row per trial; `columns` adds per-trial values by trial id (e.g. feasible, pareto)."""
+                       extra: dict[str, dict[str, Any]] | None = None) -> Path:
+    """One row per trial; `extra` adds per-trial values by trial id (e.g. feasible, pareto)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -154,9 +154,12 @@ def write_trials_table(records: list[TrialRecord], metric: str, path: Path,
         row.update({f"last_{k}": v for k, v in r.last.items()
                     if k not in ray_keys and k != "loop_time_s" and not k.startswith(("time_", "timesteps_", "episodes_"))
                     and not k.endswith("iterations_since_restore")})
-        row.update((columns or {}).get(r.trial_id, {}))
+        row.update((extra or {}).get(r.trial_id, {}))
         rows.append(row)
-    table = pa.Table.from_pylist(rows)
+    # Every row with every column (pyarrow takes the columns from the first row): a parameter inactive
+    # in a trial, or a metric a failed trial never reported, is empty (null) there.
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    table = pa.Table.from_pylist([{key: row.get(key) for key in columns} for row in rows])
     # Typed even when no trial failed (an all-null column would have no type).
     for column, kind in (("error", pa.string()), ("started_at", pa.timestamp("us", tz="UTC")),
                          ("ended_at", pa.timestamp("us", tz="UTC")), ("trial_number", pa.int64())):

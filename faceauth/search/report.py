@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from statistics import NormalDist
 from typing import Any
@@ -62,37 +63,59 @@ def save_plot(fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> Path
     return path
 
 
-def parameter_importance(records: list[TrialRecord], space: SearchSpace) -> dict[str, float]:
-    """Optuna's PED-ANOVA importance over the trials that reported the metric (their best value).
-    PED-ANOVA needs no scikit-learn, unlike Optuna's default fANOVA."""
+def parameter_importance(records: list[TrialRecord], space: SearchSpace) -> list[tuple[str, dict[str, float]]]:
+    """Optuna's PED-ANOVA importance over the trials that reported the metric (their best value), in
+    sections: the parameters every trial has, over all trials; then each group of conditional
+    parameters (one `when`), over the trials where they were active. A parameter counts only where
+    it was active. PED-ANOVA needs no scikit-learn, unlike Optuna's default fANOVA."""
+    finished = [r for r in records if r.best is not None]
+    always = [n for n, p in space.parameters.items() if not p.when]
+    sections = [(f"all {len(finished)} trials", _importance(finished, always, always, space))]
+    groups: dict[str, list[str]] = {}
+    for name, p in space.parameters.items():
+        if p.when:
+            label = " and ".join(f"{k} = {v[0] if len(v) == 1 else ' or '.join(map(str, v))}" for k, v in p.when.items())
+            groups.setdefault(label, []).append(name)
+    for label, names in groups.items():
+        having = [r for r in finished if all(n in r.hyperparameters for n in names)]
+        measured = [n for n in always if len({json.dumps(r.hyperparameters.get(n)) for r in having}) > 1]
+        sections.append((f"the {len(having)} trials with {label}", _importance(having, [*measured, *names], names, space)))
+    return [(label, values) for label, values in sections if values]
+
+
+def _importance(records: list[TrialRecord], params: list[str], shown: list[str], space: SearchSpace) -> dict[str, float]:
+    """PED-ANOVA over `records` and `params` (every record has them all), reporting `shown`."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    finished = [r for r in records if r.best is not None]
-    if len(finished) < 3:
+    if len(records) < 3 or not params:
         return {}
-    distributions = space.optuna_distributions()
+    distributions = {k: v for k, v in space.optuna_distributions().items() if k in params}
     study = optuna.create_study(direction="maximize" if space.mode == "max" else "minimize")
-    for r in finished:
-        params = {k: space.parameters[k].encode(v) for k, v in r.hyperparameters.items() if k in distributions}
-        if set(params) != set(distributions):
-            continue
-        study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=r.best))
+    for r in records:
+        values = {k: space.parameters[k].encode(r.hyperparameters[k]) for k in params if k in r.hyperparameters}
+        if set(values) == set(params):
+            study.add_trial(optuna.trial.create_trial(params=values, distributions=distributions, value=r.best))
     if len(study.trials) < 3:
         return {}
     try:
-        return optuna.importance.get_param_importances(study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
+        importance = optuna.importance.get_param_importances(study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
     except (RuntimeError, ValueError):  # e.g. every trial has the same value
         return {}
+    return {k: v for k, v in importance.items() if k in shown}
 
 
-def plot_importance(importance: dict[str, float], path: Path) -> Path:
+def plot_importance(sections: list[tuple[str, dict[str, float]]], path: Path) -> Path:
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 0.4 * max(len(importance), 3) + 1))
-    names = list(importance)[::-1]
-    ax.barh(names, [importance[n] for n in names], color="tab:blue")
-    ax.set_xlabel("importance (PED-ANOVA)")
-    ax.set_title("Hyperparameter importance")
+    heights = [0.4 * max(len(values), 2) + 0.8 for _, values in sections]
+    fig, axes = plt.subplots(len(sections), 1, figsize=(7, sum(heights) + 0.5), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
+    for ax, (label, importance) in zip(axes[:, 0], sections):
+        names = list(importance)[::-1]
+        ax.barh(names, [importance[n] for n in names], color="tab:blue")
+        ax.set_title(label, fontsize=9)
+    axes[-1, 0].set_xlabel("importance (PED-ANOVA)")
+    fig.suptitle("Hyperparameter importance")
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)
@@ -231,7 +254,8 @@ def write_report(best_dir: Path, records: list[TrialRecord], space: SearchSpace,
     ]
     if importance:
         lines += ["## Hyperparameter importance", "",
-                  "Optuna's PED-ANOVA evaluator over the trials that reported the metric (each at its best epoch).", "",
+                  "Optuna's PED-ANOVA evaluator over the trials that reported the metric (each at its best epoch); "
+                  "a conditional parameter only over the trials where it was active.", "",
                   "![importance](importance.png)", ""]
     else:
         lines += ["Hyperparameter importance needs at least three finished trials with differing values.", ""]

@@ -244,10 +244,11 @@ def build_tuner(task: Task, options: SearchOptions, space: SearchSpace, base: di
     # (faceauth.search.searcher) and ASHA stops trials on the accuracy objective (space.metric).
     tell_all = space.multi_objective or bool(space.constraints)
     if tell_all:
-        searcher = ObjectivesSearch(space.objectives, space.constraints, points_to_evaluate=points,
+        searcher = ObjectivesSearch(space, space.objectives, space.constraints, points_to_evaluate=points,
                                     sampler=TPESampler(seed=options.seed), warm_start=options.warm_start, **study)
     else:
-        searcher = TaggedOptunaSearch(points_to_evaluate=points, sampler=TPESampler(seed=options.seed),
+        searcher = TaggedOptunaSearch(space, metric=space.metric, mode=space.mode, points_to_evaluate=points,
+                                      sampler=TPESampler(seed=options.seed),
                                       warm_start=options.warm_start, **study)
     on_metric = {"metric": space.metric, "mode": space.mode} if tell_all else {}
     if options.scheduler == "asha":
@@ -256,8 +257,7 @@ def build_tuner(task: Task, options: SearchOptions, space: SearchSpace, base: di
     else:
         scheduler = FIFOScheduler()
     return tune.Tuner(
-        trainable,
-        param_space=space.param_space(),
+        trainable,  # no param_space: the searcher samples each trial's active parameters (define-by-run)
         tune_config=tune.TuneConfig(
             metric=None if tell_all else space.metric, mode=None if tell_all else space.mode,
             search_alg=searcher, scheduler=scheduler,

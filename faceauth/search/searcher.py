@@ -2,9 +2,9 @@
 which can start from an earlier search's results (warm start); and, for several objectives or
 constraints, the same searcher told each trial's objectives and constraints (`ObjectivesSearch`).
 
-What Ray 2.60's OptunaSearch does on its own with several objectives, and what `ObjectivesSearch` adds:
-- With a metric list it ignores intermediate results (Optuna has no pruning for multi-objective
-  studies) and, when a trial ends, tells the study the metrics of the *last* result it saw. A trial
+What Ray 2.60's OptunaSearch does on its own, and what these searchers add:
+- When a trial ends it tells the study the metrics of the *last* result it saw (with a metric list
+  it also ignores intermediate results: Optuna has no pruning for multi-objective studies). A trial
   stopped by ASHA ends with its last report too, so it reaches the study COMPLETE, not lost. Here the
   study is told the figures of the model the trial keeps (the report whose epoch is `kept_epoch`,
   see faceauth.search.measure), which is the model best/ or pareto/ would ship.
@@ -17,55 +17,96 @@ What Ray 2.60's OptunaSearch does on its own with several objectives, and what `
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Sequence
 
 import optuna
+from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from faceauth.fit import Objective
 from faceauth.search.objectives import Constraint
+from faceauth.search.space import SampleActive, SearchSpace
 
 RAY_TRIAL_ID = "ray_trial_id"  # an Optuna trial's user attribute: the Tune trial it is (read by result.optuna_numbers)
 WARM_START_FROM = "warm_start_from"  # a warm-start trial's user attribute: the run and trial it comes from
+# An Optuna trial answered from the study without training: the Tune trial that evaluated its configuration.
+SAME_AS = "same_configuration_as"
+# The study's user attribute set when the searcher found no new configuration (the space is exhausted).
+EXHAUSTED = "space_exhausted_after"
+# Suggestions in a row that repeat evaluated configurations before the space counts as exhausted.
+MAX_REPEATS = 200
+
+log = logging.getLogger("faceauth")
 
 
 class TaggedOptunaSearch(OptunaSearch):
-    """Each Optuna trial records its Tune trial's id, so that trials.parquet gives every trial its
-    Optuna trial's number, also after a resume or a warm start (when Tune's and Optuna's counters part).
+    """Optuna's TPE over the search space's active parameters (define-by-run: a parameter whose `when`
+    does not hold is never sampled), with three additions:
 
-    `warm_start`: (params, value, origin) of an earlier search's trials, added to the new study as
-    finished trials before the first suggestion, so TPE starts from what worked before.
+    - Each Optuna trial records its Tune trial's id, so that trials.parquet gives every trial its
+      Optuna trial's number, also after a resume or a warm start (when Tune's and Optuna's counters part).
+    - No configuration is trained twice: a suggestion whose active values match a configuration this
+      search already evaluated (or is evaluating) is answered from the study with that trial's outcome
+      (at once, or when that trial ends) and the sampler is asked again. Every trial of the same search
+      trains with the same seed and data, so the answer is what training would give. A Tune trial is
+      therefore always a new configuration; after MAX_REPEATS repeats in a row the space counts as
+      exhausted and the search ends (the study records it).
+    - `warm_start`: (params, value, origin) of an earlier search's trials, added to the new study as
+      finished trials before the first suggestion, so TPE starts from what worked before. They are not
+      counted as evaluated here: the earlier search may have had other data.
     """
 
-    def __init__(self, *args: Any, warm_start: tuple[tuple[dict, float, str], ...] = (), **kwargs: Any):
-        super().__init__(*args, **kwargs)
+    def __init__(self, search_space: SearchSpace, *args: Any, warm_start: tuple[tuple[dict, float, str], ...] = (),
+                 **kwargs: Any):
+        self._search_space = search_space
         self._warm_start = tuple(warm_start)
+        self._evaluated: dict[str, str] = {}  # configuration key -> the Tune trial that trains it
+        self._waiting: dict[str, list[optuna.trial.Trial]] = {}  # Tune trial -> repeats to answer when it ends
+        self._answered = 0
+        self._kept_results: dict[str, dict[str, Any]] = {}
+        super().__init__(*args, space=SampleActive(search_space), **kwargs)
 
     def _setup_study(self, mode):
         super()._setup_study(mode)
+        distributions = self._search_space.optuna_distributions()
         for params, value, origin in self._warm_start:  # called once: a resume restores the study instead
             self._ot_study.add_trial(optuna.trial.create_trial(
                 state=optuna.trial.TrialState.COMPLETE, value=value, params=params,
-                distributions={k: self._space[k] for k in params}, user_attrs={WARM_START_FROM: origin}))
+                distributions={k: distributions[k] for k in params}, user_attrs={WARM_START_FROM: origin}))
 
     def suggest(self, trial_id: str):
-        config = super().suggest(trial_id)
-        if trial_id in self._ot_trials:
-            self._ot_trials[trial_id].set_user_attr(RAY_TRIAL_ID, trial_id)
-        return config
+        for _ in range(MAX_REPEATS):
+            config = super().suggest(trial_id)
+            key = self._search_space.config_key(config)
+            earlier = self._evaluated.get(key)
+            if earlier is None:
+                self._evaluated[key] = trial_id
+                self._ot_trials[trial_id].set_user_attr(RAY_TRIAL_ID, trial_id)
+                return config
+            self._answer(self._ot_trials.pop(trial_id), earlier)
+        self._ot_study.set_user_attr(EXHAUSTED, len(self._evaluated))
+        log.info(f"the search space has no configuration left that was not evaluated ({MAX_REPEATS} suggestions in a "
+                 f"row repeated one of the {len(self._evaluated)} evaluated): the search ends here")
+        return Searcher.FINISHED
 
-
-class ObjectivesSearch(TaggedOptunaSearch):
-    """Several objectives (a list of metrics and modes) or constraints: see this module's docstring."""
-
-    def __init__(self, objectives: Sequence[Objective], constraints: Sequence[Constraint], **kwargs: Any) -> None:
-        if len(objectives) > 1:
-            metric, mode = [o.metric for o in objectives], [o.mode for o in objectives]
+    def _answer(self, repeat: optuna.trial.Trial, earlier: str) -> None:
+        """Tell the study a repeated configuration's outcome: the earlier trial's, now or once it ends."""
+        repeat.set_user_attr(SAME_AS, earlier)
+        self._answered += 1
+        if earlier in self._completed_trials:
+            self._tell_like(repeat, earlier)
         else:
-            metric, mode = objectives[0].metric, objectives[0].mode
-        super().__init__(metric=metric, mode=mode, **kwargs)
-        self._constraints = tuple(constraints)
-        self._kept_results: dict[str, dict[str, Any]] = {}
+            self._waiting.setdefault(earlier, []).append(repeat)
+
+    def _tell_like(self, repeat: optuna.trial.Trial, earlier: str) -> None:
+        original = self._ot_trials.get(earlier)
+        frozen = self._ot_study.trials[original.number] if original is not None else None
+        if frozen is None or frozen.state != optuna.trial.TrialState.COMPLETE:
+            state = frozen.state if frozen is not None and frozen.state.is_finished() else optuna.trial.TrialState.FAIL
+            self._ot_study.tell(repeat, state=state)
+        else:
+            self._ot_study.tell(repeat, frozen.values if len(frozen.values) > 1 else frozen.value)
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if result.get("kept_epoch") is not None and result.get("kept_epoch") == result.get("epoch"):
@@ -73,10 +114,33 @@ class ObjectivesSearch(TaggedOptunaSearch):
         super().on_trial_result(trial_id, result)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        """The study is told the figures of the model the trial keeps (the report of its `kept_epoch`),
+        the model best/ would ship, not its last epoch's."""
+        kept = self._kept_results.pop(trial_id, None)
+        if result and kept is not None and kept.get("epoch") == result.get("kept_epoch"):
+            result = {**result, **kept}
+        self._before_tell(trial_id, result)
+        super().on_trial_complete(trial_id, result, error)
+        for repeat in self._waiting.pop(trial_id, []):
+            self._tell_like(repeat, trial_id)
+
+    def _before_tell(self, trial_id: str, result: dict | None) -> None:
+        """A hook for what the study must hold before the trial is told (constraints)."""
+
+
+class ObjectivesSearch(TaggedOptunaSearch):
+    """Several objectives (a list of metrics and modes) or constraints: see this module's docstring."""
+
+    def __init__(self, search_space: SearchSpace, objectives: Sequence[Objective], constraints: Sequence[Constraint],
+                 **kwargs: Any) -> None:
+        if len(objectives) > 1:
+            metric, mode = [o.metric for o in objectives], [o.mode for o in objectives]
+        else:
+            metric, mode = objectives[0].metric, objectives[0].mode
+        super().__init__(search_space, metric=metric, mode=mode, **kwargs)
+        self._constraints = tuple(constraints)
+
+    def _before_tell(self, trial_id: str, result: dict | None) -> None:
         if result and trial_id in self._ot_trials and trial_id not in self._completed_trials:
-            kept = self._kept_results.pop(trial_id, None)
-            if kept is not None and kept.get("epoch") == result.get("kept_epoch"):
-                result = {**result, **kept}
             for constraint in self._constraints:
                 self._ot_trials[trial_id].set_constraint(str(constraint), constraint.violation(result))
-        super().on_trial_complete(trial_id, result, error)

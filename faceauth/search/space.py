@@ -22,6 +22,17 @@ Several objectives and constraints (faceauth.search.objectives), instead of metr
 Types: float, log_float, int, log_int (with low, high, optional step) and categorical (choices).
 `default` (optional) is evaluated first; without one, the trainer config's default is used when it
 lies in the range.
+
+Conditional parameters: `when` makes a parameter active only where categorical parameters take
+given values (one value or a list of them; several keys must all hold):
+
+    fusion_kind: {type: categorical, choices: [score_average, linear, mlp]}
+    lr: {type: log_float, low: 1.0e-4, high: 1.0e-2, when: {fusion_kind: mlp}}
+    out_dim: {type: categorical, choices: [128, 256], when: {fusion_kind: [linear, mlp]}}
+
+An inactive parameter is not sampled (Optuna's define-by-run: `SampleActive`), leaves the trainer
+config's value as it is, is empty in trials.parquet and plays no part in the importance analysis,
+the warm start or the check for a configuration already evaluated (`config_key`).
 """
 
 from __future__ import annotations
@@ -56,6 +67,8 @@ class Parameter:
     step: float | None = None
     choices: tuple[Any, ...] = ()
     default: Any = None
+    # Active only where each named (categorical) parameter takes one of its listed values; {}: always.
+    when: dict[str, tuple[Any, ...]] = field(default_factory=dict)
 
     def encode(self, value: Any) -> Any:
         """Optuna's categorical choices must be primitives: a list choice travels as its JSON text."""
@@ -70,6 +83,19 @@ class Parameter:
         if self.type == "categorical":
             return value in self.choices
         return self.low <= value <= self.high
+
+    def active_under(self, values: dict[str, Any]) -> bool:
+        """Whether this parameter is active given the (decoded) values of the parameters before it."""
+        return all(name in values and values[name] in allowed for name, allowed in self.when.items())
+
+    def suggest(self, trial: Any) -> Any:
+        """Sample this parameter from an Optuna trial (encoded, like `param_space`)."""
+        if self.type == "categorical":
+            return trial.suggest_categorical(self.name, [self.encode(c) for c in self.choices])
+        log = self.type.startswith("log")
+        if self.type.endswith("int"):
+            return trial.suggest_int(self.name, int(self.low), int(self.high), step=1 if log else int(self.step or 1), log=log)
+        return trial.suggest_float(self.name, self.low, self.high, step=None if log else self.step, log=log)
 
 
 @dataclass(frozen=True)
@@ -91,6 +117,21 @@ class SearchSpace:
     @property
     def multi_objective(self) -> bool:
         return len(self.objectives) > 1
+
+    @property
+    def conditional(self) -> bool:
+        return any(p.when for p in self.parameters.values())
+
+    def active(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The entries of `values` (decoded) whose parameters are active under them; `parameters` is in
+        an order where every condition comes before the parameters it governs."""
+        return {**{k: v for k, v in values.items() if k not in self.parameters}, **_active(self.parameters, values)}
+
+    def config_key(self, sampled: dict[str, Any]) -> str:
+        """One configuration's identity: its active values (encoded or decoded alike), so two suggestions
+        that differ only in parameters their trainer does not read are the same configuration."""
+        active = self.active(self.decode(sampled))
+        return json.dumps({k: active[k] for k in sorted(active) if k in self.parameters}, sort_keys=True)
 
     def param_space(self) -> dict[str, Any]:
         from ray import tune
@@ -128,18 +169,54 @@ class SearchSpace:
         return distributions
 
     def defaults(self) -> dict[str, Any]:
-        """The first point to evaluate (encoded like the param space)."""
-        return {p.name: p.encode(p.default) for p in self.parameters.values() if p.default is not None}
+        """The first point to evaluate, its active parameters only (encoded like the param space)."""
+        return self._encode(self.active(self._default_values()))
+
+    def _default_values(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.parameters.values() if p.default is not None}
+
+    def _encode(self, values: dict[str, Any]) -> dict[str, Any]:
+        return {k: self.parameters[k].encode(v) for k, v in values.items()}
 
     def points_to_evaluate(self) -> list[dict[str, Any]]:
-        """The defaults, then each `also_evaluate` entry over them (encoded like the param space)."""
-        defaults = self.defaults()
-        extra = [{**defaults, **{k: self.parameters[k].encode(v) for k, v in point.items()}} for point in self.also_evaluate]
-        return [p for p in [defaults, *extra] if p]
+        """The defaults, then each `also_evaluate` entry over them (encoded like the param space), each
+        with its active parameters only and each configuration once."""
+        defaults = self._default_values()
+        points, keys = [], set()
+        for values in (defaults, *({**defaults, **point} for point in self.also_evaluate)):
+            point = self._encode(self.active(values))
+            if point and self.config_key(point) not in keys:
+                keys.add(self.config_key(point))
+                points.append(point)
+        return points
 
     def decode(self, sampled: dict[str, Any]) -> dict[str, Any]:
         """Sampled values back to config values (list choices from their JSON text)."""
         return {k: self.parameters[k].decode(v) if k in self.parameters else v for k, v in sampled.items()}
+
+
+def _active(parameters: dict[str, Parameter], values: dict[str, Any]) -> dict[str, Any]:
+    """The searched entries of `values` that are active, walking `parameters` in condition order."""
+    kept: dict[str, Any] = {}
+    for name, p in parameters.items():
+        if name in values and p.active_under(kept):
+            kept[name] = values[name]
+    return kept
+
+
+class SampleActive:
+    """Optuna define-by-run: sample the active parameters only, each condition before what it governs.
+    A class, not a closure: the searcher (and so this) is pickled into Tune's state for --resume."""
+
+    def __init__(self, space: SearchSpace):
+        self.space = space
+
+    def __call__(self, trial: Any) -> None:
+        sampled: dict[str, Any] = {}
+        for name, p in self.space.parameters.items():
+            if p.active_under(sampled):
+                sampled[name] = p.decode(p.suggest(trial))
+        return None  # Ray's searcher records each suggest_* call's value
 
 
 def default_space_path(task: str) -> Path:
@@ -193,6 +270,7 @@ def load_search_space(path: str | Path, config_cls: type, metric_names: tuple[st
         if name not in known:
             raise FaceauthError(f"{where} is not a field of {config_cls.__name__}; valid fields: {', '.join(known)}")
         parameters[name] = _parameter(name, spec, where, hints[name], getattr(defaults, name))
+    parameters = _with_conditions(path, params_raw, parameters, hints)
     fixed = raw.get("fixed") or {}
     if not isinstance(fixed, dict):
         raise FaceauthError(f"{path}: 'fixed' must be a mapping of config keys to values")
@@ -215,6 +293,7 @@ def load_search_space(path: str | Path, config_cls: type, metric_names: tuple[st
             if not parameters[name].contains(value):
                 raise FaceauthError(f"{where}: {value!r} lies outside its range or choices")
             converted[name] = value
+        _check_point_active(path, index, converted, parameters)
         points.append(converted)
     return SearchSpace(str(path), metric, mode, parameters, dict(fixed), tuple(points), objectives, constraints)
 
@@ -240,7 +319,7 @@ def _parameter(name: str, spec: Any, where: str, hint: Any, config_default: Any)
     kind = spec.get("type")
     if kind not in TYPES:
         raise FaceauthError(f"{where}: type must be one of {', '.join(TYPES)}, got {kind!r}")
-    allowed = {"type", "default"} | ({"choices"} if kind == "categorical" else {"low", "high", "step"})
+    allowed = {"type", "default", "when"} | ({"choices"} if kind == "categorical" else {"low", "high", "step"})
     extra = set(spec) - allowed
     if extra:
         raise FaceauthError(f"{where}: key(s) {', '.join(sorted(extra))} do not apply to type {kind}")
@@ -278,3 +357,70 @@ def _parameter(name: str, spec: Any, where: str, hint: Any, config_default: Any)
         if not param.contains(default):
             raise FaceauthError(f"{where}: default {default!r} lies outside its range or choices")
     return Parameter(**{**param.__dict__, "default": default})
+
+
+def _with_conditions(path: Path, params_raw: dict, parameters: dict[str, Parameter], hints: dict) -> dict[str, Parameter]:
+    """Each parameter's `when`, checked (a searched categorical parameter, values among its choices, no
+    cycle), and the parameters in an order where every condition comes before what it governs."""
+    conditions: dict[str, dict[str, tuple[Any, ...]]] = {}
+    for name, spec in params_raw.items():
+        when = spec.get("when")
+        where = f"{path}: parameter '{name}' when"
+        if when is None:
+            conditions[name] = {}
+            continue
+        if not isinstance(when, dict) or not when:
+            raise FaceauthError(f"{where} must map a categorical parameter to a value or a list of values, "
+                                "e.g. when: {fusion_kind: mlp}")
+        conditions[name] = {}
+        for other, value in when.items():
+            if other not in parameters:
+                raise FaceauthError(f"{where}: '{other}' is not a searched parameter; searched: {', '.join(parameters)}")
+            if other == name:
+                raise FaceauthError(f"{where}: a parameter cannot depend on itself")
+            condition = parameters[other]
+            if condition.type != "categorical":
+                raise FaceauthError(f"{where}: '{other}' is a {condition.type} range; a condition needs a categorical parameter")
+            # A list lists alternatives, unless the choices are lists themselves (then a list of lists does).
+            if any(isinstance(c, list) for c in condition.choices):
+                items = value if isinstance(value, list) and value and all(isinstance(v, list) for v in value) else [value]
+            else:
+                items = value if isinstance(value, list) else [value]
+            allowed = []
+            for item in items:
+                item = coerce(item, hints[other], f"{where} {other}")
+                item = list(item) if isinstance(item, tuple) else item
+                if item not in condition.choices:
+                    raise FaceauthError(f"{where}: {other} = {item!r} is not one of its choices "
+                                        f"({', '.join(map(repr, condition.choices))})")
+                allowed.append(item)
+            conditions[name][other] = tuple(allowed)
+    ordered: list[str] = []
+    visiting: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in ordered:
+            return
+        if name in visiting:
+            cycle = " -> ".join([*visiting[visiting.index(name):], name])
+            raise FaceauthError(f"{path}: the 'when' conditions form a cycle ({cycle}); a parameter's condition "
+                                "may not depend on the parameter itself")
+        visiting.append(name)
+        for other in conditions[name]:
+            visit(other)
+        visiting.pop()
+        ordered.append(name)
+
+    for name in parameters:
+        visit(name)
+    return {name: dataclasses.replace(parameters[name], when=conditions[name]) for name in ordered}
+
+
+def _check_point_active(path: Path, index: int, point: dict[str, Any], parameters: dict[str, Parameter]) -> None:
+    """An also_evaluate entry may not set a parameter its own values switch off (it would be ignored)."""
+    active = _active(parameters, {**{p.name: p.default for p in parameters.values() if p.default is not None}, **point})
+    for name in point:
+        if name not in active:
+            condition = ", ".join(f"{k} in {list(v)}" for k, v in parameters[name].when.items())
+            raise FaceauthError(f"{path}: also_evaluate[{index}] sets '{name}', which is inactive there (it applies only "
+                                f"when {condition}); drop it from that entry")

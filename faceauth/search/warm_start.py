@@ -39,11 +39,14 @@ def warm_start_trials(run: str | Path, task: str, space: SearchSpace) -> tuple[t
     trials = []
     for row in rows:
         value = row.get(f"best_{space.metric}")
-        params = {name: row.get(f"param_{name}") for name in space.parameters}
-        if not isinstance(value, (int, float)) or not math.isfinite(value) or any(v is None for v in params.values()):
-            continue  # failed, never started, or from another space
-        decoded = {name: p.decode(params[name]) for name, p in space.parameters.items()}
-        if all(p.contains(decoded[name]) for name, p in space.parameters.items()):
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            continue  # failed or never started
+        # A parameter inactive in a trial is empty in its row; the trial counts with its active ones only.
+        decoded = {name: p.decode(row[f"param_{name}"]) for name, p in space.parameters.items()
+                   if row.get(f"param_{name}") is not None}
+        active = space.active(decoded)
+        missing = [n for n, p in space.parameters.items() if n not in active and p.active_under(active)]
+        if active == decoded and not missing and all(space.parameters[n].contains(v) for n, v in decoded.items()):
             trials.append(({n: space.parameters[n].encode(v) for n, v in decoded.items()}, float(value),
                            f"{run.name}/{row.get('trial_name') or row.get('trial_id')}"))
     if not trials:
