@@ -6,10 +6,18 @@ accepted when its score >= threshold.
 Presentation-attack detection (liveness, temporal), ISO/IEC 30107-3 with spoof as the attack class:
 a sample's score is its attack probability; it is classified as an attack when score >= threshold.
 APCER is the share of attacks accepted as bona fide, BPCER the share of bona fide rejected as attacks.
+
+A threshold chosen on validation scores is placed where it transfers: every threshold between the
+lowest score it accepts and the next score below gives the same validation decisions, and a threshold
+at the accepted score itself leaves no margin, so new data a hair beyond the validation edge is
+misclassified. `centre_in_gap` moves such a threshold to the middle of that gap (in the logit for
+probabilities, in the scores' own units otherwise) without changing any validation rate; on a split
+that separates the classes this is the middle of the gap between them.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +26,11 @@ VERIFICATION_KEYS = ("eer", "roc_auc", "tar_at_far_1e-2", "tar_at_far_1e-3", "ac
 PAD_KEYS = ("apcer", "bpcer", "acer", "hter", "eer", "roc_auc", "bpcer_at_apcer_5pct", "bpcer_at_apcer_1pct")
 # Metrics where higher is better; every other PAD rate is an error rate (lower is better).
 HIGHER_IS_BETTER = ("roc_auc", "accuracy", "tar_at_far_")
+# A threshold chosen on a validation split with fewer samples than this in either class comes with a
+# warning. With n samples of a class, the class's score nearest the threshold sits on average at its
+# 1 / (n + 1) tail quantile: below 20 that edge can lie inside the class's 5% tail, so the gap seen on
+# validation says little about where new samples of that class will fall.
+MIN_THRESHOLD_SAMPLES = 20
 
 
 @dataclass(frozen=True)
@@ -93,6 +106,42 @@ def equal_error_rate(curve: RocCurve) -> tuple[float, float]:
     return float(eer), float(threshold)
 
 
+def gap_midpoint(low: float, high: float, logit: bool) -> float:
+    """The middle of the open interval (low, high) between two consecutive scores: in the logit when
+    `logit` and both lie inside (0, 1) (probabilities: the middle of 0.9 and 0.999 is 0.99, where
+    the model's raw output is halfway), else in the scores' own units. `high` when no float lies
+    strictly between them."""
+    if logit and 0.0 < low and high < 1.0:
+        middle_logit = (math.log(low) - math.log1p(-low) + math.log(high) - math.log1p(-high)) / 2.0
+        middle = 1.0 / (1.0 + math.exp(-middle_logit))
+    else:
+        middle = low + (high - low) / 2.0
+    return float(middle) if low < middle < high else float(high)
+
+
+def centre_in_gap(threshold: float, curve: RocCurve, logit: bool) -> float:
+    """`threshold` (decisions: score >= threshold) moved off the edge: when it equals one of the curve's
+    scores and a lower score exists, to the middle of the gap between them (`gap_midpoint`; the logit
+    only when every score lies in [0, 1]). Every score keeps its side, so every rate on these scores
+    is unchanged. A threshold already strictly between two scores (an interpolated EER threshold),
+    below all of them, or above all of them is returned as it is."""
+    scores = curve.thresholds[1:]  # the distinct scores, highest first
+    at = np.flatnonzero(scores == threshold)
+    if at.size == 0 or at[0] + 1 >= scores.size:
+        return float(threshold)
+    probabilities = logit and scores[-1] >= 0.0 and scores[0] <= 1.0
+    return gap_midpoint(float(scores[at[0] + 1]), float(threshold), probabilities)
+
+
+def few_samples_warning(positives: int, negatives: int, positive_name: str, negative_name: str) -> str | None:
+    """A warning when a threshold was chosen on fewer than MIN_THRESHOLD_SAMPLES of either class, else None."""
+    if min(positives, negatives) >= MIN_THRESHOLD_SAMPLES:
+        return None
+    return (f"the threshold was chosen on {positives} {positive_name} and {negatives} {negative_name} "
+            f"(fewer than {MIN_THRESHOLD_SAMPLES} of a class): the operating point is uncertain and the error "
+            "rates on new data may be well off the validation ones")
+
+
 def roc_auc(curve: RocCurve) -> float:
     """Area under the ROC (trapezoids over tie-collapsed points = Mann-Whitney U with ties as 1/2)."""
     return float(np.sum(np.diff(curve.fpr) * (curve.tpr[1:] + curve.tpr[:-1]) / 2.0))
@@ -114,7 +163,8 @@ def enough_impostors(impostor_count: int | float, far: float) -> bool:
 def verification_metrics(genuine: np.ndarray, impostor: np.ndarray, low_far: bool = False) -> dict[str, float | None]:
     """`accuracy` weighs the genuine and impostor classes equally (the balanced protocol of LFW-style
     pair lists), so a pair set with 20x more impostors does not make it trivially high; `threshold`
-    is the score threshold where that best accuracy is reached.
+    is a score threshold where that best accuracy is reached: the middle of the gap below the lowest
+    score it accepts (cosine similarities: in their own units, `centre_in_gap`).
 
     `low_far` adds `tar_at_far_1e-4`: None when there are too few impostor pairs for it (fewer than
     MIN_IMPOSTORS_BEYOND / 1e-4 = 100,000), as a TAR at a FAR that 3 impostors decide means nothing."""
@@ -128,7 +178,7 @@ def verification_metrics(genuine: np.ndarray, impostor: np.ndarray, low_far: boo
         "tar_at_far_1e-2": tpr_at_fpr(curve, 1e-2),
         "tar_at_far_1e-3": tpr_at_fpr(curve, 1e-3),
         "accuracy": float(balanced[best]),
-        "threshold": float(curve.thresholds[best]),
+        "threshold": centre_in_gap(float(curve.thresholds[best]), curve, logit=False),
     }
     if low_far:
         metrics["tar_at_far_1e-4"] = tpr_at_fpr(curve, 1e-4) if enough_impostors(np.size(impostor), 1e-4) else None
@@ -142,8 +192,12 @@ def bpcer_at_apcer(curve: RocCurve, max_apcer: float) -> float:
 
 
 def pad_threshold(attack_scores: np.ndarray, bonafide_scores: np.ndarray) -> float:
-    """The operating threshold chosen on a validation split: the EER threshold."""
-    return equal_error_rate(roc_curve(attack_scores, bonafide_scores))[1]
+    """The operating threshold chosen on a validation split: the EER threshold, moved to the middle of
+    the gap below it (in the logit of the attack probability) where it sits on a score (`centre_in_gap`).
+    On a split that separates attacks from bona fide samples that is the logit midpoint between the
+    highest bona fide and the lowest attack score, not the lowest attack score itself."""
+    curve = roc_curve(attack_scores, bonafide_scores)
+    return centre_in_gap(equal_error_rate(curve)[1], curve, logit=True)
 
 
 def pad_metrics(
@@ -151,16 +205,19 @@ def pad_metrics(
     bonafide_scores: np.ndarray,
     threshold: float | None = None,
     attack_types: np.ndarray | None = None,
-) -> dict[str, float]:
+) -> dict[str, float | str]:
     """ISO/IEC 30107-3 metrics. `threshold` should come from the validation split (`pad_threshold`);
-    without one, the EER threshold of these scores is used (right only on the validation split itself).
+    without one, these scores' own `pad_threshold` is used (right only on the validation split itself),
+    and `threshold_warning` (text) is added when they hold fewer than MIN_THRESHOLD_SAMPLES attacks or
+    bona fide samples.
     With `attack_types` (one label per attack score), APCER per type and the worst one are added.
     A score exactly at the threshold is classified as an attack."""
     attack = _as_scores(attack_scores, "attack")
     bonafide = _as_scores(bonafide_scores, "bona fide")
     curve = roc_curve(attack, bonafide)  # attack is the positive class
     eer, eer_threshold = equal_error_rate(curve)
-    threshold = eer_threshold if threshold is None else float(threshold)
+    chosen_here = threshold is None
+    threshold = centre_in_gap(eer_threshold, curve, logit=True) if chosen_here else float(threshold)
     apcer = float(np.mean(attack < threshold))
     bpcer = float(np.mean(bonafide >= threshold))
     metrics = {
@@ -181,4 +238,7 @@ def pad_metrics(
         per_type = {str(t): float(np.mean(attack[attack_types == t] < threshold)) for t in np.unique(attack_types)}
         metrics.update({f"apcer_{t}": v for t, v in per_type.items()})
         metrics["apcer_worst"] = max(per_type.values())
+    warning = few_samples_warning(attack.size, bonafide.size, "attacks", "bona fide samples") if chosen_here else None
+    if warning:
+        metrics["threshold_warning"] = warning
     return metrics

@@ -7,6 +7,12 @@ subjects) for an error rate the team names, and what that threshold actually giv
   (share of attacks scored below it, accepted as bona fide) is at most A, i.e. the lowest BPCER
   within the APCER.
 
+Either threshold then moves off the edge score into the middle of the gap below it (the logit
+midpoint for PAD's attack probabilities, the plain midpoint for verification's cosine similarities:
+faceauth.metrics.centre_in_gap), which keeps every validation rate and leaves new data just beyond the
+validation edge on the right side. A validation split with fewer than MIN_THRESHOLD_SAMPLES of either
+class adds a warning: the operating point is uncertain there.
+
 On the test data the same threshold gives FAR/FRR (APCER/BPCER) that drift from the promise; each
 comes with a 95% percentile bootstrap interval over the independent units behind the scores
 (identities, videos or subjects: Evaluation.groups; faceauth.verdict.metric_intervals), so the team sees
@@ -19,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from faceauth.metrics import MIN_IMPOSTORS_BEYOND, roc_curve
+from faceauth.metrics import MIN_IMPOSTORS_BEYOND, centre_in_gap, few_samples_warning, roc_curve
 from faceauth.evaluation import Evaluation
 from faceauth.verdict import RESAMPLES, metric_intervals
 
@@ -31,7 +37,10 @@ TARGETS = {
 
 
 def choose_threshold(positive: np.ndarray, negative: np.ndarray, target: str, value: float) -> float:
-    """The threshold on `score >= threshold` (positive: genuine / attack) meeting the target on these scores."""
+    """The threshold on `score >= threshold` (positive: genuine / attack) meeting the target on these scores:
+    the loosest (far) or strictest (apcer) score meeting it, then moved to the middle of the gap to the
+    next score below, where the rates on these scores stay the same (`centre_in_gap`; in the logit for
+    apcer, whose scores are attack probabilities)."""
     curve = roc_curve(positive, negative)
     if target == "far":
         allowed = np.flatnonzero(curve.fpr <= value + 1e-12)
@@ -41,8 +50,8 @@ def choose_threshold(positive: np.ndarray, negative: np.ndarray, target: str, va
         index = int(allowed[0])  # the strictest: lowest BPCER
     threshold = float(curve.thresholds[index])
     if not np.isfinite(threshold):  # accept nothing: just above the highest score seen
-        threshold = float(np.nextafter(curve.thresholds[1], np.inf))
-    return threshold
+        return float(np.nextafter(curve.thresholds[1], np.inf))
+    return centre_in_gap(threshold, curve, logit=target == "apcer")
 
 
 def rates(positive: np.ndarray, negative: np.ndarray, threshold: float) -> tuple[float, float]:
@@ -88,10 +97,10 @@ def operating_point(target: str, value: float, validation: Evaluation, test: Eva
     result = {
         "target": {bounded: value},
         "threshold": threshold,
-        "rule": (f"the loosest threshold with validation FAR <= {value:g} (highest TAR); accept a pair when its score "
-                 ">= threshold" if target == "far" else
-                 f"the strictest threshold with validation APCER <= {value:g} (lowest BPCER); an attack when the score "
-                 ">= threshold"),
+        "rule": (f"the loosest threshold with validation FAR <= {value:g} (highest TAR), in the middle of the gap to the "
+                 "next score below; accept a pair when its score >= threshold" if target == "far" else
+                 f"the strictest threshold with validation APCER <= {value:g} (lowest BPCER), in the middle (logit) of the "
+                 "gap to the next score below; an attack when the score >= threshold"),
         "validation": {**_named(target, *rates(val_positive, val_negative, threshold)),
                        "positives": len(val_positive), "negatives": len(val_negative)},
         "test": {**_named(target, *rates(positive, negative, threshold)),
@@ -99,11 +108,17 @@ def operating_point(target: str, value: float, validation: Evaluation, test: Eva
                  "positives": len(positive), "negatives": len(negative),
                  "bootstrap": f"{resamples} resamples of the test {unit}"},
     }
+    warnings = []
     if bounded_count * value < MIN_IMPOSTORS_BEYOND:
         counted = negative_name if target == "far" else positive_name
-        result["warning"] = (f"the validation split has {bounded_count} {counted}: {bounded} = {value:g} is decided by "
-                             f"{bounded_count * value:.2g} of them (at least {MIN_IMPOSTORS_BEYOND} are needed to resolve it); "
-                             "the threshold is as strict as the validation data can say, and the test figures show how far off it is")
+        warnings.append(f"the validation split has {bounded_count} {counted}: {bounded} = {value:g} is decided by "
+                        f"{bounded_count * value:.2g} of them (at least {MIN_IMPOSTORS_BEYOND} are needed to resolve it); "
+                        "the threshold is as strict as the validation data can say, and the test figures show how far off it is")
+    few = few_samples_warning(len(val_positive), len(val_negative), positive_name, negative_name)
+    if few:
+        warnings.append(few)
+    if warnings:
+        result["warning"] = "; ".join(warnings)
     result["summary"] = summary_text(target, result, other)
     return result
 
@@ -121,7 +136,9 @@ def summary_text(target: str, point: dict[str, Any], other: str) -> str:
 def apply_to_deployment(deployment: dict[str, Any], point: dict[str, Any]) -> dict[str, Any]:
     """The deployment section with the operating point's threshold in place of the default one."""
     threshold = point["threshold"]
-    updated = {**deployment, "threshold": threshold, "operating_point": point,
+    # The default threshold's own warning goes with it; the operating point carries its own.
+    updated = {**{k: v for k, v in deployment.items() if k != "threshold_warning"}, "threshold": threshold,
+               "operating_point": point,
                "decision": point["rule"].split("; ", 1)[1] + f" (threshold {threshold:.6g})"}
     if "threshold_logit" in deployment:  # PAD models output a logit: the same threshold on it
         updated["threshold_logit"] = (float(np.log(threshold / (1 - threshold))) if 0 < threshold < 1

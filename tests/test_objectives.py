@@ -104,12 +104,25 @@ def test_threshold_for_a_target_far_or_apcer():
     threshold = choose_threshold(genuine, impostor, "far", 0.01)
     far, frr = rates(genuine, impostor, threshold)
     assert far <= 0.01 and frr == 0.25  # 0.6 is below every threshold that keeps FAR <= 1%
-    assert threshold == 0.65 and rates(genuine, impostor, impostor[-2])[0] > 0.01  # the next score down breaks it
+    # The loosest score meeting FAR <= 1% is 0.65 (the next score down, impostor[-2], breaks it); the
+    # threshold then sits in the middle of the gap between them (cosine scores: plain midpoint), where
+    # the validation rates are those of 0.65 (faceauth.metrics.centre_in_gap).
+    assert threshold == pytest.approx((0.65 + impostor[-2]) / 2) and impostor[-2] < threshold < 0.65
+    assert rates(genuine, impostor, threshold) == rates(genuine, impostor, 0.65)
+    assert rates(genuine, impostor, impostor[-2])[0] > 0.01  # the next score down breaks it
     attacks, bona_fide = np.array([0.95, 0.9, 0.3, 0.85]), np.array([0.1, 0.2, 0.5, 0.4])
     t = choose_threshold(attacks, bona_fide, "apcer", 0.25)
     bpcer, apcer = rates(attacks, bona_fide, t)
-    assert apcer == 0.25 and bpcer == 0.0 and t == 0.85  # the strictest threshold missing one attack in four
-    assert choose_threshold(attacks, bona_fide, "apcer", 0.0) == 0.3
+    # The strictest score missing one attack in four is 0.85; the threshold sits at the logit midpoint
+    # of the gap from it down to the next score, 0.5 (attack probabilities: midpoint in the logit).
+    assert apcer == 0.25 and bpcer == 0.0 and t == pytest.approx(logit_midpoint(0.5, 0.85)) and 0.5 < t < 0.85
+    # Every attack caught: the lowest attack 0.3, then the middle of the gap down to bona fide 0.2.
+    assert choose_threshold(attacks, bona_fide, "apcer", 0.0) == pytest.approx(logit_midpoint(0.2, 0.3))
+
+
+def logit_midpoint(low, high):
+    logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+    return 1 / (1 + np.exp(-(logit(low) + logit(high)) / 2))
 
 
 def test_operating_point_reports_the_test_rates_with_intervals_over_units():
@@ -180,4 +193,6 @@ def test_the_operating_point_is_chosen_on_the_validation_split():
     test = Evaluation({"m": {}}, {"m": (np.array([0.6, 0.7]), np.array([0.2, 0.65]))})
     deployment = deployment_with_target(task, {"model_args": {}}, test, ("apcer", 0.25))
     assert task.splits == ["val"]
-    assert deployment["threshold"] == 0.85  # from the validation scores (test scores would give 0.6)
+    # From the validation scores: 0.85 moved to the logit midpoint of the gap down to 0.5, their next
+    # score (the test scores would give 0.6, moved into the gap down to 0.2).
+    assert deployment["threshold"] == pytest.approx(logit_midpoint(0.5, 0.85))

@@ -4,8 +4,11 @@ its labelled splits, the PAD metrics at the validation threshold, and the evalua
     data_root/{train,val,test}/{live,spoof}/   spoof/ may hold one subfolder per attack type
 
 Scores are attack probabilities (higher = attack, faceauth.metrics); the operating threshold is the
-validation EER threshold, stored in the checkpoint's metrics and fixed before the test data is seen
-(ISO/IEC 30107-3: APCER and BPCER at a threshold chosen beforehand; `eer` and `roc_auc` are threshold-free).
+validation EER threshold (in the middle of the gap between the classes where the validation split
+separates them: faceauth.metrics.pad_threshold), stored in the checkpoint's metrics and fixed before
+the test data is seen (ISO/IEC 30107-3: APCER and BPCER at a threshold chosen beforehand; `eer` and
+`roc_auc` are threshold-free). A validation split with fewer than 20 attacks or bona fide samples
+adds `threshold_warning` to those metrics and to the deployment section.
 """
 
 from __future__ import annotations
@@ -131,6 +134,13 @@ def split_metrics(split: AttackLabels, scores: np.ndarray, threshold: float | No
     """PAD metrics of a split's scores (per attack type too when its attacks are typed); without a
     threshold, this split's EER threshold (right on validation only)."""
     return pad_metrics(scores[split.is_attack], scores[~split.is_attack], threshold, split.attack_type_labels())
+
+
+def threshold_warning(checkpoint: Mapping[str, Any]) -> dict[str, str]:
+    """`{"threshold_warning": ...}` for a deployment section when the checkpoint's validation threshold
+    was chosen on few samples (faceauth.metrics.pad_metrics), else nothing."""
+    warning = checkpoint.get("metrics", {}).get("threshold_warning")
+    return {"threshold_warning": str(warning)} if warning else {}
 
 
 def threshold_logit(threshold: float) -> float:

@@ -24,7 +24,7 @@ from faceauth.tasks.liveness.config import BLOCKS_PER_STAGE, LivenessConfig
 from faceauth.tasks.lbp_baseline import colour_lbp_features, item_units
 from faceauth.tasks.liveness.data import ImageSplit, data_root, load_folders, load_splits, resolve_test_folder
 from faceauth.tasks.liveness.model import LivenessResNet, attack_scores, build_model
-from faceauth.tasks.pad import PresentationAttackTask, pad_flags, threshold_logit
+from faceauth.tasks.pad import PresentationAttackTask, pad_flags, threshold_logit, threshold_warning
 
 
 @register
@@ -119,6 +119,7 @@ class LivenessTask(PresentationAttackTask):
             "std": args["std"],
             "threshold": threshold,
             "threshold_logit": logit,
+            **threshold_warning(checkpoint),
         }
 
     def add_generator_arguments(self, parser: argparse.ArgumentParser) -> None:

@@ -24,7 +24,7 @@ from faceauth.errors import FaceauthError
 from faceauth.tasks import register
 from faceauth.tasks.base import OnnxSpec, TrainingRun
 from faceauth.tasks.lbp_baseline import video_lbp_features
-from faceauth.tasks.pad import PresentationAttackTask, pad_flags, threshold_logit
+from faceauth.tasks.pad import PresentationAttackTask, pad_flags, threshold_logit, threshold_warning
 from faceauth.tasks.temporal import training
 from faceauth.tasks.temporal.baselines import baseline_results
 from faceauth.tasks.temporal.config import FRAME_FEATURES, TemporalConfig
@@ -163,6 +163,7 @@ class TemporalTask(PresentationAttackTask):
             "frame_stride": args["frame_stride"],
             "threshold": threshold,
             "threshold_logit": threshold_logit(threshold),
+            **threshold_warning(checkpoint),
         }
 
     def add_generator_arguments(self, parser: argparse.ArgumentParser) -> None:
