@@ -27,15 +27,17 @@ from faceauth.errors import FaceauthError
 from faceauth.log import logger
 from faceauth.outputs import check_output_folder
 from faceauth.formatting import format_metrics
-from faceauth.protocol_run import finish_protocol_search, fold_table, on_protocol, plot_folds, protocol_report_lines
-from faceauth.search.best import (BestResult, TrialRecord, best_trial, collect_trials, finish_best, prune_checkpoints,
-                                  write_trials_table)
+from faceauth.protocol_run import (finish_protocol_search, fold_results, fold_table, on_protocol, plot_folds,
+                                   protocol_report_lines)
+from faceauth.search.best import (BestResult, TrialRecord, best_trial, collect_trials, finalized, finish_best,
+                                  load_trial_checkpoint, prune_checkpoints, write_metrics_json, write_trials_table)
+from faceauth.search.over_defaults import search_gain
 from faceauth.search.dashboard import dashboard_login_hint, job_config, secure_token_file
 from faceauth.runlog import to_jsonable
 from faceauth.search.front import (analyse, closest_to_feasible, copy_pick, front_section, plot_front, trial_summary,
                                    write_pareto)
 from faceauth.search.report import write_report
-from faceauth.search.result import STUDY_FILE, SearchResult, optuna_numbers
+from faceauth.search.result import STUDY_FILE, SearchResult, read_study_record
 from faceauth.search.runner import (SearchOptions, build_tuner, check_resumable, plan_concurrency,
                                     set_ray_environment, storage_path, wait_for_resources)
 from faceauth.search.space import SEARCH_SPACES_DIR, SearchSpace, default_space_path, load_search_space, with_objectives
@@ -395,6 +397,12 @@ def operating_target(args, task: Task) -> tuple[str, float] | None:
     return None
 
 
+def add_search_gain(best: BestResult, best_dir: Path, gain: dict) -> None:
+    """What the search added over its defaults, into the result and its metrics.json."""
+    best.extra["over_defaults"] = gain
+    write_metrics_json(best, best_dir)
+
+
 def objectives_text(space: SearchSpace) -> str:
     text = ", ".join(f"{o.metric} ({o.mode})" for o in space.objectives)
     return text + (f" subject to {', '.join(map(str, space.constraints))}" if space.constraints else "")
@@ -405,18 +413,23 @@ def finish(task: Task, options: SearchOptions, space: SearchSpace, config: Train
     records = collect_trials(results, space, config.epochs)
     # A URI run gets its best/ written here first, then copied beside Ray's files.
     local_run = local_run_dir(options)
-    numbers = optuna_numbers(local_run / STUDY_FILE, options.name)
+    study = read_study_record(local_run / STUDY_FILE, options.name)
     for record in records:
-        record.number = numbers.get(record.trial_id, record.number)
+        record.number = study.numbers.get(record.trial_id, record.number)
     front = analyse(records, space, pick) if space.multi_objective or space.constraints else None
     write_trials_table(records, space.metric, local_run / "trials.parquet", front.columns() if front else None)
     finished = sum(r.status not in ("not_started", "interrupted") for r in records)
     budget_spent = options.time_budget_s is not None and wall >= options.time_budget_s
-    if finished < options.trials and not budget_spent:
+    if study.exhausted:
+        logger.info(f"every configuration of the search space was evaluated: {len(records)} trials, not {options.trials}")
+    if finished < options.trials and not budget_spent and not study.exhausted:
         resume = f"{prog('tune')} {task.name} --name {options.name} --storage {options.storage} --resume"
         logger.info(f"\nsearch interrupted after {finished} of {options.trials} trials; continue it with:\n  {resume}")
         return SearchResult(task.name, options.name, local_run, False, results, resume)
-    summary = {"name": options.name, "trials": len(records), "wall_time_s": wall, "seed": options.seed,
+    # A trial is a configuration evaluated once; a suggestion that repeated one was answered from the study.
+    summary = {"name": options.name, "trials": len(records), "configurations_trained": len(records),
+               "suggestions_answered_without_training": study.answered, "space_exhausted": study.exhausted,
+               "wall_time_s": wall, "seed": options.seed,
                "scheduler": options.scheduler, "workers_per_trial": options.workers_per_trial,
                "storage": storage_path(options.storage),
                "statuses": {s: sum(r.status == s for r in records) for s in sorted({r.status for r in records})},
@@ -426,6 +439,13 @@ def finish(task: Task, options: SearchOptions, space: SearchSpace, config: Train
     if on_protocol(task, config):
         record = best_trial(records, space.mode)
         best, results = finish_protocol_search(task, record, space, best_dir, summary, config.protocol_objective)
+
+        def defaults_folds(defaults: TrialRecord) -> dict:
+            folds = dict(load_trial_checkpoint(defaults)["protocol_folds"])
+            return fold_results(task, folds, config.protocol_objective)["evaluations"]
+
+        add_search_gain(best, best_dir, search_gain(records, record, results["evaluations"], space, len(records),
+                                                    defaults_folds))
         plot_folds(results, best_dir / "protocol_folds.png")
         write_report(best_dir, records, space, best, protocol_report_lines(best, results))
         logger.info(f"\nprotocol {results['protocol']}: test side of each fold (95% bootstrap intervals over items)\n"
@@ -457,12 +477,17 @@ def finish(task: Task, options: SearchOptions, space: SearchSpace, config: Train
                 best = finish_one(record, best_dir, trial_summary(record, front))
             shutil.copyfile(local_run / "front.png", best_dir / "front.png")
             sections = front_section(front, pareto)
+        add_search_gain(best, best_dir, search_gain(records, record, {"": best.evaluation}, space, len(records),
+                                                    lambda defaults: {"": finalized(task, defaults)[1]}))
         write_report(best_dir, records, space, best, sections=sections)
         prune_checkpoints(records, record)  # pareto/ holds every front trial's model already
     if "://" in options.storage:
         publish_run_files(local_run, f"{options.storage.rstrip('/')}/{options.name}")
     if best.verdict:
         logger.info(f"\n{best.verdict['summary']}")
+    logger.info(f"\n{best.extra['over_defaults']['summary']}")
+    logger.info(f"{len(records)} configurations trained" + (f"; {study.answered} suggestions repeated one of them and were "
+                                                            "answered from the study without training" if study.answered else ""))
     if front is not None:
         cost = ", ".join(f"{k} {v:.4g}" for k, v in best.cost.items())
         logger.info(f"\n{len(front.feasible)} of {len(front.usable)} trials feasible"

@@ -148,7 +148,7 @@ def clearly_better(evaluation: Evaluation, metric: str, mode: str, resamples: in
     return bool(gains.size) and float(np.quantile(gains, (1 - LEVEL) / 2)) > 0
 
 
-def _scale(metric: str) -> tuple[float, str]:
+def difference_scale(metric: str) -> tuple[float, str]:
     return (100.0, " points") if metric.startswith(_RATES) else (1.0, "")
 
 
@@ -180,7 +180,7 @@ def build_verdict(evaluation: Evaluation, objective: Objective, advice: str = ""
 
 
 def _difference_text(metric: str, entry: dict[str, Any]) -> str:
-    scale, suffix = _scale(metric)
+    scale, suffix = difference_scale(metric)
     low, high = entry["ci95"]
     return (f"{entry['model']:.4f} vs {entry['baseline']:.4f}, {scale * entry['difference']:+.1f}{suffix} "
             f"(95% CI {scale * low:+.1f} to {scale * high:+.1f})")

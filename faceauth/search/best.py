@@ -193,6 +193,17 @@ def load_trial_checkpoint(record: TrialRecord) -> dict[str, Any]:
         return load_checkpoint(Path(directory) / CHECKPOINT_FILE)
 
 
+def finalized(task: Task, record: TrialRecord) -> tuple[dict[str, Any], Evaluation, dict[str, Any] | None]:
+    """A trial's kept model refitted (where the task does) and evaluated on the test data: (checkpoint,
+    evaluation, verdict), as best/ gets it."""
+    selected = load_trial_checkpoint(record)
+    return task.finalize({k: v for k, v in selected.items() if k not in ("optimizer", "extra")})
+
+
+def write_metrics_json(result: "BestResult", folder: Path) -> None:
+    atomic_write_text(folder / "metrics.json", json.dumps(to_jsonable(result.metrics_json()), indent=2))
+
+
 @dataclass
 class BestResult:
     """The search's best trial after `finish_best`: what metrics.json holds, plus the evaluation (scores
@@ -254,8 +265,7 @@ def finish_best(task: Task, record: TrialRecord, space: SearchSpace, best_dir: P
     """Rebuild, refit (where the task has it), evaluate on the test data with the verdict, export ONNX
     (parity checked) and write best/. `target` ("far" or "apcer", value): the operating point chosen
     on the validation split (faceauth.operating_point) goes into `deployment` and the ONNX metadata."""
-    selected = load_trial_checkpoint(record)
-    checkpoint, evaluation, verdict = task.finalize({k: v for k, v in selected.items() if k not in ("optimizer", "extra")})
+    checkpoint, evaluation, verdict = finalized(task, record)
     best_dir.mkdir(parents=True, exist_ok=True)
     save_checkpoint(checkpoint, best_dir / "model.pt")
     onnx = task.export_onnx(checkpoint, best_dir / "model.onnx")
@@ -271,7 +281,7 @@ def finish_best(task: Task, record: TrialRecord, space: SearchSpace, best_dir: P
         cost={k: record.kept[k] for k in COST_KEYS if k in record.kept}, extra=dict(extra or {}),
     )
     set_metadata(best_dir / "model.onnx", onnx_metadata(task.name, result.deployment))
-    atomic_write_text(best_dir / "metrics.json", json.dumps(to_jsonable(result.metrics_json()), indent=2))
+    write_metrics_json(result, best_dir)
     atomic_write_text(best_dir / "config.yaml",
         f"# The best trial ({record.name}) of a {task.name} search. Re-run it with:\n"
         f"#   python -m faceauth.train --config {best_dir / 'config.yaml'}\n"

@@ -183,6 +183,19 @@ def verdict_lines(verdict: dict[str, Any] | None) -> list[str]:
     return lines + ["", f"Metric: test `{verdict['metric']}` ({verdict['mode']})."]
 
 
+def over_defaults_lines(gain: dict[str, Any] | None, search: dict[str, Any]) -> list[str]:
+    """What the search added over its defaults (faceauth.search.over_defaults), and what it trained."""
+    if not gain:
+        return []
+    answered = search.get("suggestions_answered_without_training") or 0
+    trained = (f"{search['trials']} distinct configurations were trained"
+               + (f"; {answered} suggestions repeated one of them and were answered from the study without training"
+                  if answered else "") + (" (the search space has no other configuration)" if search.get("space_exhausted") else ""))
+    return ["## What the search added over its defaults", "", gain["summary"], "",
+            "The defaults are the search space's first point; both models were finished the same way and scored on the "
+            "same test data, with the verdict's bootstrap interval. " + trained + ".", ""]
+
+
 def operating_point_lines(point: dict[str, Any] | None) -> list[str]:
     if not point:
         return []
@@ -221,6 +234,7 @@ def write_report(best_dir: Path, records: list[TrialRecord], space: SearchSpace,
         "",
         *verdict_lines(best.verdict),
         "",
+        *over_defaults_lines(best.extra.get("over_defaults"), search),
         *(protocol_lines or []),
         f"{len(records)} trials ({status_text}) "
         f"in {search['wall_time_s']:.0f} s; optimising validation `{space.metric}` ({space.mode}) with "

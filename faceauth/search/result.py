@@ -8,6 +8,10 @@ from pathlib import Path
 from typing import Any
 
 STUDY_FILE = "optuna-study.log"  # an Optuna JournalStorage file: optuna.load_study and optuna-dashboard read it
+# An Optuna trial answered from the study without training: the Tune trial that evaluated its configuration.
+SAME_AS = "same_configuration_as"
+# The study's user attribute set when the searcher found no new configuration (the space is exhausted).
+EXHAUSTED = "space_exhausted_after"
 
 
 @dataclass
@@ -81,9 +85,24 @@ def load_study(path: Path, name: str):
     return optuna.load_study(study_name=name, storage=study_storage(path))
 
 
+@dataclass(frozen=True)
+class StudyRecord:
+    """What the searcher left in the study beyond the trials Tune ran (faceauth.search.searcher)."""
+
+    numbers: dict[str, int]  # Tune trial id -> its Optuna trial's number
+    answered: int  # suggestions that repeated an evaluated configuration, answered without training
+    exhausted: bool  # the searcher found no configuration left that was not evaluated
+
+
+def read_study_record(path: Path, name: str) -> StudyRecord:
+    if not path.is_file():
+        return StudyRecord({}, 0, False)
+    study = load_study(path, name)
+    numbers = {t.user_attrs["ray_trial_id"]: t.number for t in study.trials if "ray_trial_id" in t.user_attrs}
+    answered = sum(SAME_AS in t.user_attrs for t in study.trials)
+    return StudyRecord(numbers, answered, EXHAUSTED in study.user_attrs)
+
+
 def optuna_numbers(path: Path, name: str) -> dict[str, int]:
     """Tune trial id -> its Optuna trial's number, from the study's `ray_trial_id` attributes."""
-    if not path.is_file():
-        return {}
-    study = load_study(path, name)
-    return {t.user_attrs["ray_trial_id"]: t.number for t in study.trials if "ray_trial_id" in t.user_attrs}
+    return read_study_record(path, name).numbers

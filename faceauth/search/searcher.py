@@ -26,14 +26,11 @@ from ray.tune.search.optuna import OptunaSearch
 
 from faceauth.fit import Objective
 from faceauth.search.objectives import Constraint
+from faceauth.search.result import EXHAUSTED, SAME_AS
 from faceauth.search.space import SampleActive, SearchSpace
 
 RAY_TRIAL_ID = "ray_trial_id"  # an Optuna trial's user attribute: the Tune trial it is (read by result.optuna_numbers)
 WARM_START_FROM = "warm_start_from"  # a warm-start trial's user attribute: the run and trial it comes from
-# An Optuna trial answered from the study without training: the Tune trial that evaluated its configuration.
-SAME_AS = "same_configuration_as"
-# The study's user attribute set when the searcher found no new configuration (the space is exhausted).
-EXHAUSTED = "space_exhausted_after"
 # Suggestions in a row that repeat evaluated configurations before the space counts as exhausted.
 MAX_REPEATS = 200
 
