@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from statistics import NormalDist
 from typing import Any
@@ -99,7 +100,10 @@ def _importance(records: list[TrialRecord], params: list[str], shown: list[str],
     if len(study.trials) < 3:
         return {}
     try:
-        importance = optuna.importance.get_param_importances(study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
+        with warnings.catch_warnings():  # "importances will be equal": said by the plot, not the terminal
+            warnings.simplefilter("ignore", UserWarning)
+            importance = optuna.importance.get_param_importances(
+                study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
     except (RuntimeError, ValueError):  # e.g. every trial has the same value
         return {}
     return {k: v for k, v in importance.items() if k in shown}
