@@ -371,6 +371,18 @@ MUTATIONS = (
              "series = np.asarray(brightness[-FLICKER_FRAMES:], dtype=np.float64)",
              "series = np.asarray(brightness[:FLICKER_FRAMES], dtype=np.float64)",
              ("tests/test_window_statistics.py",)),
+    Mutation("threshold gap: the PAD threshold left at the edge score", "faceauth/metrics.py",
+             "return centre_in_gap(equal_error_rate(curve)[1], curve, logit=True)", "return equal_error_rate(curve)[1]",
+             ("tests/test_threshold_gap.py",)),
+    Mutation("threshold gap: probabilities split in plain units, not the logit", "faceauth/metrics.py",
+             "if logit and 0.0 < low and high < 1.0:", "if False:",
+             ("tests/test_threshold_gap.py",)),
+    Mutation("threshold gap: a target threshold left at the edge score", "faceauth/operating_point.py",
+             'return centre_in_gap(threshold, curve, logit=target == "apcer")', "return threshold",
+             ("tests/test_threshold_gap.py",)),
+    Mutation("threshold gap: the few-samples warning never raised", "faceauth/metrics.py",
+             "if min(positives, negatives) >= MIN_THRESHOLD_SAMPLES:", "if True:",
+             ("tests/test_threshold_gap.py",)),
 )
 
 
