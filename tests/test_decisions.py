@@ -38,19 +38,23 @@ def test_pad_decision_at_the_threshold_hand_computed():
 
 
 def searched_range(tmp_path, name: str, parameter: dict):
-    """The distribution the search's Optuna sampler draws from, as Ray converts the space for it."""
-    from ray.tune.search.optuna import OptunaSearch
+    """The distribution the search's Optuna sampler draws from, as the searcher samples the space."""
+    import optuna
+
+    from faceauth.search.space import SampleActive
 
     path = tmp_path / "space.yaml"
     path.write_text(yaml.safe_dump({"metric": "eer", "mode": "min", "parameters": {name: parameter}}))
     task = get_task("liveness")
-    space = load_search_space(path, task.config_cls, task.metric_names).param_space()
-    return OptunaSearch.convert_search_space(space)[name]
+    space = load_search_space(path, task.config_cls, task.metric_names)
+    trial = optuna.create_study().ask()
+    SampleActive(space)(trial)
+    return trial.distributions[name]
 
 
 @pytest.mark.parametrize("kind", ["int", "log_int"])
 def test_an_integer_range_includes_its_upper_end(tmp_path, kind):
-    """`high` is searched (Ray's lograndint and randint exclude their upper end; the space makes up for it)."""
+    """`high` is searched (Ray's lograndint and randint would exclude their upper end; Optuna's include it)."""
     distribution = searched_range(tmp_path, "epochs", {"type": kind, "low": 1, "high": 3})
     assert (distribution.low, distribution.high) == (1, 3)
 

@@ -75,7 +75,7 @@ def test_a_default_at_the_upper_end_of_its_range_is_accepted(tmp_path):
 def test_shipped_search_spaces_load(task):
     t = get_task(task)
     space = load_search_space(SEARCH_SPACES_DIR / f"{task}.yaml", t.config_cls, t.metric_names)
-    assert space.metric in t.metric_names and space.param_space()
+    assert space.metric in t.metric_names and space.optuna_distributions()
 
 
 def test_every_shipped_search_space_has_a_task():

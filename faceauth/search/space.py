@@ -1,6 +1,6 @@
 """Search spaces are data: `search_spaces/<task>.yaml` names the metric, its mode and the distribution
 of each hyperparameter. This module validates the file against the task's config class (before Ray
-starts) and turns it into Ray Tune's `param_space`.
+starts) and samples it for Optuna, a parameter at a time (`SampleActive`).
 
     metric: tar_at_far_1e-3          # a metric the task reports each epoch
     mode: max
@@ -88,14 +88,28 @@ class Parameter:
         """Whether this parameter is active given the (decoded) values of the parameters before it."""
         return all(name in values and values[name] in allowed for name, allowed in self.when.items())
 
-    def suggest(self, trial: Any) -> Any:
-        """Sample this parameter from an Optuna trial (encoded, like `param_space`)."""
+    def distribution(self) -> Any:
+        """The Optuna distribution the searcher samples from (both ends of every range included)."""
+        import optuna
+
         if self.type == "categorical":
-            return trial.suggest_categorical(self.name, [self.encode(c) for c in self.choices])
+            return optuna.distributions.CategoricalDistribution([self.encode(c) for c in self.choices])
         log = self.type.startswith("log")
         if self.type.endswith("int"):
-            return trial.suggest_int(self.name, int(self.low), int(self.high), step=1 if log else int(self.step or 1), log=log)
-        return trial.suggest_float(self.name, self.low, self.high, step=None if log else self.step, log=log)
+            return optuna.distributions.IntDistribution(int(self.low), int(self.high), log=log,
+                                                        step=1 if log else int(self.step or 1))
+        return optuna.distributions.FloatDistribution(self.low, self.high, log=log, step=None if log else self.step)
+
+    def suggest(self, trial: Any) -> Any:
+        """Sample this parameter from an Optuna trial (encoded)."""
+        import optuna
+
+        d = self.distribution()
+        if isinstance(d, optuna.distributions.CategoricalDistribution):
+            return trial.suggest_categorical(self.name, list(d.choices))
+        if isinstance(d, optuna.distributions.IntDistribution):
+            return trial.suggest_int(self.name, d.low, d.high, step=d.step, log=d.log)
+        return trial.suggest_float(self.name, d.low, d.high, step=d.step, log=d.log)
 
 
 @dataclass(frozen=True)
@@ -133,40 +147,9 @@ class SearchSpace:
         active = self.active(self.decode(sampled))
         return json.dumps({k: active[k] for k in sorted(active) if k in self.parameters}, sort_keys=True)
 
-    def param_space(self) -> dict[str, Any]:
-        from ray import tune
-
-        space = {}
-        for p in self.parameters.values():
-            if p.type == "categorical":
-                space[p.name] = tune.choice([p.encode(c) for c in p.choices])
-            elif p.type == "float":
-                space[p.name] = tune.quniform(p.low, p.high, p.step) if p.step else tune.uniform(p.low, p.high)
-            elif p.type == "log_float":
-                space[p.name] = tune.qloguniform(p.low, p.high, p.step) if p.step else tune.loguniform(p.low, p.high)
-            elif p.type == "int":
-                space[p.name] = tune.qrandint(int(p.low), int(p.high), int(p.step or 1))  # high inclusive
-            else:  # log_int
-                space[p.name] = tune.lograndint(int(p.low), int(p.high) + 1)  # high exclusive in Ray
-        return space
-
     def optuna_distributions(self) -> dict[str, Any]:
-        """The same space in Optuna's terms (categorical choices encoded as in `param_space`)."""
-        import optuna
-
-        distributions = {}
-        for p in self.parameters.values():
-            if p.type == "categorical":
-                distributions[p.name] = optuna.distributions.CategoricalDistribution([p.encode(c) for c in p.choices])
-            elif p.type.endswith("int"):
-                log = p.type == "log_int"
-                distributions[p.name] = optuna.distributions.IntDistribution(int(p.low), int(p.high), log=log,
-                                                                             step=1 if log else int(p.step or 1))
-            else:
-                log = p.type == "log_float"
-                distributions[p.name] = optuna.distributions.FloatDistribution(p.low, p.high, log=log,
-                                                                               step=None if log else p.step)
-        return distributions
+        """Each parameter's Optuna distribution (categorical choices encoded as `Parameter.encode` does)."""
+        return {name: p.distribution() for name, p in self.parameters.items()}
 
     def defaults(self) -> dict[str, Any]:
         """The first point to evaluate, its active parameters only (encoded like the param space)."""
