@@ -79,14 +79,16 @@ class TuneSession(Session):
     figure: how much of a trial's wall time is training rather than Ray overhead). `on_report` sees
     each report too (the trial's live metrics)."""
 
-    def __init__(self, on_report: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def __init__(self, on_report: Callable[[dict[str, Any]], None] | None = None,
+                 placement: dict[str, float] | None = None) -> None:
         self._started = time.perf_counter()
         self._on_report = on_report
+        self._placement = dict(placement or {})  # e.g. gpu_id: the GPU Ray assigned the trial
 
     def report(self, metrics: dict[str, Any], checkpoint: dict[str, Any] | None = None) -> None:
         from ray import tune
 
-        metrics = {**metrics, "loop_time_s": time.perf_counter() - self._started}
+        metrics = {**metrics, **self._placement, "loop_time_s": time.perf_counter() - self._started}
         if self._on_report is not None:
             self._on_report(metrics)
         if checkpoint is None:

@@ -38,9 +38,10 @@ from faceauth.search.front import (analyse, closest_to_feasible, copy_pick, fron
                                    write_pareto)
 from faceauth.search.report import write_report
 from faceauth.search.result import STUDY_FILE, SearchResult, read_study_record
-from faceauth.search.runner import (SearchOptions, build_tuner, check_resumable, plan_concurrency,
+from faceauth.search.runner import (SearchOptions, build_tuner, check_resumable, check_trial_node, plan_concurrency,
                                     set_ray_environment, storage_path, wait_for_resources)
 from faceauth.search.space import SEARCH_SPACES_DIR, SearchSpace, default_space_path, load_search_space, with_objectives
+from faceauth.search.guard import DEFAULT_STUCK_S, STOPPED_FILE, read_stop_reason
 from faceauth.search.tracking import Tracking, log_best_artifacts
 from faceauth.search.warm_start import warm_start_trials
 from faceauth.search.storage import (check_same_search, check_shared_storage, publish_run_files, read_settings,
@@ -73,6 +74,9 @@ def build_parser(named: str | None) -> tuple[argparse.ArgumentParser, argparse._
     search.add_argument("--max-concurrent", type=int, help="trials at once (default: what the cluster's resources allow)")
     search.add_argument("--time-budget-s", type=float, help="stop starting trials after this many seconds")
     search.add_argument("--max-failures", type=int, default=2, help="retries of a crashed trial from its last checkpoint (default 2)")
+    search.add_argument("--stuck-timeout-s", type=float, default=DEFAULT_STUCK_S,
+                        help="end the search, naming the resources it waited for, when trials wait this long for "
+                             f"resources while none runs (default {DEFAULT_STUCK_S:g})")
     search.add_argument("--smoke-test", action="store_true", help="two trials, a few steps, tiny data: checks the whole path")
     search.add_argument("--warm-start", metavar="RUN", help="start from an earlier search's trials (the folder runs/<name>) "
                         "of the same task and space: TPE sees them as finished trials before its first suggestion")
@@ -89,9 +93,9 @@ def build_parser(named: str | None) -> tuple[argparse.ArgumentParser, argparse._
     search.add_argument("--pick", choices=("best", "knee"), default="best",
                         help="which feasible trial becomes best/: the best accuracy (default) or the knee of the Pareto front")
     where = parser.add_argument_group("where it runs")
-    where.add_argument("--workers-per-trial", type=int, default=1, help="DDP workers per trial; >1 runs each trial under a Ray Train TorchTrainer")
+    where.add_argument("--workers-per-trial", type=int, default=1, help="DDP workers per trial; >1 runs each trial under a Ray Train TorchTrainer (one worker: a plain Tune function trial)")
     where.add_argument("--cpus-per-worker", type=float, default=1.0)
-    where.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per worker; >0 trains with nccl on GPUs")
+    where.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per worker, a fraction packs several one-worker trials on a GPU (0.25: four); with --workers-per-trial > 1, DDP with nccl")
     where.add_argument("--address", help="join a Ray cluster: auto, ray://host:10001 or host:6379 (default: start a local Ray)")
     where.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
     where.add_argument("--wait-for-resources-s", type=float, default=0.0,
@@ -132,6 +136,8 @@ def search_options(args, task: Task) -> SearchOptions:
             raise FaceauthError(f"{flag} must be at least {low}, got {value}")
     if args.cpus_per_worker <= 0 or args.gpus_per_worker < 0:
         raise FaceauthError("--cpus-per-worker must be > 0 and --gpus-per-worker >= 0")
+    if not args.stuck_timeout_s > 0:
+        raise FaceauthError(f"--stuck-timeout-s must be a positive number of seconds, got {args.stuck_timeout_s:g}")
     for flag, port in (("--dashboard-port", args.dashboard_port), ("--metrics-export-port", args.metrics_export_port)):
         if port is not None and args.address:
             raise FaceauthError(f"{flag} sets up a local Ray; a cluster (--address) has its own: `ray start --head {flag} PORT`")
@@ -151,6 +157,7 @@ def search_options(args, task: Task) -> SearchOptions:
         time_budget_s=args.time_budget_s, workers_per_trial=args.workers_per_trial,
         cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker,
         max_failures=args.max_failures, name=name, storage=args.storage, resume=args.resume,
+        stuck_timeout_s=args.stuck_timeout_s,
     )
 
 
@@ -236,8 +243,8 @@ def check_search_data(task: Task, config, options: SearchOptions) -> str:
     if not on_protocol(task, config):
         return task.check_data(config)
     if options.uses_train:
-        raise FaceauthError("--protocol trains every fold inside one trial: use one CPU worker per trial "
-                            "(no --workers-per-trial / --gpus-per-worker), or --protocol standard")
+        raise FaceauthError("--protocol trains every fold inside one trial: use one worker per trial "
+                            "(no --workers-per-trial), or --protocol standard")
     return check_protocol_data(task, config)
 
 
@@ -350,9 +357,12 @@ def run_search(args, flags: dict) -> SearchResult:
         if not options.resume:  # what a later --resume must match, and takes
             write_settings(run_uri, settings)
         concurrency = plan_concurrency(options, ray.cluster_resources(), nodes)
+        if options.gpus_per_worker:
+            check_trial_node(options, config.device)
         logger.info(f"{concurrency} trial(s) at once; each: {options.workers_per_trial} worker(s) x "
                     f"{options.cpus_per_worker:g} CPU" + (f" x {options.gpus_per_worker:g} GPU" if options.gpus_per_worker else "")
-                    + (" under a TorchTrainer" if options.uses_train else " as a Tune function trial"))
+                    + (" under a TorchTrainer (DDP)" if options.uses_train else " as a Tune function trial"))
+        (local_run_dir(options) / STOPPED_FILE).unlink(missing_ok=True)  # a resume after a guarded stop
         started = time.perf_counter()
         tuner = build_tuner(task, options, space, base, config.epochs, concurrency, local_run_dir(options), tracking.callbacks())
         try:
@@ -419,6 +429,10 @@ def finish(task: Task, options: SearchOptions, space: SearchSpace, config: Train
     front = analyse(records, space, pick) if space.multi_objective or space.constraints else None
     write_trials_table(records, space.metric, local_run / "trials.parquet", front.columns() if front else None)
     finished = sum(r.status not in ("not_started", "interrupted") for r in records)
+    stopped = read_stop_reason(local_run)
+    if stopped:
+        raise FaceauthError(f"the search stopped: {stopped}. {finished} of {len(records)} trials ended; every trial's "
+                            f"status and error: {local_run / 'trials.parquet'}")
     budget_spent = options.time_budget_s is not None and wall >= options.time_budget_s
     if study.exhausted:
         logger.info(f"every configuration of the search space was evaluated: {len(records)} trials, not {options.trials}")

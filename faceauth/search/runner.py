@@ -1,10 +1,14 @@
 """Run a search: Ray Tune's Tuner with Optuna's TPE and ASHA, each trial the task's `train_loop`.
 
-One CPU worker per trial runs `train_loop` directly as a Tune function trial (~3.5 s of Ray overhead
-on 2 cores). With several workers or a GPU, each trial is a function that drives a Ray Train
-`TorchTrainer` (DDP: gloo on CPU, nccl on GPU) and forwards rank 0's reports to Tune through
-`TuneReportCallback`, the way Ray 2.60 documents Train inside Tune (a TorchTrainer costs 16-26 s
-a trial on 2 cores, so it is used only when it buys something).
+A one-worker trial runs `train_loop` directly as a Tune function trial (~3.5 s of Ray overhead on 2
+cores), on CPUs or on a fraction of a GPU (`--gpus-per-worker 0.25`: four trials share one GPU, each
+training on the GPU Ray assigned it, no process group). Only a trial with several workers drives a Ray
+Train `TorchTrainer` (DDP: nccl on GPUs, gloo on CPUs) and forwards rank 0's reports to Tune through
+`TuneReportCallback`, the way Ray 2.60 documents Train inside Tune (a TorchTrainer costs 16-26 s a
+trial on 2 cores, so it is used only where DDP needs it). Before a GPU search starts, a probe on a
+node where a trial fits checks what its torch can do (CUDA; NCCL for DDP): what cannot work is
+refused in one line. `SearchGuard` (guard.py) ends a search whose trials keep failing or cannot be
+placed.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 from faceauth.errors import FaceauthError
 from faceauth.log import show_progress
 from faceauth.fit import TrainingDiverged
+from faceauth.search.guard import DEFAULT_STUCK_S
 from faceauth.search.live_metrics import TrialMetrics
 from faceauth.search.measure import CostReporting
 from faceauth.search.result import STUDY_FILE, load_study, study_storage
@@ -58,10 +63,12 @@ class SearchOptions:
     resume: bool = False
     # (params, value, origin) of an earlier search's trials, told to the new study first (--warm-start)
     warm_start: tuple[tuple[dict[str, Any], float, str], ...] = ()
+    stuck_timeout_s: float = DEFAULT_STUCK_S  # trials waiting for resources while none runs: the search ends
 
     @property
     def uses_train(self) -> bool:
-        return self.workers_per_trial > 1 or self.gpus_per_worker > 0
+        """DDP (several workers a trial) needs a TorchTrainer; one worker, on CPUs or a GPU share, does not."""
+        return self.workers_per_trial > 1
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,7 @@ def _tune_trial(setup: TrialSetup, sampled: dict[str, Any]) -> None:
     from ray import tune
 
     show_progress()  # the task's messages reach the driver's terminal through Ray's log forwarding
+    values, placement = placed(setup.config_for(sampled))
     context = tune.get_context()
     filesystem, root = pyarrow.fs.FileSystem.from_uri(setup.run_storage)
     marker = f"{root}/{Path(context.get_trial_dir()).name}/{DIVERGED_MARKER}"
@@ -109,12 +117,66 @@ def _tune_trial(setup: TrialSetup, sampled: dict[str, Any]) -> None:
             raise TrainingDiverged(stream.read().decode(errors="replace"), epoch=0)
     try:
         with setup.live_metrics(context.get_trial_name()) as live:
-            trial_loop(setup.task, setup.config_for(sampled), CostReporting(TuneSession(live.record), setup.task))
+            trial_loop(setup.task, values, CostReporting(TuneSession(live.record, placement), setup.task))
     except TrainingDiverged as err:
         filesystem.create_dir(marker.rsplit("/", 1)[0], recursive=True)
         with filesystem.open_output_stream(marker) as stream:
             stream.write(str(err).encode())
         raise
+
+
+def placed(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
+    """A function trial's config for where Ray placed it, and what its reports say of the placement.
+    With a GPU share, Ray sets CUDA_VISIBLE_DEVICES to the assigned GPU, so "cuda" is that GPU; without
+    one, `device: auto` trains on CPU even on a GPU node (the GPUs belong to the trials given them)."""
+    import ray
+    import torch
+
+    gpu_ids = [str(i) for i in ray.get_gpu_ids()]
+    if not gpu_ids:
+        return ({**values, "device": "cpu"} if values.get("device", "auto") == "auto" else values), {}
+    if values.get("device", "auto") != "cpu" and not torch.cuda.is_available():
+        raise FaceauthError(no_cuda_message(torch.__version__))
+    first = gpu_ids[0]
+    return values, ({"gpu_id": int(first)} if first.isdigit() else {})
+
+
+def no_cuda_message(torch_version: str) -> str:
+    return (f"--gpus-per-worker asks for GPUs, but torch {torch_version} on the node that would train has no CUDA "
+            "(torch.cuda.is_available() is False): install a CUDA build of torch there, drop --gpus-per-worker, or "
+            "pass --device cpu to place trials by GPU while training on CPU")
+
+
+def check_trial_node(options: SearchOptions, device: str) -> None:
+    """GPUs requested: run a probe where one trial's worker fits, before any trial starts, and refuse
+    what its torch cannot do (no CUDA; DDP on GPUs without NCCL) in one line."""
+    import ray
+
+    def probe() -> tuple[str, bool, bool]:
+        import torch
+        import torch.distributed
+
+        return (torch.__version__, torch.cuda.is_available(),
+                torch.distributed.is_available() and torch.distributed.is_nccl_available())
+
+    if options.workers_per_trial > 1 and device == "cpu":
+        raise FaceauthError("--device cpu with --gpus-per-worker and --workers-per-trial > 1: DDP trials on CPUs take "
+                            "no GPU; drop --gpus-per-worker")
+    timeout_s = min(120.0, options.stuck_timeout_s)
+    ref = ray.remote(probe).options(num_cpus=options.cpus_per_worker, num_gpus=options.gpus_per_worker).remote()
+    ready, _ = ray.wait([ref], timeout=timeout_s)
+    if not ready:
+        ray.cancel(ref, force=True)
+        raise FaceauthError(f"no node could run one trial's worker ({options.cpus_per_worker:g} CPU, "
+                            f"{options.gpus_per_worker:g} GPU) within {timeout_s:g} s: its GPUs are taken or gone; "
+                            "free them or lower --gpus-per-worker")
+    version, cuda, nccl = ray.get(ref)
+    if options.workers_per_trial > 1 and not nccl:
+        raise FaceauthError(f"--workers-per-trial {options.workers_per_trial} with --gpus-per-worker runs DDP on GPUs, "
+                            f"which needs NCCL, and torch {version} on the GPU node has none; run one worker per trial "
+                            "(--workers-per-trial 1: trials share the GPUs) or install a torch build with NCCL")
+    if not cuda and device != "cpu":
+        raise FaceauthError(no_cuda_message(version))
 
 
 def _train_worker(setup: TrialSetup, trial: str, config: dict[str, Any]) -> None:
@@ -129,7 +191,8 @@ def _train_worker(setup: TrialSetup, trial: str, config: dict[str, Any]) -> None
 
 
 def _train_trial(setup: TrialSetup, sampled: dict[str, Any]) -> None:
-    """K workers or GPUs: this Tune trial drives a TorchTrainer; rank 0's reports reach Tune."""
+    """K > 1 workers: this Tune trial drives a TorchTrainer (DDP); rank 0's reports reach Tune. On GPUs
+    the backend is nccl (check_trial_node made sure the GPU nodes' torch has it), else gloo."""
     import ray.train
     from ray import tune
     from ray.train.torch import TorchConfig, TorchTrainer
@@ -222,9 +285,12 @@ def build_tuner(task: Task, options: SearchOptions, space: SearchSpace, base: di
 
     from faceauth.search.searcher import ObjectivesSearch, TaggedOptunaSearch
 
+    from faceauth.search.guard import SearchGuard
     from faceauth.search.seal import SealCallback
 
     storage = storage_path(options.storage)
+    # Trials failing one after another: as many as run at once (at least 3) before the search ends.
+    guard = SearchGuard(run_dir.resolve(), max(3, concurrency), options.stuck_timeout_s)
     setup = TrialSetup(task, base, space, options.workers_per_trial, options.cpus_per_worker,
                        options.gpus_per_worker, options.max_failures, f"{storage}/{options.name}/train",
                        f"{storage}/{options.name}", options.name)
@@ -275,7 +341,8 @@ def build_tuner(task: Task, options: SearchOptions, space: SearchSpace, base: di
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             # The seal keeps a keyed digest of every file a --resume would unpickle (seal.py); carried in
             # tuner.pkl, so a restored search goes on sealing.
-            callbacks=[SealCallback(f"{storage}/{options.name}"), *callbacks],
+            callbacks=[SealCallback(f"{storage}/{options.name}"), guard, *callbacks],
+            stop=guard,
             verbose=1,
         ),
     )
