@@ -64,3 +64,47 @@ def test_local_storage_is_refused_on_a_multi_node_cluster(tmp_path, two_node_clu
     err = capsys.readouterr().err
     assert "has 2 nodes" in err and "--storage s3://" in err
     assert not (tmp_path / "runs" / "refused").exists()
+
+
+@pytest.mark.slow  # a two-node cluster on 2 cores and a lost node's trial retried: about 2 minutes
+def test_a_node_lost_mid_search_loses_no_trial(tmp_path, monkeypatch):
+    """The worker node leaves while a trial trains on it: Tune retries that trial from its last
+    checkpoint on the nodes left, the search completes, and trials.parquet has every trial once."""
+    import threading
+    import time
+
+    monkeypatch.chdir(tmp_path)
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    worker = cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    run = tmp_path / "shared" / "lost"
+
+    def lose_the_worker_once_both_trials_train() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            folders = list(run.glob("fusion_*"))
+            if len(folders) >= 2 and all(len(results_of(f)) >= 3 for f in folders[:2]):
+                cluster.remove_node(worker)  # one CPU a node, two trials at once: one of them was on it
+                return
+            time.sleep(0.2)
+
+    remover = threading.Thread(target=lose_the_worker_once_both_trials_train, daemon=True)
+    remover.start()
+    try:
+        args = ["fusion", "--smoke-test", "--trials", "3", "--epochs", "80", "--patience", "0", "--scheduler", "none",
+                "--search-space", mlp_only_space(tmp_path), "--address", cluster.address,
+                "--storage", f"file://{tmp_path / 'shared'}", "--name", "lost", "--max-failures", "3",
+                "--log-dir", str(tmp_path)]
+        assert tune_cli.main(args) == 0
+    finally:
+        remover.join(timeout=1)
+        ray.shutdown()
+        cluster.shutdown()
+    rows = trials(run)
+    assert sorted(r["trial_name"] for r in rows) == ["fusion_0000", "fusion_0001", "fusion_0002"]  # each once
+    assert all(r["status"] == "completed" and r["epochs_run"] == 80 for r in rows)
+    # The lost trial came back from its checkpoint: its results restart counting (iterations_since_restore)
+    # past the first epoch instead of starting over.
+    restored = [f.name for f in run.glob("fusion_*")
+                if any(r["iterations_since_restore"] < r["training_iteration"] for r in results_of(f))]
+    assert restored, "no trial was lost and restored; the node left too late"
