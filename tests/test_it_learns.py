@@ -101,17 +101,23 @@ def test_liveness_learns_through_its_augmentation(prepared):
     assert bce() < 0.85 * before
 
 
+@pytest.mark.parametrize("bound", [0.0, None])
 @pytest.mark.parametrize("loss", ["contrastive", "triplet", "arcface"])
-def test_fusion_mlp_lowers_its_loss_on_its_training_identities(prepared, loss):
+def test_fusion_mlp_lowers_its_loss_on_its_training_identities(prepared, loss, bound):
     """The residual MLP (and ArcFace's class centres) move the clean training set's loss down. For the
     ranking loss (triplet) the training pairs' EER falls too. Contrastive can lower its loss while the
     training pairs' EER rises (measured here: 0.057 -> 0.19 at margin 0.5), which is why a trained MLP
-    replaces the linear start only when it beats it on validation."""
+    replaces the linear start only when it beats it on validation.
+
+    Unbounded (residual_bound 0) the loss falls by a fifth or more. With the default bound the residual
+    is never longer than residual_bound against the unit linear embedding, so the loss can fall only
+    as far as that allows (contrastive: 4% here): the check is that it falls and the weights move."""
     from faceauth.tasks.fusion.data import load_splits, verification_pairs
     from faceauth.tasks.fusion.model import embed, pair_scores
 
     margin = {"contrastive": 0.5, "triplet": 0.2, "arcface": 0.5}[loss]
-    cfg, run = prepared("fusion", synthetic_regime="shared_error", loss=loss, margin=margin, fusion_kind="mlp")
+    bounded = {} if bound is None else {"residual_bound": bound}
+    cfg, run = prepared("fusion", synthetic_regime="shared_error", loss=loss, margin=margin, fusion_kind="mlp", **bounded)
     data = load_splits(cfg)["train"]
     x, y = torch.from_numpy(data.embeddings), torch.from_numpy(data.labels)
     first, second, genuine = verification_pairs(data.labels, 100_000, 0)
@@ -129,20 +135,23 @@ def test_fusion_mlp_lowers_its_loss_on_its_training_identities(prepared, loss):
     losses = train(run, 8)
     loss_after, eer_after = fit_on_train()
     assert all(np.isfinite(losses))
-    assert loss_after < 0.8 * loss_before, (loss_before, loss_after, losses)
+    assert loss_after < (0.8 if cfg.residual_bound == 0 else 0.99) * loss_before, (loss_before, loss_after, losses)
     moved = [not torch.equal(a, b) for a, b in zip(start, run.model.parameters())]
     assert moved[0] is False  # the closed-form linear part stays as fitted
     assert any(moved[1:])
-    if loss == "triplet":
+    if loss == "triplet" and cfg.residual_bound == 0:
         assert eer_after < 0.7 * eer_before, (eer_before, eer_after)
 
 
-def test_temporal_lstm_fits_its_training_windows(prepared):
+@pytest.mark.parametrize("bound", [0.0, None])
+def test_temporal_lstm_fits_its_training_windows(prepared, bound):
     """On faint cues the closed-form clip head leaves the training windows half fitted; the LSTM
-    residual's training fits them."""
+    residual's training fits them: by 30%+ of the loss unbounded (residual_bound 0), by less with the
+    default bound, which keeps the residual's logit within residual_bound (22% measured here)."""
     from faceauth.tasks.temporal.data import feature_statistics, load_splits, train_windows
 
-    cfg, run = prepared("temporal", synthetic_regime="faint_small", augment_strength=0.0, lr=3e-3)
+    bounded = {} if bound is None else {"residual_bound": bound}
+    cfg, run = prepared("temporal", synthetic_regime="faint_small", augment_strength=0.0, lr=3e-3, **bounded)
     videos = load_splits(cfg)["train"]
     _, std = feature_statistics(videos)
     windows, labels = train_windows(videos, cfg.seq_len, cfg.frame_stride, 0.0, std, np.random.default_rng(0))
@@ -159,5 +168,5 @@ def test_temporal_lstm_fits_its_training_windows(prepared):
     losses = train(run, 8)
     loss_after, eer_after = fit_on_train()
     assert all(np.isfinite(losses))
-    assert loss_after < 0.7 * loss_before, (loss_before, loss_after, losses)
+    assert loss_after < (0.7 if cfg.residual_bound == 0 else 0.85) * loss_before, (loss_before, loss_after, losses)
     assert eer_after <= eer_before, (eer_before, eer_after)

@@ -60,6 +60,12 @@ class FusionConfig(TrainConfig):
     # together (the chosen linear fusion, shrinkage and MLP epochs): every identity counts.
     refit: bool = True
     dropout: float = 0.1
+    # The residual MLP's output r is added to the unit linear embedding as r / (1 + |r| / bound): never
+    # longer than `bound` (0: unbounded, the behaviour before this key). Unbounded, every loss grew the
+    # residual past the linear part within an epoch or two and validation TAR fell to near zero while
+    # the training loss fell (benchmarks/residual_epochs.py). 0.05 held every regime near the start
+    # over 15 epochs; 0.1 let shared_error fall 4 points, 0.2 let it fall 23. Searchable: 0.02 to 0.2.
+    residual_bound: float = 0.05
     # Loss: contrastive (cosine distance), triplet (batch-hard) or arcface (additive angular margin).
     loss: Literal["contrastive", "triplet", "arcface"] = "contrastive"
     margin: float = 0.5
@@ -87,6 +93,7 @@ class FusionConfig(TrainConfig):
         check(all(h >= 1 for h in self.hidden_sizes), "hidden_sizes", "must be positive widths")
         check(self.out_dim >= 2, "out_dim", "must be at least 2")
         check(0.0 <= self.dropout < 1.0, "dropout", "must lie in [0, 1)")
+        check(self.residual_bound >= 0, "residual_bound", "must be >= 0 (0: unbounded)")
         check(self.margin >= 0, "margin", "must be >= 0")
         check(2 <= self.samples_per_identity_per_batch <= self.batch_size // 2, "samples_per_identity_per_batch",
               "must be at least 2 and at most batch_size / 2")

@@ -23,14 +23,23 @@ class FusionModel(nn.Module):
     to it as a residual whose last layer starts at zero: the model starts as the linear fusion exactly
     and training can only add to it. The sum is L2-normalised: compare outputs with the cosine.
 
+    `residual_bound` b > 0 caps the residual's length against the unit linear embedding: the MLP's
+    output r enters as r / (1 + |r| / b), shorter than b whatever the weights (0: unbounded). Unbounded,
+    the residual outgrew the linear part within an epoch or two (|r| 1.4 to 500 against 1) and the
+    validation TAR fell from the start's to near zero while the training loss kept falling: the pair
+    and class losses are cheapest to lower by pulling every embedding towards one shared direction,
+    which squeezes the linear part's ranking into a narrow cone (benchmarks/residual_epochs.py).
+
     The linear layer is not trained (requires_grad off): the closed form is the best linear fusion
     the training identities support, and gradient steps on a few hundred identities would only
     overfit it. Its weights live in the state dict, so the model exports to one ONNX file.
     """
 
-    def __init__(self, input_dims: Sequence[int], linear_dim: int, hidden_sizes: Sequence[int] = (), dropout: float = 0.0):
+    def __init__(self, input_dims: Sequence[int], linear_dim: int, hidden_sizes: Sequence[int] = (), dropout: float = 0.0,
+                 residual_bound: float = 0.0):
         super().__init__()
         self.input_dims = list(input_dims)
+        self.residual_bound = float(residual_bound)
         in_dim = sum(self.input_dims)
         self.linear = nn.Linear(in_dim, linear_dim)
         self.linear.requires_grad_(False)
@@ -58,8 +67,17 @@ class FusionModel(nn.Module):
         x = torch.cat([l2_normalize(p) for p in parts], dim=1)
         fused = l2_normalize(self.linear(x))
         if self.mlp is not None:
-            fused = l2_normalize(fused + self.mlp(x))
+            fused = l2_normalize(fused + self.residual(x))
         return fused
+
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        """What the MLP adds to the unit linear embedding, for the normalised concatenation `x`."""
+        r = self.mlp(x)
+        if self.residual_bound > 0:
+            # sqrt of a clamped sum, not .norm(): finite gradients at r = 0, where the residual starts.
+            length = torch.sqrt(torch.clamp((r * r).sum(dim=-1, keepdim=True), min=1e-24))
+            r = r / (1.0 + length / self.residual_bound)
+        return r
 
 
 def augment_embeddings(x: torch.Tensor, input_dims: Sequence[int], strength: float, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -87,7 +105,9 @@ def augment_embeddings(x: torch.Tensor, input_dims: Sequence[int], strength: flo
 
 def build_model(args: dict[str, Any]) -> FusionModel:
     """The model from a checkpoint's model_args (weights not loaded)."""
-    return FusionModel(args["input_dims"], args["out_dim"], args["hidden_sizes"], args["dropout"])
+    # Checkpoints written before residual_bound existed hold an unbounded residual.
+    return FusionModel(args["input_dims"], args["out_dim"], args["hidden_sizes"], args["dropout"],
+                       args.get("residual_bound", 0.0))
 
 
 @torch.no_grad()

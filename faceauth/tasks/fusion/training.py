@@ -32,6 +32,7 @@ def model_args(config: FusionConfig, data: EmbeddingSet, fusion: LinearFusion) -
         "out_dim": fusion.out_dim,
         "hidden_sizes": list(config.hidden_sizes) if config.fusion_kind == "mlp" else [],
         "dropout": config.dropout,
+        "residual_bound": config.residual_bound if config.fusion_kind == "mlp" else 0.0,
     }
 
 

@@ -68,6 +68,11 @@ class TemporalConfig(PadConfig):
     num_layers: int = 1
     bidirectional: bool = False
     dropout: float = 0.2
+    # The LSTM residual r is added to the head's logit as r / (1 + |r| / bound): it moves a window's
+    # logit by less than `bound` (0: unbounded, the behaviour before this key). Unbounded, validation
+    # EER rose 1 to 5 videos in 30 epochs on most regimes; 0.5 kept it within one video of the start
+    # (benchmarks/residual_epochs.py). Searchable: 0.2 to 2.
+    residual_bound: float = 0.5
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -86,6 +91,7 @@ class TemporalConfig(PadConfig):
         check(self.hidden_size >= 1, "hidden_size", "must be at least 1")
         check(self.num_layers >= 1, "num_layers", "must be at least 1")
         check(0.0 <= self.dropout < 1.0, "dropout", "must lie in [0, 1)")
+        check(self.residual_bound >= 0, "residual_bound", "must be >= 0 (0: unbounded)")
 
     @property
     def feature_kind(self) -> str:

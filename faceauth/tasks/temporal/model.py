@@ -14,6 +14,10 @@ The logit is a sum of two parts, by `kind` (KINDS):
 - for `lstm`, a residual: torch.nn.LSTM over the frames, mean-pooled over time, into one linear unit
   that starts at zero. The model starts as the closed-form head exactly and training can only add
   to it; the trainer keeps the residual only where it beats the start on validation beyond the noise.
+  With `residual_bound` b > 0 the residual r enters as r / (1 + |r| / b): it moves a window's logit
+  by less than b, whatever the weights (0: unbounded). Unbounded, the LSTM memorised the hundred
+  training clips (training loss to 0.01) and its logits swamped the head's: the validation EER rose
+  from the start's with the epochs on most regimes (benchmarks/residual_epochs.py).
 """
 
 from __future__ import annotations
@@ -57,8 +61,9 @@ class TemporalModel(nn.Module):
     froze it on a second export in one process, bidirectional or not)."""
 
     def __init__(self, feature_dim: int, kind: str = "lstm", hidden_size: int = 16, num_layers: int = 1,
-                 bidirectional: bool = False, dropout: float = 0.0):
+                 bidirectional: bool = False, dropout: float = 0.0, residual_bound: float = 0.0):
         super().__init__()
+        self.residual_bound = float(residual_bound)
         if kind not in KINDS:
             raise ValueError(f"temporal model kind must be one of {', '.join(KINDS)}, not '{kind}'")
         self.kind = kind
@@ -110,13 +115,17 @@ class TemporalModel(nn.Module):
         logit = self.clip_head(self._statistics(x))[:, 0]
         if self.lstm is not None:
             out, _ = self.lstm(x)
-            logit = logit + self.residual(self.dropout(out.mean(dim=1)))[:, 0]
+            residual = self.residual(self.dropout(out.mean(dim=1)))[:, 0]
+            if self.residual_bound > 0:
+                residual = residual / (1.0 + residual.abs() / self.residual_bound)
+            logit = logit + residual
         return logit
 
 
 def build_model(args: dict[str, Any]) -> TemporalModel:
+    # Checkpoints written before residual_bound existed hold an unbounded residual.
     return TemporalModel(args["feature_dim"], args["kind"], args["hidden_size"], args["num_layers"], args["bidirectional"],
-                         args["dropout"])
+                         args["dropout"], args.get("residual_bound", 0.0))
 
 
 @torch.no_grad()

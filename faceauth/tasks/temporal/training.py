@@ -37,6 +37,7 @@ def model_args(config: TemporalConfig, train: VideoSet) -> dict[str, Any]:
         "num_layers": config.num_layers,
         "bidirectional": config.bidirectional,
         "dropout": config.dropout,
+        "residual_bound": config.residual_bound if config.temporal_kind == "lstm" else 0.0,
         # Not shape-defining, but how the model is used: what its input is and how windows are cut.
         "seq_len": config.seq_len,
         "frame_stride": config.frame_stride,
