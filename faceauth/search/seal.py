@@ -98,12 +98,20 @@ def _filesystem(run_uri: str):
     return pyarrow.fs.FileSystem.from_uri(run_uri)
 
 
-def _covered_files(filesystem, root: str) -> dict[str, Any]:
-    """relpath -> FileInfo of every covered file under root (symlinks followed by pyarrow as files)."""
+def _covered_files(filesystem, root: str, errored: list[str] | None = None) -> dict[str, Any]:
+    """relpath -> FileInfo of every covered file under root (symlinks followed by pyarrow as files).
+    `errored`: the trial folders that may hold an error.pkl, when the caller knows them; then only the
+    top of the run folder is listed, not every trial's files (a listing per step of Tune's loop would
+    grow with the number of trials)."""
     import pyarrow.fs
 
-    infos = filesystem.get_file_info(pyarrow.fs.FileSelector(root, recursive=True, allow_not_found=True))
     prefix = root.rstrip("/") + "/"
+    if errored is None:
+        infos = filesystem.get_file_info(pyarrow.fs.FileSelector(root, recursive=True, allow_not_found=True))
+    else:
+        infos = filesystem.get_file_info(pyarrow.fs.FileSelector(root, recursive=False, allow_not_found=True))
+        infos += [i for i in filesystem.get_file_info([f"{prefix}{name}/error.pkl" for name in errored])
+                  if i.type == pyarrow.fs.FileType.File]
     files = {}
     for info in infos:
         relpath = info.path[len(prefix):] if info.path.startswith(prefix) else info.path
@@ -138,27 +146,36 @@ class Sealer:
     def __getstate__(self):
         return {"run_uri": self.run_uri, "_seen": {}, "_versions": {}}
 
-    def seal(self, staging_dir: str | None = None) -> None:
+    def seal(self, staging_dir: str | None = None, errored: list[str] | None = None) -> None:
         """Digest the covered files of the run folder, and those in Ray's driver staging folder (the
         copies Ray is about to upload: sealed before they reach the run folder, so a driver killed
-        between the two leaves nothing unsealed)."""
+        between the two leaves nothing unsealed). `errored`: see `_covered_files` (None: list every
+        file of the run folder). The seal file is rewritten only when a digest changed."""
         import pyarrow.fs
 
         filesystem, root = _filesystem(self.run_uri)
         key = run_key(create=True)
+        changed = not self._versions
         if not self._versions:  # continue the seal already there (a resumed search keeps earlier versions)
             self._versions = {k: list(v) for k, v in (_load_seal(filesystem, root, key) or {}).items()}
-        present = _covered_files(filesystem, root)
-        self._add(key, filesystem, present, "")
+        present = _covered_files(filesystem, root, errored)
+        changed |= self._add(key, filesystem, present, "")
         if staging_dir and os.path.isdir(staging_dir):
             local = pyarrow.fs.LocalFileSystem()
-            self._add(key, local, {k: v for k, v in _covered_files(local, staging_dir).items() if "/" not in k}, "staging:")
-        for relpath in set(self._versions) - set(present):
+            top = _covered_files(local, staging_dir, [])
+            changed |= self._add(key, local, {k: v for k, v in top.items() if "/" not in k}, "staging:")
+        gone = set(self._versions) - set(present)
+        if errored is not None:  # a partial listing: only top-level files can be seen to be gone
+            gone = {relpath for relpath in gone if "/" not in relpath}
+        for relpath in gone:
             del self._versions[relpath]
-        write_run_json(self.run_uri, SEAL_FILE, {"version": 1, "files": self._versions,
-                                                 "mac": _manifest_mac(key, self._versions)})
+        if changed or gone:
+            write_run_json(self.run_uri, SEAL_FILE, {"version": 1, "files": self._versions,
+                                                     "mac": _manifest_mac(key, self._versions)})
 
-    def _add(self, key: bytes, filesystem, files: dict[str, Any], cache_prefix: str) -> None:
+    def _add(self, key: bytes, filesystem, files: dict[str, Any], cache_prefix: str) -> bool:
+        """Digest what is new or changed; True when any digest was added."""
+        added = False
         for relpath, info in files.items():
             stamp = (info.mtime_ns, info.size)
             seen = self._seen.get(cache_prefix + relpath)
@@ -169,8 +186,10 @@ class Sealer:
             except OSError:
                 continue  # removed while being read: the next seal sees what is there
             self._seen[cache_prefix + relpath] = (*stamp, digest)
-            versions = [d for d in self._versions.get(relpath, []) if d != digest]
-            self._versions[relpath] = [digest, *versions][:VERSIONS_KEPT]
+            previous = self._versions.get(relpath, [])
+            added |= previous[:1] != [digest]
+            self._versions[relpath] = [digest, *(d for d in previous if d != digest)][:VERSIONS_KEPT]
+        return added
 
 
 def _load_seal(filesystem, root: str, key: bytes) -> dict[str, list[str]] | None:
@@ -231,7 +250,10 @@ class SealCallback(Callback):
 
     def on_step_end(self, iteration, trials, **info):
         if time.monotonic() - self.last >= self.interval_s:
-            self.sealer.seal(trials[0].storage.experiment_driver_staging_path if trials else None)
+            # Only the trials that failed can hold an error.pkl: the step lists the top of the run folder
+            # and those, not every trial's files.
+            errored = [Path(t.path).name for t in trials if t.run_metadata.pickled_error_filename]
+            self.sealer.seal(trials[0].storage.experiment_driver_staging_path if trials else None, errored)
             self.last = time.monotonic()
 
     def on_experiment_end(self, trials, **info):
