@@ -61,7 +61,9 @@ def test_smoke_search_writes_a_complete_best_folder(tmp_path, name):
 
 
 def check_fusion(tmp_path, best, rows, metrics, checkpoint, report, config):
-    assert all(r["param_lr"] > 0 and r["param_hidden_sizes"].startswith("[") for r in rows)
+    # The MLP's knobs are active only for fusion_kind mlp (search_spaces/fusion.yaml): empty elsewhere.
+    assert all(r["param_lr"] > 0 and r["param_hidden_sizes"].startswith("[") if r["param_fusion_kind"] == "mlp"
+               else r["param_lr"] is None and r["param_hidden_sizes"] is None for r in rows)
     model = get_task("fusion").build_model(checkpoint["model_args"])
     model.load_state_dict(checkpoint["state_dict"])
     x = np.random.default_rng(1).standard_normal((3, checkpoint["model_args"]["in_dim"])).astype(np.float32)
@@ -71,7 +73,8 @@ def check_fusion(tmp_path, best, rows, metrics, checkpoint, report, config):
     assert set(metrics["test_baselines"]) == {"score_average", "embedding_average"}
     assert report.splitlines()[2].startswith("**Verdict.**") and metrics["verdict"]["unit"] == "identities"
     # config.yaml re-runs the best trial with faceauth.train.
-    assert config["task"] == "fusion" and config["lr"] == metrics["hyperparameters"]["lr"]
+    assert config["task"] == "fusion" and all(config[k] == v for k, v in metrics["hyperparameters"].items()
+                                              if not isinstance(v, list))
     assert train_cli.main(["--config", str(best / "config.yaml"), "--output", str(tmp_path / "rerun.pth"),
                            "--log-dir", str(tmp_path / "logs")]) == 0
 
@@ -92,7 +95,9 @@ def check_liveness(tmp_path, best, rows, metrics, checkpoint, report, config):
 
 
 def check_temporal(tmp_path, best, rows, metrics, checkpoint, report, config):
-    assert all(r["param_seq_len"] >= 2 and isinstance(r["param_bidirectional"], bool) for r in rows)
+    # The LSTM's knobs are active only for temporal_kind lstm (search_spaces/temporal.yaml): empty elsewhere.
+    assert all(r["param_seq_len"] >= 2 and (isinstance(r["param_bidirectional"], bool) if r["param_temporal_kind"] == "lstm"
+                                            else r["param_bidirectional"] is None) for r in rows)
     assert metrics["task"] == "temporal" and metrics["metric"] == "eer" and metrics["mode"] == "min"
     assert set(PAD_KEYS) <= set(metrics["test"]) and metrics["onnx"]["max_abs_diff"] < 1e-4
     checked = metrics["onnx"]["checked_input_shapes"]["features"]  # another batch and another sequence length

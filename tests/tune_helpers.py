@@ -36,11 +36,11 @@ def start_tune(tmp_path: Path, name: str, *extra: str, output: Path | None = Non
                             start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
-def mlp_only_space(tmp_path: Path) -> str:
+def mlp_only_space(tmp_path: Path, **fixed) -> str:
     """A fusion search space whose trials all train (the default one also tries fusion kinds that
-    finish at epoch 0, with no training)."""
+    finish at epoch 0, with no training); `fixed`: more config values every trial uses."""
     path = tmp_path / "mlp_only.yaml"
-    path.write_text(yaml.safe_dump({"metric": "tar_at_far_1e-3", "mode": "max", "fixed": {"fusion_kind": "mlp"},
+    path.write_text(yaml.safe_dump({"metric": "tar_at_far_1e-3", "mode": "max", "fixed": {"fusion_kind": "mlp", **fixed},
                                     "parameters": {"lr": {"type": "log_float", "low": 1e-4, "high": 1e-2}}}))
     return str(path)
 
