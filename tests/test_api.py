@@ -40,6 +40,7 @@ def test_two_searches_in_a_notebook_with_mlflow(tmp_path, notebook_ray, caplog, 
         assert result.test_metrics["tar_at_far_1e-3"] is not None
         assert set(result.baselines) == {"score_average", "embedding_average"}
         assert result.verdict["summary"]
+        assert result.over_defaults["summary"].startswith("The search ") and "defaults" in result.over_defaults["summary"]
         table = result.trials
         assert len(table) == trials and list(table["trial_name"]) == [f"fusion_{n:04d}" for n in range(trials)]
         assert str(table["error"].dtype) in ("object", "string", "str") and (table["ended_at"] >= table["started_at"]).all()

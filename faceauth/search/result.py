@@ -52,6 +52,12 @@ class SearchResult:
         return self.metrics.get("verdict")
 
     @property
+    def over_defaults(self) -> dict[str, Any] | None:
+        """What the search added over its defaults (faceauth.search.over_defaults): the best trial against
+        the defaults trial on the test data, with the interval; `summary` says it in one sentence."""
+        return self.metrics.get("over_defaults")
+
+    @property
     def best_hyperparameters(self) -> dict[str, Any]:
         return self.metrics.get("hyperparameters", {})
 
