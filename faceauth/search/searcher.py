@@ -60,7 +60,6 @@ class TaggedOptunaSearch(OptunaSearch):
         self._warm_start = tuple(warm_start)
         self._evaluated: dict[str, str] = {}  # configuration key -> the Tune trial that trains it
         self._waiting: dict[str, list[optuna.trial.Trial]] = {}  # Tune trial -> repeats to answer when it ends
-        self._answered = 0
         self._kept_results: dict[str, dict[str, Any]] = {}
         super().__init__(*args, space=SampleActive(search_space), **kwargs)
 
@@ -90,7 +89,6 @@ class TaggedOptunaSearch(OptunaSearch):
     def _answer(self, repeat: optuna.trial.Trial, earlier: str) -> None:
         """Tell the study a repeated configuration's outcome: the earlier trial's, now or once it ends."""
         repeat.set_user_attr(SAME_AS, earlier)
-        self._answered += 1
         if earlier in self._completed_trials:
             self._tell_like(repeat, earlier)
         else:

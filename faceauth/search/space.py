@@ -132,10 +132,6 @@ class SearchSpace:
     def multi_objective(self) -> bool:
         return len(self.objectives) > 1
 
-    @property
-    def conditional(self) -> bool:
-        return any(p.when for p in self.parameters.values())
-
     def active(self, values: dict[str, Any]) -> dict[str, Any]:
         """The entries of `values` (decoded) whose parameters are active under them; `parameters` is in
         an order where every condition comes before the parameters it governs."""
