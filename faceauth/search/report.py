@@ -106,6 +106,8 @@ def _importance(records: list[TrialRecord], params: list[str], shown: list[str],
                 study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
     except (RuntimeError, ValueError):  # e.g. every trial has the same value
         return {}
+    if len(set(np.round(list(importance.values()), 9))) < 2 and len(importance) > 1:
+        return {}  # every parameter scored alike: the trials tied, and a ranking drawn from ties says nothing
     return {k: v for k, v in importance.items() if k in shown}
 
 
