@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from faceauth.errors import FaceauthError
 from faceauth.evaluation import Evaluation
 from faceauth.fit import Objective
 from faceauth.verdict import LEVEL, RESAMPLES, bootstrap_differences, difference_scale
@@ -107,7 +108,10 @@ def search_gain(records: list, picked, evaluations: dict[str, Evaluation], space
     if defaults.checkpoint is None:
         return unavailable(f"the defaults trial {defaults.name} ended {defaults.status.replace('_', ' ')} without a model",
                            metric, mode)
-    theirs = defaults_evaluations(defaults)
+    try:
+        theirs = defaults_evaluations(defaults)
+    except (FaceauthError, OSError) as err:  # the search's own result stands; only the comparison is lost
+        return unavailable(f"the defaults trial {defaults.name}'s model could not be evaluated ({err})", metric, mode)
     objective = Objective(metric, mode)
     try:
         folds = {fold: compare(evaluation, theirs[fold], objective, picked.name, defaults.name)
