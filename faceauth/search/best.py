@@ -106,10 +106,14 @@ def _numbers(values: dict[str, Any]) -> dict[str, float]:
 
 
 def _error_line(error: BaseException) -> str:
-    """The user-facing reason: a FaceauthError's message, not Ray's wrapping traceback."""
-    lines = [l.strip() for l in str(error).strip().splitlines() if l.strip()]
+    return reason_line(str(error)) or type(error).__name__
+
+
+def reason_line(text: str) -> str:
+    """The user-facing reason in an error's text: a FaceauthError's message, not Ray's wrapping traceback."""
+    lines = [l.strip() for l in text.strip().splitlines() if l.strip()]
     ours = [l for l in lines if "FaceauthError" in l or "TrainingDiverged" in l]
-    return (ours or lines or [type(error).__name__])[-1]
+    return (ours or lines or [""])[-1]
 
 
 def _utc(timestamp: float) -> dt.datetime:

@@ -85,11 +85,11 @@ class SearchGuard(Callback, Stopper):
 
 def error_line(trial) -> str:
     """The last line of a failed trial's error, as Tune keeps it (the FaceauthError's message)."""
+    from faceauth.search.best import reason_line
+
     path = getattr(trial, "error_file", None)
     if path and Path(path).is_file():
-        lines = [l.strip() for l in Path(path).read_text(errors="replace").splitlines() if l.strip()]
-        ours = [l for l in lines if "FaceauthError" in l or "TrainingDiverged" in l]
-        return (ours or lines or ["unknown error"])[-1]
+        return reason_line(Path(path).read_text(errors="replace")) or "unknown error"
     return "unknown error (no error file)"
 
 
