@@ -22,6 +22,31 @@ def run_key(tmp_path_factory):
 
 
 @pytest.fixture
+def shared_ray():
+    """A local Ray kept up from one in-process search test to the next, as a notebook keeps its Ray:
+    each such search then joins it (faceauth.tune.start_ray) instead of starting and stopping its own,
+    and its trials reuse Ray's idle worker processes (about 6 s a search on 2 cores)."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address="local", num_cpus=2, include_dashboard=False)
+    yield
+
+
+@pytest.fixture(autouse=True)
+def own_ray(request):
+    """A test marked `own_ray` (it starts a Ray of its own: ray.init, a cluster, a search with Ray
+    settings of its own, or one that must find no Ray running) first stops the shared one, if up."""
+    if request.node.get_closest_marker("own_ray"):
+        import sys
+
+        ray = sys.modules.get("ray")
+        if ray is not None and ray.is_initialized():
+            ray.shutdown()
+    yield
+
+
+@pytest.fixture
 def small_fusion(tmp_path):
     """A fusion config small enough for a test: 30 identities x 6 samples, 2 epochs."""
     return {

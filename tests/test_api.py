@@ -14,10 +14,10 @@ from faceauth.search.result import load_study
 
 
 @pytest.fixture
-def notebook_ray():
-    ray.init(address="local", num_cpus=2, include_dashboard=False)  # the user's own Ray (never another test's cluster)
+def notebook_ray(shared_ray):
+    """The user's own Ray, started before the search (never another test's cluster)."""
+    assert ray.is_initialized()
     yield
-    ray.shutdown()
 
 
 def smoke(tmp_path, name, **extra):
@@ -103,6 +103,7 @@ def test_wandb_offline_logs_every_trial_and_best(tmp_path, notebook_ray, monkeyp
     assert any(p.suffix == ".wandb" for p in best_runs[0].iterdir())
 
 
+@pytest.mark.own_ray
 def test_a_user_error_raises_before_ray_starts(tmp_path):
     with pytest.raises(faceauth.FaceauthError, match="unknown task 'fuson'"):
         faceauth.search("fuson")

@@ -64,9 +64,12 @@ def toys():
         ray.cloudpickle.unregister_pickle_by_value(module)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def logical_gpus():
-    """The user's own Ray with two declared GPUs and no device behind them."""
+    """The user's own Ray with two declared GPUs and no device behind them, shared by this module's
+    tests that ask for it (the tests' shared Ray, without GPUs, is stopped first)."""
+    if ray.is_initialized():
+        ray.shutdown()
     ray.init(address="local", num_cpus=4, num_gpus=2, include_dashboard=False)
     yield
     ray.shutdown()
@@ -129,6 +132,7 @@ def test_what_cannot_work_on_the_gpus_is_refused_in_one_line_before_any_trial(tm
     assert not list((tmp_path / "runs" / "refused").glob("slow_toy_*"))  # no trial started
 
 
+@pytest.mark.own_ray
 def test_trials_that_keep_failing_end_the_search_with_their_cause(tmp_path, toys, capsys):
     assert search(tmp_path, "broken_toy", "broken", "--trials", "8", "--num-cpus", "2", "--max-failures", "0") != 0
     err = capsys.readouterr().err
@@ -138,6 +142,7 @@ def test_trials_that_keep_failing_end_the_search_with_their_cause(tmp_path, toys
     assert "Traceback" not in err
 
 
+@pytest.mark.own_ray
 def test_trials_that_cannot_be_placed_end_the_search_naming_what_they_wait_for(tmp_path, toys, capsys):
     ray.init(address="local", num_cpus=2, include_dashboard=False)
     try:

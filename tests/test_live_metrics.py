@@ -17,6 +17,8 @@ from faceauth import tune as tune_cli
 from faceauth.search.live_metrics import PROMETHEUS_PREFIX, TAG_KEYS, TrialMetrics, prometheus_names
 from tests.tune_helpers import ROOT, free_port, mlp_only_space, results_of, run_tune, trials
 
+pytestmark = pytest.mark.own_ray  # each test starts a Ray (or a cluster) of its own
+
 GRAFANA = ROOT / "cluster" / "grafana-faceauth-search.json"
 
 

@@ -29,6 +29,7 @@ def _liveness(tmp_path, name, *extra):
     return run_tune(tmp_path, name, "--search-space", _space(tmp_path), "--trials", "4", *extra, task="liveness")
 
 
+@pytest.mark.usefixtures("shared_ray")
 def test_a_two_objective_search_with_a_constraint_ships_a_feasible_model(tmp_path):
     assert _liveness(tmp_path, "mo", "--constraint", f"params<={PARAMS_BOUND}", "--target-apcer", "0.1") == 0
     run = tmp_path / "runs" / "mo"
@@ -81,6 +82,7 @@ def test_a_two_objective_search_with_a_constraint_ships_a_feasible_model(tmp_pat
     assert (best / "front.png").stat().st_size > 1000
 
 
+@pytest.mark.usefixtures("shared_ray")
 @pytest.mark.slow
 def test_no_feasible_trial_is_said_and_writes_no_best(tmp_path, capsys):
     assert _liveness(tmp_path, "none", "--constraint", "params<=10") == 2
@@ -104,6 +106,7 @@ def test_bad_objective_flags_are_refused_before_ray_starts(tmp_path, capsys, fla
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow  # a killed search's resume is in the fast run (test_tune.py); this one has two objectives
 def test_a_killed_two_objective_search_resumes_into_the_same_study(tmp_path):
     import os
     import signal

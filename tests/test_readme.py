@@ -8,7 +8,7 @@ import ray
 
 from tests.tune_helpers import ROOT
 
-pytestmark = pytest.mark.slow  # a four-trial search and a five-epoch training run
+pytestmark = [pytest.mark.slow, pytest.mark.own_ray]  # a four-trial search and a five-epoch training run
 
 
 def readme_block(heading: str) -> str:

@@ -139,6 +139,7 @@ def test_a_resume_must_match_the_search_it_resumes(sealed_run, tmp_path, capsys)
     assert "was started with --trials 1" in capsys.readouterr().err
 
 
+@pytest.mark.usefixtures("shared_ray")
 def test_a_smoke_test_resumes_with_the_readme_command(sealed_run, tmp_path, capsys):
     """Started with --smoke-test --trials 1; resumed with only --name, --storage and --resume: its own
     trial budget and config (smoke-test data), not the defaults; a flag given again must agree."""

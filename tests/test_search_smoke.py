@@ -27,6 +27,7 @@ def smoke_search(tmp_path, task) -> int:
                           "--storage", str(tmp_path / "runs"), "--log-dir", str(tmp_path / "logs"), *extra])
 
 
+@pytest.mark.usefixtures("shared_ray")
 @pytest.mark.parametrize("name", list_tasks())
 def test_smoke_search_writes_a_complete_best_folder(tmp_path, name):
     task = get_task(name)

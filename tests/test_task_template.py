@@ -109,6 +109,7 @@ def toy():
     ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
 
 
+@pytest.mark.usefixtures("shared_ray")
 def test_a_task_defined_outside_the_package_trains_and_searches(tmp_path, toy):
     assert "toy" in list_tasks() and isinstance(toy, ToyTask)
     # faceauth.train: the task's flags come from its config's fields (--samples, --hidden, --output).

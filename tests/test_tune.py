@@ -11,6 +11,7 @@ from faceauth.search.result import STUDY_FILE, load_study
 from tests.tune_helpers import mlp_only_space, results_of, run_tune, start_tune, trials, wait_for
 
 
+@pytest.mark.usefixtures("shared_ray")
 def test_asha_stops_some_trials_completes_others_and_tells_the_study_each(tmp_path):
     from ray.tune.search.optuna import OptunaSearch
 
@@ -41,6 +42,7 @@ def test_asha_stops_some_trials_completes_others_and_tells_the_study_each(tmp_pa
         assert [r["epoch"] for r in reports][-1] == 6 and rows[trial_id]["epochs_run"] == 6
 
 
+@pytest.mark.usefixtures("shared_ray")
 def test_a_diverging_trial_fails_with_its_reason_and_the_search_goes_on(tmp_path):
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump({"metric": "tar_at_far_1e-3", "mode": "max", "parameters": {
@@ -100,6 +102,9 @@ def test_resume_of_an_unknown_run_is_a_clear_error(tmp_path, capsys):
     assert "no search to resume" in capsys.readouterr().err
 
 
+# A subprocess search of 2 x 20 epochs whose worker is killed (35-47 s): with the slow tests, beside the
+# node-loss test (tests/test_tune_cluster.py), which also resumes lost trials from their checkpoints.
+@pytest.mark.slow
 @pytest.mark.parametrize("max_failures,expected", [(1, "completed"), (0, "failed")])
 def test_a_crashed_trial_is_retried_from_its_checkpoint_then_recorded_as_failed(tmp_path, max_failures, expected):
     proc = start_tune(tmp_path, "crash", "--trials", "2", "--scheduler", "none", "--max-concurrent", "1",

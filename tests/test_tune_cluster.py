@@ -20,6 +20,8 @@ def two_node_cluster():
     cluster.shutdown()
 
 
+@pytest.mark.slow  # a TorchTrainer with two gloo workers: 25 s of start-up on 2 cores
+@pytest.mark.own_ray
 def test_two_worker_ddp_trial_under_a_torch_trainer(tmp_path):
     # 2 workers x 0.5 CPU + the trial driver's 0.01 fit on 2 cores (2 x 1 CPU would not: refused at start).
     assert run_tune(tmp_path, "ddp", "--trials", "1", "--workers-per-trial", "2", "--cpus-per-worker", "0.5") == 0
@@ -31,6 +33,7 @@ def test_two_worker_ddp_trial_under_a_torch_trainer(tmp_path):
     assert metrics["onnx"]["max_abs_diff"] < 1e-4 and metrics["search"]["workers_per_trial"] == 2
 
 
+@pytest.mark.usefixtures("shared_ray")  # 2 CPUs, no GPU: each request is refused against it
 def test_unmeetable_resources_fail_at_start(tmp_path, capsys):
     assert run_tune(tmp_path, "too-big", "--workers-per-trial", "2") == 2
     assert "one trial needs 2 workers x 1 CPU plus 0.01 CPU" in capsys.readouterr().err
@@ -40,6 +43,7 @@ def test_unmeetable_resources_fail_at_start(tmp_path, capsys):
     assert "more than any node has" in capsys.readouterr().err
 
 
+@pytest.mark.own_ray
 def test_search_across_two_nodes_with_uri_storage(tmp_path, two_node_cluster, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a URI run keeps its best/ under ./runs too
     storage = f"file://{tmp_path / 'shared'}"
@@ -57,6 +61,7 @@ def test_search_across_two_nodes_with_uri_storage(tmp_path, two_node_cluster, mo
     assert a0 <= b1 and b0 <= a1
 
 
+@pytest.mark.own_ray
 def test_local_storage_is_refused_on_a_multi_node_cluster(tmp_path, two_node_cluster, capsys):
     args = ["fusion", "--smoke-test", "--address", two_node_cluster.address, "--storage", str(tmp_path / "runs"),
             "--name", "refused"]
@@ -66,6 +71,7 @@ def test_local_storage_is_refused_on_a_multi_node_cluster(tmp_path, two_node_clu
     assert not (tmp_path / "runs" / "refused").exists()
 
 
+@pytest.mark.own_ray
 @pytest.mark.slow  # a two-node cluster on 2 cores and a lost node's trial retried: about 90 s
 def test_a_node_lost_mid_search_loses_no_trial(tmp_path, monkeypatch):
     """The worker node leaves while a trial trains on it: Tune retries that trial from its last
