@@ -38,11 +38,15 @@ class TrainConfig:
     # Cap on optimiser steps per epoch (0: the whole training split); smoke tests set it small.
     max_steps_per_epoch: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    # Mixed precision (bf16 autocast) on CUDA; ignored on CPU.
-    amp: bool = False
+    # Mixed precision for training's forward pass (faceauth/fit.py Precision): off, bf16 (autocast), or
+    # fp16 (autocast and a GradScaler). For GPUs: bf16 on Ampere and newer, fp16 on older ones; it runs
+    # on CPU too, seldom faster there. true/false (the older form) mean bf16/off.
+    amp: Union[Literal["off", "bf16", "fp16"], bool] = "off"
     log_dir: str = "logs/experiments"
 
     def __post_init__(self) -> None:
+        if isinstance(self.amp, bool):
+            object.__setattr__(self, "amp", "bf16" if self.amp else "off")
         check(self.epochs >= 1, "epochs", "must be at least 1")
         check(self.batch_size >= 2, "batch_size", "must be at least 2")
         check(self.lr > 0, "lr", "must be positive")

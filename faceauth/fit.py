@@ -54,6 +54,36 @@ def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> torc
     return loss.detach()
 
 
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class Precision:
+    """The config's `amp` for one training run: the forward pass under autocast to bf16 or fp16, and
+    for fp16 a GradScaler, whose loss scaling keeps small gradients from flushing to zero in fp16's
+    narrow range (bf16 has fp32's exponent range and needs none). "off": fp32, autocast disabled.
+    Validation and export always run in fp32."""
+
+    def __init__(self, amp: str, device: torch.device):
+        self.device_type = device.type
+        self.dtype = AUTOCAST_DTYPES.get(amp)
+        self.scaler = torch.amp.GradScaler(device.type) if amp == "fp16" else None
+
+    def autocast(self):
+        # A disabled autocast still checks its dtype: bf16 is valid on every device.
+        return torch.autocast(self.device_type, dtype=self.dtype or torch.bfloat16, enabled=self.dtype is not None)
+
+    def step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor:
+        """`optimizer_step`, through the GradScaler where there is one (a step whose scaled gradients
+        overflowed is skipped and the scale lowered)."""
+        if self.scaler is None:
+            return optimizer_step(optimizer, loss)
+        optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(optimizer)
+        self.scaler.update()
+        return loss.detach()
+
+
 def fit(
     *,
     task: str,

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from faceauth import session as sessions
-from faceauth.fit import make_optimizer, optimizer_step
+from faceauth.fit import Precision, make_optimizer
 from faceauth.losses import build_loss
 from faceauth.metrics import verification_metrics
 from faceauth.tasks.base import Evaluation
@@ -114,6 +114,7 @@ class FusionTraining:
         self.loss_fn = build_loss(cfg.loss, cfg.margin, fusion.out_dim, len(train.identities), cfg.arcface_scale).to(device)
         trainable = [p for p in (*self.model.parameters(), *self.loss_fn.parameters()) if p.requires_grad]
         self.optimizer = make_optimizer(trainable, cfg) if cfg.fusion_kind == "mlp" else None
+        self.precision = Precision(cfg.amp, device)
         self.x_train = torch.from_numpy(train.embeddings).to(device)
         self.y_train = torch.from_numpy(train.labels).to(device)
         self.labels = train.labels
@@ -127,13 +128,12 @@ class FusionTraining:
         if cfg.max_steps_per_epoch:
             steps = min(steps, cfg.max_steps_per_epoch)
         generator = torch.Generator(device=self.device).manual_seed(cfg.seed * 100_003 + epoch)
-        use_amp = cfg.amp and self.device.type == "cuda"
         total = torch.zeros((), device=self.device)
         for step in range(steps):
             index = torch.from_numpy(batches[step * session.world_size + session.world_rank]).to(self.device)
             x = augment_embeddings(self.x_train[index], self.args["input_dims"], cfg.augment_strength, generator)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=use_amp):
+            with self.precision.autocast():
                 fused = self.model(x)
             loss = self.loss_fn(fused.float(), self.y_train[index])
-            total += optimizer_step(self.optimizer, loss)
+            total += self.precision.step(self.optimizer, loss)
         return float(total) / max(steps, 1)

@@ -38,6 +38,12 @@ class LivenessConfig(PadConfig):
     dropout: float = 0.0
     # Loss: binary cross-entropy on the attack logit; targets smoothed towards 0.5 by this much.
     label_smoothing: float = 0.0
+    # On CUDA: the CNN's weights in channels_last (NHWC) order, as its inputs lie; ignored on CPU.
+    channels_last: bool = True
+    # Processes that read the next batches ahead while one trains (a DataLoader's workers): worth 2-4
+    # on a GPU node, or with `cache: false`, where they decode; give each trial the CPUs for them
+    # (--cpus-per-worker). 0: read in the training process. On CUDA batches come in pinned memory.
+    loader_workers: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -48,3 +54,4 @@ class LivenessConfig(PadConfig):
         check(self.width >= 4, "width", "must be at least 4 channels")
         check(0.0 <= self.dropout < 1.0, "dropout", "must lie in [0, 1)")
         check(0.0 <= self.label_smoothing < 1.0, "label_smoothing", "must lie in [0, 1)")
+        check(self.loader_workers >= 0, "loader_workers", "must be >= 0 (0: read batches in the training process)")

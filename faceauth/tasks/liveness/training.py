@@ -17,12 +17,13 @@ import torch
 import torch.nn.functional as F
 
 from faceauth import session as sessions
-from faceauth.fit import make_optimizer, optimizer_step
+from faceauth.fit import Precision, make_optimizer
 from faceauth.tasks.base import TrainingRun
 from faceauth.tasks.liveness.augment import augment
 from faceauth.tasks.liveness.config import LivenessConfig
 from faceauth.tasks.liveness.data import load_splits
-from faceauth.tasks.liveness.model import IMAGENET_MEAN, IMAGENET_STD, attack_scores, build_model, to_input
+from faceauth.tasks.liveness.model import (IMAGENET_MEAN, IMAGENET_STD, attack_scores, batch_loader, build_model,
+                                           memory_format, to_input)
 from faceauth.tasks.pad import split_metrics
 
 
@@ -47,14 +48,14 @@ def prepare(cfg: LivenessConfig, session: sessions.Session) -> TrainingRun:
     train, val = splits["train"], splits["val"]
     device = session.device(cfg.device)
     args = model_args(cfg)
-    model = session.prepare_model(build_model(args), device)
+    model = session.prepare_model(build_model(args).to(memory_format=memory_format(device, cfg.channels_last)), device)
     optimizer = make_optimizer(model.parameters(), cfg)
 
     attacks = int(train.is_attack.sum())
     pos_weight = torch.tensor((len(train) - attacks) / attacks if cfg.balance_classes else 1.0, device=device)
     # Label smoothing for one logit: targets pulled from {0, 1} towards 0.5.
     targets = torch.from_numpy(train.is_attack.astype(np.float32)) * (1 - cfg.label_smoothing) + cfg.label_smoothing / 2
-    use_amp = cfg.amp and device.type == "cuda"
+    precision = Precision(cfg.amp, device)
 
     def train_epoch(epoch: int) -> float:
         # Same batch order on every DDP rank (seeded by epoch), each rank taking its own share.
@@ -64,13 +65,13 @@ def prepare(cfg: LivenessConfig, session: sessions.Session) -> TrainingRun:
             steps = min(steps, cfg.max_steps_per_epoch)
         generator = torch.Generator(device=device).manual_seed(cfg.seed * 100_003 + epoch * 101 + session.world_rank)
         total = torch.zeros((), device=device)
-        for step in range(steps):
-            index = batches[(step * session.world_size + session.world_rank) % len(batches)]
-            x = augment(to_input(train.images[index], device), cfg.augment_strength, generator)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+        mine = [batches[(step * session.world_size + session.world_rank) % len(batches)] for step in range(steps)]
+        for index, images in zip(mine, batch_loader(train.images, mine, cfg.loader_workers, device)):
+            x = augment(to_input(images, device), cfg.augment_strength, generator)
+            with precision.autocast():
                 logits = model(x)
             loss = F.binary_cross_entropy_with_logits(logits.float(), targets[index].to(device), pos_weight=pos_weight)
-            total += optimizer_step(optimizer, loss)
+            total += precision.step(optimizer, loss)
         return float(total) / steps
 
     def validate() -> dict[str, float]:

@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from faceauth import session as sessions
-from faceauth.fit import make_optimizer, optimizer_step
+from faceauth.errors import FaceauthError
+from faceauth.fit import Precision, make_optimizer
 from faceauth.metrics import pad_metrics
 from faceauth.tasks.base import Evaluation, TrainingRun
 from faceauth.tasks.pad import split_metrics
@@ -79,7 +80,10 @@ def prepare(cfg: TemporalConfig, session: sessions.Session) -> TrainingRun:
     # DDP wraps only a model with something to train.
     model = session.prepare_model(model, device)
     optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg) if trains else None
-    use_amp = cfg.amp and device.type == "cuda"
+    if trains and cfg.amp == "fp16" and device.type == "cpu":
+        raise FaceauthError("amp: fp16 does not train the LSTM on CPU (torch's CPU LSTM has no fp16 kernel); "
+                            "use amp: bf16 or off on CPU, fp16 on a GPU")
+    precision = Precision(cfg.amp, device)
 
     def train_epoch(epoch: int) -> float:
         # Same windows and batch order on every DDP rank (seeded by epoch), each rank taking its share.
@@ -94,11 +98,11 @@ def prepare(cfg: TemporalConfig, session: sessions.Session) -> TrainingRun:
         total = torch.zeros((), device=device)
         for step in range(steps):
             index = batches[(step * session.world_size + session.world_rank) % len(batches)]
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            with precision.autocast():
                 logits = model(torch.from_numpy(x[index]).to(device))
             targets = torch.from_numpy(y[index]).to(device)
             loss = F.binary_cross_entropy_with_logits(logits.float(), targets, pos_weight=pos_weight)
-            total += optimizer_step(optimizer, loss)
+            total += precision.step(optimizer, loss)
         return float(total) / steps
 
     seen: list[np.ndarray] = []  # the start's validation scores, then the latest epoch's
