@@ -43,6 +43,9 @@ class TrialRecord:
     # The metrics of the report whose model the trial keeps (its `kept_epoch`; the last report when the
     # trainer did not say), with the deployment cost (faceauth.cost) every report carries.
     kept: dict[str, float] = field(default_factory=dict)
+    # The best value of the epochs that trained (epoch >= 1), kept or not: where a trained epoch did not
+    # clearly beat the closed-form start (epoch 0), the trial keeps the start and `best` is the start's.
+    best_trained: float | None = None
 
 
 def collect_trials(results, space: SearchSpace, epochs: int) -> list[TrialRecord]:
@@ -61,6 +64,7 @@ def collect_trials(results, space: SearchSpace, epochs: int) -> list[TrialRecord
             best = kept[-1]
         else:
             best = (max(values) if space.mode == "max" else min(values)) if values else None
+        trained = [r[space.metric] for r in rows if (r.get("epoch") or 0) >= 1 and _finite(r.get(space.metric))]
         error = _error_line(result.error) if result.error else None
         epochs_run = int(max((r.get("epoch") or 0 for r in rows), default=0))
         if error:
@@ -91,6 +95,7 @@ def collect_trials(results, space: SearchSpace, epochs: int) -> list[TrialRecord
             loop_time_s=float(last.get("loop_time_s") or 0.0),
             checkpoint=_checkpoint_of(result, rows),
             kept=_numbers(_kept_report(rows, last)),
+            best_trained=(max(trained) if space.mode == "max" else min(trained)) if trained else None,
         ))
     return records
 

@@ -33,23 +33,61 @@ def save_figure(fig, path: Path) -> None:
         fig.savefig(tmp, dpi=110, format=Path(path).suffix.lstrip("."))
 
 
+HISTORY_COLOURS = {"completed": "tab:blue", "early_stopped": "tab:green", "stopped_by_scheduler": "tab:gray",
+                   "failed": "tab:red", "interrupted": "tab:orange"}
+
+
 def plot_history(records: list[TrialRecord], space: SearchSpace, path: Path) -> Path:
-    """Each trial's best value in the order trials were created, and the best so far."""
+    """Each trial's kept value against the number in its name (the 7 of fusion_0007), coloured by
+    status, with the best so far; a second panel zooms on the trials near the best, where trials that
+    the first panel's scale makes look alike differ, and shows each trial's best trained epoch beside
+    the value it kept (a trained epoch is kept only where it clearly beats the closed-form start)."""
+    from matplotlib.ticker import MaxNLocator
+
     plt = _pyplot()
-    values = [r.best for r in records]
-    xs = [i + 1 for i, v in enumerate(values) if v is not None]
-    ys = [v for v in values if v is not None]
+    points = sorted((_name_index(r, i), r.best, r.status, r.best_trained) for i, r in enumerate(records) if r.best is not None)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 2]})
     pick = np.maximum.accumulate if space.mode == "max" else np.minimum.accumulate
-    fig, ax = plt.subplots(figsize=(7, 4))
-    colours = {"completed": "tab:blue", "early_stopped": "tab:cyan", "stopped_by_scheduler": "tab:gray", "failed": "tab:red",
-               "interrupted": "tab:orange"}
-    for status, colour in colours.items():
-        pts = [(i + 1, r.best) for i, r in enumerate(records) if r.status == status and r.best is not None]
-        if pts:
-            ax.scatter(*zip(*pts), s=18, color=colour, label=status.replace("_", " "))
-    if ys:
-        ax.step(xs, pick(np.array(ys)), where="post", color="tab:orange", label="best so far")
-    return save_plot(fig, ax, path, "trial", f"validation {space.metric}", "Optimisation history")
+    trained = [(n, t) for n, v, _, t in points if t is not None]
+    if trained:
+        axes[1].scatter(*zip(*trained), s=30, facecolors="none", edgecolors="black", linewidths=0.8,
+                        label="best trained epoch")
+    for ax in axes:
+        for status, colour in HISTORY_COLOURS.items():
+            pts = [(n, v) for n, v, s, _ in points if s == status]
+            if pts:
+                ax.scatter(*zip(*pts), s=18, color=colour, label=status.replace("_", " "))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if points:
+        numbers, values = [p[0] for p in points], np.array([p[1] for p in points])
+        axes[0].step(numbers, pick(values), where="post", color="black", linewidth=1, label="best so far")
+        near = _near_best(np.array([*values, *(t for _, t in trained)]), values, space.mode)
+        axes[1].set_ylim(*near)
+        shown = int(np.sum((values >= near[0]) & (values <= near[1])))
+        axes[1].set_title(f"Near the best: {shown} of {len(values)} trials", fontsize=10)
+        axes[1].set_xlabel("trial")
+        if trained:
+            axes[1].legend(handles=axes[1].get_legend_handles_labels()[0][:1], fontsize=8)
+    save_plot(fig, axes[0], path, "trial", f"validation {space.metric}", "Optimisation history")
+    return path
+
+
+def _name_index(record: TrialRecord, position: int) -> int:
+    """The number in the trial's name (fusion_0007: 7): the order Tune created trials in. The Optuna
+    number differs once repeated suggestions were answered from the study without a trial."""
+    digits = record.name.rsplit("_", 1)[-1]
+    return int(digits) if digits.isdigit() else position
+
+
+def _near_best(shown: np.ndarray, kept: np.ndarray, mode: str) -> tuple[float, float]:
+    """A y-range from the median kept value to the best of everything `shown` (at least 0.01 wide),
+    padded by a tenth: where the better half of the trials lies."""
+    best = shown.max() if mode == "max" else shown.min()
+    low, high = sorted((float(best), float(np.median(kept))))
+    if high - low < 0.01:
+        low, high = (high - 0.01, high) if mode == "max" else (low, low + 0.01)
+    pad = (high - low) / 10
+    return low - pad, high + pad
 
 
 def save_plot(fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> Path:

@@ -1,0 +1,41 @@
+"""The report's history plot: trials numbered as their names are, and a zoom that keeps the best and
+the median trial in view."""
+
+from pathlib import Path
+
+import numpy as np
+
+from faceauth.search.best import TrialRecord
+from faceauth.search.report import _name_index, _near_best, plot_history
+from faceauth.search.space import load_search_space
+from faceauth.tasks import get_task
+
+
+def record(name: str, number: int, best: float, trained: float | None) -> TrialRecord:
+    return TrialRecord(trial_id=name, name=name, number=number, folder="", started_at=None, ended_at=None,
+                       hyperparameters={}, status="completed", error=None, epochs_run=3, best=best, last={},
+                       wall_time_s=1.0, loop_time_s=1.0, checkpoint=None, best_trained=trained)
+
+
+def test_trials_are_numbered_as_their_names_not_as_optuna_numbers():
+    # fusion_0002 was Optuna's trial 5: three suggestions between were answered from the study.
+    assert _name_index(record("fusion_0002", 5, 0.8, None), 9) == 2
+    assert _name_index(record("custom", 5, 0.8, None), 9) == 9
+
+
+def test_the_zoom_spans_the_median_to_the_best_at_least_a_point_wide():
+    kept = np.array([0.62, 0.839, 0.839, 0.839, 0.858])
+    low, high = _near_best(kept, kept, "max")
+    assert low < 0.839 < 0.858 < high and high - low < 0.05
+    low, high = _near_best(np.array([0.5, 0.5]), np.array([0.5, 0.5]), "max")
+    assert high - low >= 0.01 and low < 0.5 <= high
+    low, high = _near_best(np.array([0.10, 0.02, 0.30]), np.array([0.10, 0.02, 0.30]), "min")  # eer: lower is better
+    assert low < 0.02 and 0.10 < high < 0.3
+
+
+def test_the_plot_is_written_for_tied_and_trained_trials(tmp_path):
+    task = get_task("fusion")
+    space = load_search_space(Path(__file__).resolve().parents[1] / "faceauth" / "search_spaces" / "fusion.yaml", task.config_cls, task.metric_names)
+    records = [record(f"fusion_{i:04d}", 2 * i, 0.839 if i else 0.62, None if i < 2 else 0.84 + i / 1000) for i in range(8)]
+    path = plot_history(records, space, tmp_path / "history.png")
+    assert path.stat().st_size > 10_000
