@@ -154,12 +154,12 @@ def test_trials_that_cannot_be_placed_end_the_search_naming_what_they_wait_for(t
         holder = Holder.remote()
         ray.get(holder.ready.remote())
         started = time.monotonic()
-        assert search(tmp_path, "slow_toy", "stuck", "--trials", "4", "--stuck-timeout-s", "8") != 0
+        assert search(tmp_path, "slow_toy", "stuck", "--trials", "4", "--stuck-timeout-s", "5") != 0
         assert time.monotonic() - started < 120
     finally:
         ray.shutdown()
     err = capsys.readouterr().err
-    assert "the search stopped: for 8 s no trial could start" in err and '"CPU": 1.0' in err
+    assert "the search stopped: for 5 s no trial could start" in err and '"CPU": 1.0' in err
 
 
 def pending(bundle):
