@@ -24,7 +24,7 @@ from pathlib import Path
 def run_faceauth(epochs: int) -> dict:
     started = time.perf_counter()
     from faceauth.cli import resolve_config
-    from faceauth.train import train_once
+    from faceauth.workflows.train import train_once
     from faceauth.tasks import get_task
 
     task = get_task("fusion")

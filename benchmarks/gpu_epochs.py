@@ -62,7 +62,7 @@ class Utilisation:
 def faceauth_epoch(task_name: str, values: dict, epochs: int) -> tuple[float, float | None]:
     from faceauth.cli import resolve_config
     from faceauth.tasks import get_task
-    from faceauth.train import train_once
+    from faceauth.workflows.train import train_once
 
     import dataclasses
 

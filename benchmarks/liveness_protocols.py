@@ -73,7 +73,7 @@ def part_selection(data: Path, work: Path, epochs: int, trials: int, seed: int) 
     """Two searches on the 3-attack data; each winner retrained and scored on the unseen cutout attack."""
     from faceauth import tune as tune_cli
     from faceauth.config import build_config
-    from faceauth.train import train_once
+    from faceauth.workflows.train import train_once
     from faceauth.protocols import Fold, Protocol, Side, materialise, scan_items
     from faceauth.tasks import Evaluation, get_task
     from faceauth.verdict import build_verdict, metric_intervals

@@ -45,7 +45,7 @@ def make_frames(source: Path, target: Path, size=(640, 480)) -> Path:
 def train_epoch_time(data_root: str, cache: bool, epochs: int, cache_dir: str) -> float:
     """One standalone run of the default model; the time of its last epoch (warm)."""
     from faceauth.cli import resolve_config
-    from faceauth.train import train_once
+    from faceauth.workflows.train import train_once
     from faceauth.tasks import get_task
 
     task = get_task("liveness")
@@ -136,7 +136,7 @@ def bench_search(trials: int, tmp: Path) -> dict:
 def bench_single(tmp: Path) -> dict:
     """The default configuration alone (the search's first point), evaluated on the same test split."""
     from faceauth.cli import resolve_config
-    from faceauth.train import train_once
+    from faceauth.workflows.train import train_once
     from faceauth.tasks import get_task
 
     task = get_task("liveness")

@@ -60,7 +60,7 @@ def bench_search(trials: int, run_dir: Path) -> dict:
 
 def bench_single(tmp: Path) -> dict:
     from faceauth.cli import resolve_config
-    from faceauth.train import train_once
+    from faceauth.workflows.train import train_once
     from faceauth.tasks import get_task
 
     task = get_task("fusion")

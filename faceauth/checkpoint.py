@@ -53,25 +53,15 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
                             "not a faceauth checkpoint, or one holding code, which faceauth never loads") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise FaceauthError(f"{path} is not a faceauth checkpoint (expected a dict with format '{FORMAT}')")
-    check_rebuilds(checkpoint, path)
+    check_complete(checkpoint, path)
     return checkpoint
 
 
-def check_rebuilds(checkpoint: dict[str, Any], path: Path) -> None:
-    """A checkpoint is untrusted input: its task must be known and its weights must fit the model its
-    model_args describe, or every command that uses it says so, naming the file."""
-    from faceauth.tasks import get_task, list_tasks
-
+def check_complete(checkpoint: dict[str, Any], path: Path) -> None:
+    """A checkpoint is untrusted input: it must hold a task name, model_args and a state dict. That
+    its weights fit its task's model is checked where tasks live (faceauth.tasks.load_task_checkpoint)."""
     missing = [key for key in ("task", "model_args", "state_dict") if key not in checkpoint]
     if missing:
         raise FaceauthError(f"checkpoint {path} lacks {', '.join(missing)}: not a complete faceauth checkpoint")
-    if checkpoint["task"] not in list_tasks():
-        raise FaceauthError(f"checkpoint {path} is for task {checkpoint['task']!r}, which this faceauth does not have "
-                            f"({', '.join(list_tasks())})")
     if not isinstance(checkpoint["model_args"], dict) or not isinstance(checkpoint["state_dict"], dict):
         raise FaceauthError(f"checkpoint {path}: model_args and state_dict must be mappings")
-    try:
-        get_task(checkpoint["task"]).build_model(checkpoint["model_args"]).load_state_dict(checkpoint["state_dict"])
-    except (KeyError, TypeError, ValueError, RuntimeError, MemoryError) as err:
-        reason = " ".join(str(err).split())[:300]
-        raise FaceauthError(f"checkpoint {path}: its weights do not fit the model its model_args describe ({reason})") from None

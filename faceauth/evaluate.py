@@ -15,7 +15,6 @@ import json
 import sys
 from pathlib import Path
 
-from faceauth.checkpoint import load_checkpoint
 from faceauth import make_callable_module
 from faceauth.cli import HelpFormatter, exits_cleanly, prog
 from faceauth.log import logger
@@ -26,7 +25,7 @@ from faceauth.formatting import evaluation_table
 from faceauth.protocol_run import evaluate_protocol
 from faceauth.protocols import OBJECTIVES
 from faceauth.runlog import atomic_write_text, to_jsonable
-from faceauth.tasks import get_task
+from faceauth.tasks import get_task, load_task_checkpoint
 from faceauth.tasks.pad import PresentationAttackTask
 from faceauth.verdict import build_verdict
 
@@ -76,7 +75,7 @@ def run_evaluation(model_path: str | Path, test_data: str | None = None, output_
     output = Path(output_json or Path(model_path).with_suffix(".eval.json"))
     check_output(output, "--output-json", [model_path, test_data])
 
-    checkpoint = load_checkpoint(model_path)
+    checkpoint = load_task_checkpoint(model_path)
     task = get_task(checkpoint["task"])
     if test_data is None:
         checkpoint = without_stored_paths(task, checkpoint, str(model_path))
@@ -98,7 +97,7 @@ def evaluate_on_protocol(model_path: str | Path, protocol: str, data_root: str |
     """The model and its baselines on every fold's test side, at the model's validation threshold."""
     output = Path(output_json or Path(model_path).with_suffix(".eval.json"))
     check_output(output, "--output-json", [model_path, data_root])
-    checkpoint = load_checkpoint(model_path)
+    checkpoint = load_task_checkpoint(model_path)
     task = get_task(checkpoint["task"])
     if not isinstance(task, PresentationAttackTask):
         raise FaceauthError(f"--protocol is for the PAD tasks; {task.name} has no protocols")

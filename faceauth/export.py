@@ -10,10 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from faceauth.checkpoint import load_checkpoint
 from faceauth.cli import HelpFormatter, exits_cleanly, prog
 from faceauth.outputs import check_output
-from faceauth.tasks import get_task
+from faceauth.tasks import get_task, load_task_checkpoint
 
 
 @exits_cleanly
@@ -23,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-path", "--output_path", dest="output_path", required=True)
     args = parser.parse_args(argv)
     check_output(args.output_path, "--output-path", [args.model_path])
-    checkpoint = load_checkpoint(args.model_path)
+    checkpoint = load_task_checkpoint(args.model_path)
     result = get_task(checkpoint["task"]).export_onnx(checkpoint, args.output_path)
     print(f"wrote {result['path']}; onnxruntime parity on inputs {result['checked_input_shapes']}: "
           f"max abs diff {result['max_abs_diff']:.2e} (tolerance {result['tolerance']})")

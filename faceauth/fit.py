@@ -121,11 +121,15 @@ def fit(
 
     restored = session.restore()
     if restored is not None:
-        getattr(model, "module", model).load_state_dict(restored["state_dict"])
-        if optimizer is not None:
-            optimizer.load_state_dict(restored["optimizer"])
-        for name, module in extra_modules.items():
-            module.load_state_dict(restored["extra"][name])
+        try:  # the checkpoint comes back from the run folder: untrusted until it fits
+            getattr(model, "module", model).load_state_dict(restored["state_dict"])
+            if optimizer is not None:
+                optimizer.load_state_dict(restored["optimizer"])
+            for name, module in extra_modules.items():
+                module.load_state_dict(restored["extra"][name])
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise FaceauthError(f"{task}: the checkpoint to resume from does not fit this trial's model "
+                                f"({' '.join(str(err).split())[:300]}); start the search afresh") from None
         start_epoch, best, best_epoch = restored["epoch"], restored["best"], restored["epoch"]
     elif validate_start:
         started = time.perf_counter()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from faceauth.tasks import Evaluation
+from faceauth.evaluation import Evaluation
 
 
 def format_metrics(metrics: dict[str, Any], keys: tuple[str, ...] | None = None) -> str:

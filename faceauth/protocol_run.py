@@ -335,7 +335,7 @@ def report_lines(results: dict[str, Any], protocol: str, plot_name: str) -> list
 
 def train_protocol(task: Task, config) -> dict[str, Any]:
     """`faceauth.train` on a protocol: each fold trained in turn (as a standalone run), then scored."""
-    from faceauth.train import train_once
+    from faceauth.workflows.train import train_once
 
     protocol, folds = prepare_folds(task, config)
     values = to_dict(config)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from faceauth.checkpoint import load_checkpoint, save_checkpoint
+from faceauth.checkpoint import save_checkpoint
 from faceauth.cost import COST_KEYS
 from faceauth.errors import FaceauthError
 from faceauth.onnx_export import set_metadata
@@ -20,7 +20,7 @@ from faceauth.operating_point import apply_to_deployment, onnx_metadata, operati
 from faceauth.runlog import atomic_replace, atomic_write_text, package_versions, to_jsonable
 from faceauth.search.space import SearchSpace
 from faceauth.session import CHECKPOINT_FILE
-from faceauth.tasks import Evaluation, Task
+from faceauth.tasks import Evaluation, Task, load_task_checkpoint
 
 
 @dataclass
@@ -199,7 +199,7 @@ def best_trial(records: list[TrialRecord], mode: str) -> TrialRecord:
 
 def load_trial_checkpoint(record: TrialRecord) -> dict[str, Any]:
     with record.checkpoint.as_directory() as directory:
-        return load_checkpoint(Path(directory) / CHECKPOINT_FILE)
+        return load_task_checkpoint(Path(directory) / CHECKPOINT_FILE)
 
 
 def finalized(task: Task, record: TrialRecord) -> tuple[dict[str, Any], Evaluation, dict[str, Any] | None]:

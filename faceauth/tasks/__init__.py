@@ -5,7 +5,10 @@ BUILTIN_TASKS (or, for a task outside this package, importing its module before 
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
+from typing import Any
 
+from faceauth.checkpoint import load_checkpoint
 from faceauth.errors import FaceauthError
 from faceauth.tasks.base import Evaluation, OnnxSpec, Task, TrainingRun
 
@@ -53,4 +56,23 @@ def get_task(name: str) -> Task:
     return _registry[name]
 
 
-__all__ = ["Evaluation", "OnnxSpec", "Task", "TrainingRun", "get_task", "list_tasks", "register", "unregister"]
+def load_task_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A checkpoint file (faceauth.checkpoint.load_checkpoint: plain tensors and data, complete) whose
+    task this faceauth has and whose weights fit the model its model_args describe; each failure is a
+    FaceauthError naming the file. Every command that takes a model file, and the search reading a
+    trial's checkpoint back from the run folder, load through here."""
+    path = Path(path)
+    checkpoint = load_checkpoint(path)
+    if checkpoint["task"] not in list_tasks():
+        raise FaceauthError(f"checkpoint {path} is for task {checkpoint['task']!r}, which this faceauth does not have "
+                            f"({', '.join(list_tasks())})")
+    try:
+        get_task(checkpoint["task"]).build_model(checkpoint["model_args"]).load_state_dict(checkpoint["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError, MemoryError) as err:
+        reason = " ".join(str(err).split())[:300]
+        raise FaceauthError(f"checkpoint {path}: its weights do not fit the model its model_args describe ({reason})") from None
+    return checkpoint
+
+
+__all__ = ["Evaluation", "OnnxSpec", "Task", "TrainingRun", "get_task", "list_tasks", "load_task_checkpoint", "register",
+           "unregister"]

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 # One blur for every generator: the liveness drawing's (separable Gaussian, edges replicated).
-from faceauth.tasks.liveness.synthetic import _blur
+from faceauth.tasks.drawing import blur
 
 DOMAIN_NAMES = ("cam_a", "cam_b", "cam_c", "cam_d", "cam_e", "cam_f")
 
@@ -41,7 +41,7 @@ class CameraDomain:
         """uint8 (H, W, 3) -> uint8 (H, W, 3) as this camera would have recorded the scene."""
         x = image.astype(np.float64) / 255.0
         if self.blur >= 0.3:
-            x = _blur(x, self.blur * image.shape[0] / 64)
+            x = blur(x, self.blur * image.shape[0] / 64)
         x = x * np.asarray(self.gains) * self.exposure
         x = np.clip(x, 0, None) ** self.gamma
         grey = x.mean(axis=2, keepdims=True)

@@ -33,6 +33,7 @@ import numpy as np
 
 from faceauth.log import logger
 from faceauth.files import generated_once
+from faceauth.tasks.drawing import blur
 
 ATTACK_TYPES = ("print", "replay", "mask")
 # With `attack_types=4`: also a paper cut-out (a print with the eyes cut out, real eyes behind it).
@@ -105,23 +106,9 @@ def _paint(image: np.ndarray, mask: np.ndarray, colour) -> None:
     image += mask[..., None] * (np.asarray(colour) - image)
 
 
-def _blur(image: np.ndarray, sigma: float) -> np.ndarray:
-    """Separable Gaussian blur (sigma in pixels), edges replicated."""
-    if sigma < 0.3:
-        return image
-    radius = int(np.ceil(3 * sigma))
-    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
-    taps /= taps.sum()
-    for axis in (0, 1):
-        padded = np.pad(image, [(radius, radius) if a == axis else (0, 0) for a in range(image.ndim)], mode="edge")
-        n = image.shape[axis]
-        image = sum(t * np.take(padded, np.arange(i, i + n), axis=axis) for i, t in enumerate(taps))
-    return image
-
-
 def _fine_noise(rng: np.random.Generator, size: int, sigma: float = 0.7) -> np.ndarray:
     """Zero-mean, unit-scale noise correlated over about a pixel (skin pores, paper fibre)."""
-    noise = _blur(rng.standard_normal((size, size)), sigma)
+    noise = blur(rng.standard_normal((size, size)), sigma)
     return noise / (noise.std() + 1e-8)
 
 
@@ -177,7 +164,7 @@ def draw_face(rng: np.random.Generator, size: int, shading: float = 1.0) -> tupl
 
 def _camera(rng: np.random.Generator, image: np.ndarray, sharpness: float = 1.0) -> np.ndarray:
     """What the camera adds to any scene: a little focus blur and sensor noise."""
-    image = _blur(image, rng.uniform(0.0, 0.6) / sharpness)
+    image = blur(image, rng.uniform(0.0, 0.6) / sharpness)
     image = image + rng.normal(0, rng.uniform(0.008, 0.025), image.shape)
     return np.clip(image, 0, 1)
 
@@ -190,7 +177,7 @@ def _live(rng: np.random.Generator, size: int, confound: bool) -> np.ndarray:
         if kind == 0:
             image = _glare(rng, image, 0.5)
         elif kind == 1:
-            image = _blur(image, rng.uniform(0.8, 1.5))
+            image = blur(image, rng.uniform(0.8, 1.5))
         else:
             gray = image.mean(axis=2, keepdims=True)
             image = gray + 0.7 * (image - gray)
@@ -246,7 +233,7 @@ def _replay(rng: np.random.Generator, size: int, strength: float) -> np.ndarray:
 
 def _mask(rng: np.random.Generator, size: int, strength: float) -> np.ndarray:
     image, face, sockets = draw_face(rng, size, shading=1 - 0.7 * strength)  # rigid and flat-lit
-    smooth = _blur(image, 2.0 * strength)  # no pores: a moulded, slightly blurred surface
+    smooth = blur(image, 2.0 * strength)  # no pores: a moulded, slightly blurred surface
     image = image + face[..., None] * (smooth - image)
     gray = image.mean(axis=2, keepdims=True)
     image = image + strength * face[..., None] * (0.25 * (gray - image) + 0.06)  # plastic, paler tone

@@ -285,11 +285,10 @@ class CheckpointExtractor:
     `image_size` (bilinear, antialiased), a centre crop, RGB scaled to [0, 1], NCHW float32."""
 
     def __init__(self, path: str | Path):
-        from faceauth.checkpoint import load_checkpoint
-        from faceauth.tasks import get_task
+        from faceauth.tasks import get_task, load_task_checkpoint
 
         self.path = Path(path).expanduser()
-        checkpoint = load_checkpoint(self.path)
+        checkpoint = load_task_checkpoint(self.path)
         args = checkpoint["model_args"]
         self.image_size = args.get("image_size") or checkpoint.get("config", {}).get("image_size")
         if not self.image_size:

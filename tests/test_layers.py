@@ -1,0 +1,116 @@
+"""The package's import structure, read from the code (an AST walk over faceauth/, imports inside
+functions included: they run on every call): no module imports itself back through others, and no
+layer imports one above it. The order of the layers is written down here once; README
+("Architecture") describes it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "faceauth"
+
+# Lowest first. A module belongs to the layer of the longest prefix of its dotted name that is listed
+# ("faceauth" itself: the package's __init__ only); it may import its own layer and those below.
+LAYERS = [
+    ("foundation", ["faceauth", "faceauth.errors", "faceauth.formatting", "faceauth.files", "faceauth.outputs", "faceauth.log",
+                    "faceauth.runlog", "faceauth.layout", "faceauth.imaging", "faceauth.config", "faceauth.metrics",
+                    "faceauth.losses", "faceauth.evaluation", "faceauth.checkpoint", "faceauth.session",
+                    "faceauth.fit", "faceauth.verdict", "faceauth.operating_point", "faceauth.onnx_export",
+                    "faceauth.cost", "faceauth.protocols"]),
+    ("tasks", ["faceauth.tasks"]),
+    # What a search's results are made of and how they are written: the space, the trial records and
+    # the best trial's files, the Pareto front, the report and its plots (training runs use them too).
+    ("results", ["faceauth.search.report", "faceauth.search.space", "faceauth.search.objectives",
+                 "faceauth.search.front", "faceauth.search.measure", "faceauth.search.best"]),
+    ("workflows", ["faceauth.workflows"]),
+    ("search", ["faceauth.search", "faceauth.protocol_run"]),
+    ("commands", ["faceauth.cli", "faceauth.tune", "faceauth.train", "faceauth.evaluate", "faceauth.export",
+                  "faceauth.embed", "faceauth.datasets", "faceauth.command", "faceauth.api", "faceauth.__main__"]),
+]
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imports(path: Path, known: set[str]) -> set[str]:
+    """The faceauth modules `path` imports, anywhere in it; `from pkg import name` counts the module
+    pkg.name where it is one, else pkg."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                found.add(f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in known else node.module)
+    return {name for name in found if name in known}
+
+
+def graph() -> dict[str, set[str]]:
+    found = modules()
+    return {name: imports(path, set(found)) - {name} for name, path in found.items()}
+
+
+def layer_of(module: str) -> int:
+    best = None
+    for index, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if module == prefix or (prefix != "faceauth" and module.startswith(prefix + ".")):
+                if best is None or len(prefix) > best[1]:
+                    best = (index, len(prefix))
+    assert best is not None, f"{module} is in no layer: add it to LAYERS in tests/test_layers.py"
+    return best[0]
+
+
+def circles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on_stack, found, counter = {}, {}, [], set(), [], [0]
+
+    def visit(node):
+        index[node] = low[node] = counter[0]
+        counter[0] += 1
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in edges.get(node, ()):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_module_imports_itself_back():
+    assert circles(graph()) == []
+
+
+def test_no_layer_imports_one_above_it():
+    upward = [f"{a} ({LAYERS[layer_of(a)][0]}) imports {b} ({LAYERS[layer_of(b)][0]})"
+              for a, targets in graph().items() for b in sorted(targets) if layer_of(b) > layer_of(a)]
+    assert upward == []
+
+
+def test_the_walk_sees_imports_inside_functions():
+    edges = graph()
+    assert "faceauth.workflows.train" in edges["faceauth.protocol_run"]  # imported inside a function
+    assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
