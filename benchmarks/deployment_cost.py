@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from faceauth.cost import model_cost  # noqa: E402
-from faceauth.search.objectives import hypervolume_2d, knee, pareto_front  # noqa: E402
+from faceauth.tuning.objectives import hypervolume_2d, knee, pareto_front  # noqa: E402
 from faceauth.tasks import get_task  # noqa: E402
 
 MODELS = {"width8-depth10-32px": (8, 10, 32), "width16-depth18-48px": (16, 18, 48), "width32-depth18-64px": (32, 18, 64)}

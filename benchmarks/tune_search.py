@@ -75,7 +75,7 @@ def bench_plain_optuna(trials: int, seed: int = 0) -> dict:
     import optuna
 
     from faceauth.cli import resolve_values
-    from faceauth.search.space import default_space_path, load_search_space
+    from faceauth.tuning.space import default_space_path, load_search_space
     from faceauth.session import LocalSession, use_session
     from faceauth.tasks import get_task
 

@@ -10,14 +10,13 @@ import types
 
 from faceauth.errors import FaceauthError
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["FaceauthError", "SearchResult", "TrainResult", "evaluate", "search", "train"]
 
 
 class _CallableModule(types.ModuleType):
-    """`faceauth.search`, `faceauth.train` and `faceauth.evaluate` are modules (`python -m
-    faceauth.train` runs one) and the API's functions at once: calling the module calls
-    `faceauth.api.<its name>`."""
+    """`faceauth.train` and `faceauth.evaluate` are modules (`python -m faceauth.train` runs one) and
+    the API's functions at once: calling the module calls `faceauth.api.<its name>`."""
 
     def __call__(self, *args, **kwargs):
         api = importlib.import_module("faceauth.api")
@@ -32,6 +31,8 @@ def __getattr__(name: str):
     # Imported on first use: `import faceauth` stays light (no torch, no Ray).
     if name in ("SearchResult", "TrainResult"):
         return getattr(importlib.import_module("faceauth.api"), name)
-    if name in ("search", "train", "evaluate"):
+    if name == "search":  # a plain function; the search's package is faceauth.tuning
+        return importlib.import_module("faceauth.api").search
+    if name in ("train", "evaluate"):
         return importlib.import_module(f"faceauth.{name}")
     raise AttributeError(f"module 'faceauth' has no attribute {name!r}")

@@ -25,7 +25,7 @@ from typing import Any
 
 from faceauth.errors import FaceauthError
 
-from faceauth.search.result import SearchResult
+from faceauth.tuning.result import SearchResult
 
 
 def search(task: str, trials: int | None = None, *, config_file: str | None = None, **options: Any) -> SearchResult:

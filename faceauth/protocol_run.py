@@ -275,7 +275,7 @@ def fold_table(results: dict[str, Any], keys: tuple[str, ...] = ("hter", "eer", 
 
 def plot_folds(results: dict[str, Any], path: Path, metric: str = "hter") -> Path:
     """Per fold, the model's and each baseline's test `metric` with its 95% interval (bars)."""
-    from faceauth.search.report import _pyplot, save_figure
+    from faceauth.tuning.report import _pyplot, save_figure
 
     plt = _pyplot()
     names = list(results["folds"])
@@ -388,7 +388,7 @@ def write_protocol_run(task: Task, results: dict[str, Any], folder: Path, title:
                **(extra or {}), **results_json(results),
                "versions": package_versions()}
     metrics_path = atomic_write_text(folder / "protocol.metrics.json", json.dumps(to_jsonable(metrics), indent=2))
-    from faceauth.search.report import verdict_lines
+    from faceauth.tuning.report import verdict_lines
 
     lines = [f"# {title}", "", *verdict_lines(metrics["verdict"]), "", *(extra_lines or []),
              *report_lines(results, results["protocol"], plot.name)]
@@ -424,7 +424,7 @@ def finish_protocol_search(task: Task, record, space, best_dir: Path, summary: d
 
     from faceauth.checkpoint import save_checkpoint
     from faceauth.runlog import atomic_write_text, package_versions, to_jsonable
-    from faceauth.search.best import BestResult, load_trial_checkpoint
+    from faceauth.tuning.best import BestResult, load_trial_checkpoint
 
     selected = load_trial_checkpoint(record)
     if "protocol_folds" not in selected:

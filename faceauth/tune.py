@@ -29,22 +29,22 @@ from faceauth.outputs import check_output_folder
 from faceauth.formatting import format_metrics
 from faceauth.protocol_run import (finish_protocol_search, fold_results, fold_table, on_protocol, plot_folds,
                                    protocol_report_lines)
-from faceauth.search.best import (BestResult, TrialRecord, best_trial, collect_trials, finalized, finish_best,
+from faceauth.tuning.best import (BestResult, TrialRecord, best_trial, collect_trials, finalized, finish_best,
                                   load_trial_checkpoint, prune_checkpoints, write_metrics_json, write_trials_table)
-from faceauth.search.over_defaults import search_gain
-from faceauth.search.dashboard import dashboard_login_hint, job_config, secure_token_file
+from faceauth.tuning.over_defaults import search_gain
+from faceauth.tuning.dashboard import dashboard_login_hint, job_config, secure_token_file
 from faceauth.runlog import to_jsonable
-from faceauth.search.front import (analyse, closest_to_feasible, copy_pick, front_section, plot_front, trial_summary,
+from faceauth.tuning.front import (analyse, closest_to_feasible, copy_pick, front_section, plot_front, trial_summary,
                                    write_pareto)
-from faceauth.search.report import write_report
-from faceauth.search.result import STUDY_FILE, SearchResult, read_study_record
-from faceauth.search.runner import (SearchOptions, build_tuner, check_resumable, check_trial_node, plan_concurrency,
+from faceauth.tuning.report import write_report
+from faceauth.tuning.result import STUDY_FILE, SearchResult, read_study_record
+from faceauth.tuning.runner import (SearchOptions, build_tuner, check_resumable, check_trial_node, plan_concurrency,
                                     set_ray_environment, storage_path, wait_for_resources)
-from faceauth.search.space import SEARCH_SPACES_DIR, SearchSpace, default_space_path, load_search_space, with_objectives
-from faceauth.search.guard import DEFAULT_STUCK_S, STOPPED_FILE, read_stop_reason
-from faceauth.search.tracking import Tracking, log_best_artifacts
-from faceauth.search.warm_start import warm_start_trials
-from faceauth.search.storage import (check_same_search, check_shared_storage, publish_run_files, read_settings,
+from faceauth.tuning.space import SEARCH_SPACES_DIR, SearchSpace, default_space_path, load_search_space, with_objectives
+from faceauth.tuning.guard import DEFAULT_STUCK_S, STOPPED_FILE, read_stop_reason
+from faceauth.tuning.tracking import Tracking, log_best_artifacts
+from faceauth.tuning.warm_start import warm_start_trials
+from faceauth.tuning.storage import (check_same_search, check_shared_storage, publish_run_files, read_settings,
                                      search_settings, write_settings)
 from faceauth.tasks import Task, get_task, list_tasks
 
@@ -301,7 +301,7 @@ def start_ray(args, use_train: bool, job_name: str) -> bool:
 
 
 def run_search(args, flags: dict) -> SearchResult:
-    """The search the command runs, for the command and for `faceauth.search`: raises FaceauthError
+    """The search the command runs, for the command and for `faceauth.search(...)`: raises FaceauthError
     for what the user can fix, logs through the "faceauth" logger."""
     task = get_task(args.task)
     options = search_options(args, task)
@@ -347,7 +347,7 @@ def run_search(args, flags: dict) -> SearchResult:
     import ray
 
     started_ray = start_ray(args, options.uses_train, f"faceauth tune {task.name} {options.name}")
-    from faceauth.search.seal import Sealer
+    from faceauth.tuning.seal import Sealer
 
     try:
         if args.wait_for_resources_s > 0:

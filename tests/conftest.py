@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from faceauth.search.runner import set_ray_environment
+from faceauth.tuning.runner import set_ray_environment
 
 # Ray's start-up and Train's control loop tuned for a 2-core machine (docs/ray-notes.md): the same
 # settings a search sets, for tests that start Ray without faceauth.tune.

@@ -10,7 +10,7 @@ import ray
 import yaml
 
 import faceauth
-from faceauth.search.result import load_study
+from faceauth.tuning.result import load_study
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from faceauth import cli, command
-from faceauth.search.dashboard import secure_token_file
+from faceauth.tuning.dashboard import secure_token_file
 from tests.tune_helpers import ROOT
 
 

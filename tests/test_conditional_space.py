@@ -7,9 +7,9 @@ import yaml
 from ray.tune.search import Searcher
 
 from faceauth.errors import FaceauthError
-from faceauth.search.result import EXHAUSTED, SAME_AS
-from faceauth.search.searcher import MAX_REPEATS, TaggedOptunaSearch
-from faceauth.search.space import SEARCH_SPACES_DIR, SampleActive, load_search_space
+from faceauth.tuning.result import EXHAUSTED, SAME_AS
+from faceauth.tuning.searcher import MAX_REPEATS, TaggedOptunaSearch
+from faceauth.tuning.space import SEARCH_SPACES_DIR, SampleActive, load_search_space
 from faceauth.tasks import get_task
 
 KIND = {"type": "categorical", "choices": ["score_average", "linear", "mlp"], "default": "mlp"}

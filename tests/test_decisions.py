@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 from faceauth.metrics import pad_metrics
-from faceauth.search.best import TrialRecord, best_trial
-from faceauth.search.space import load_search_space
+from faceauth.tuning.best import TrialRecord, best_trial
+from faceauth.tuning.space import load_search_space
 from faceauth.tasks import get_task
 
 
@@ -41,7 +41,7 @@ def searched_range(tmp_path, name: str, parameter: dict):
     """The distribution the search's Optuna sampler draws from, as the searcher samples the space."""
     import optuna
 
-    from faceauth.search.space import SampleActive
+    from faceauth.tuning.space import SampleActive
 
     path = tmp_path / "space.yaml"
     path.write_text(yaml.safe_dump({"metric": "eer", "mode": "min", "parameters": {name: parameter}}))
@@ -88,8 +88,8 @@ def tune_result(name: str, rows: list[dict], error: BaseException | None = None,
 
 
 def test_a_trials_value_is_the_kept_models_not_the_best_epochs():
-    from faceauth.search.best import collect_trials
-    from faceauth.search.space import Parameter, SearchSpace
+    from faceauth.tuning.best import collect_trials
+    from faceauth.tuning.space import Parameter, SearchSpace
 
     space = SearchSpace("s.yaml", "eer", "min", {"lr": Parameter("lr", "log_float", low=1e-3, high=0.1)})
     kept = [{"epoch": 1, "eer": 0.3, "best_eer": 0.3}, {"epoch": 2, "eer": 0.2, "best_eer": 0.2},
@@ -103,8 +103,8 @@ def test_a_trials_value_is_the_kept_models_not_the_best_epochs():
 
 
 def test_why_a_trial_ended_is_read_from_its_last_result():
-    from faceauth.search.best import collect_trials
-    from faceauth.search.space import SearchSpace
+    from faceauth.tuning.best import collect_trials
+    from faceauth.tuning.space import SearchSpace
 
     space = SearchSpace("s.yaml", "eer", "min", {})
     cases = {

@@ -17,7 +17,7 @@ import yaml
 
 from faceauth import tune as tune_cli
 from faceauth.errors import FaceauthError
-from faceauth.search.guard import STOPPED_FILE, SearchGuard, read_stop_reason
+from faceauth.tuning.guard import STOPPED_FILE, SearchGuard, read_stop_reason
 from faceauth.tasks import get_task, register, unregister
 from tests.test_task_template import ToyTask
 from tests.tune_helpers import trials

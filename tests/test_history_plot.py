@@ -5,9 +5,9 @@ from pathlib import Path
 
 import numpy as np
 
-from faceauth.search.best import TrialRecord
-from faceauth.search.report import _name_index, _near_best, plot_history
-from faceauth.search.space import load_search_space
+from faceauth.tuning.best import TrialRecord
+from faceauth.tuning.report import _name_index, _near_best, plot_history
+from faceauth.tuning.space import load_search_space
 from faceauth.tasks import get_task
 
 

@@ -21,10 +21,10 @@ LAYERS = [
     ("tasks", ["faceauth.tasks"]),
     # What a search's results are made of and how they are written: the space, the trial records and
     # the best trial's files, the Pareto front, the report and its plots (training runs use them too).
-    ("results", ["faceauth.search.report", "faceauth.search.space", "faceauth.search.objectives",
-                 "faceauth.search.front", "faceauth.search.measure", "faceauth.search.best"]),
+    ("results", ["faceauth.tuning.report", "faceauth.tuning.space", "faceauth.tuning.objectives",
+                 "faceauth.tuning.front", "faceauth.tuning.measure", "faceauth.tuning.best"]),
     ("workflows", ["faceauth.workflows"]),
-    ("search", ["faceauth.search", "faceauth.protocol_run"]),
+    ("search", ["faceauth.tuning", "faceauth.protocol_run"]),
     ("commands", ["faceauth.cli", "faceauth.tune", "faceauth.train", "faceauth.evaluate", "faceauth.export",
                   "faceauth.embed", "faceauth.datasets", "faceauth.command", "faceauth.api", "faceauth.__main__"]),
 ]

@@ -14,7 +14,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from faceauth import tune as tune_cli
-from faceauth.search.live_metrics import PROMETHEUS_PREFIX, TAG_KEYS, TrialMetrics, prometheus_names
+from faceauth.tuning.live_metrics import PROMETHEUS_PREFIX, TAG_KEYS, TrialMetrics, prometheus_names
 from tests.tune_helpers import ROOT, free_port, mlp_only_space, results_of, run_tune, trials
 
 pytestmark = pytest.mark.own_ray  # each test starts a Ray (or a cluster) of its own

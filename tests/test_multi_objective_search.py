@@ -8,7 +8,7 @@ import onnxruntime as ort
 import pytest
 import yaml
 
-from faceauth.search.searcher import ObjectivesSearch
+from faceauth.tuning.searcher import ObjectivesSearch
 from tests.tune_helpers import run_tune, trials
 
 # width 8 x depth 10 has ~78k parameters, width 32 ~1.2M: the constraint below splits them.
@@ -111,7 +111,7 @@ def test_a_killed_two_objective_search_resumes_into_the_same_study(tmp_path):
     import os
     import signal
 
-    from faceauth.search.result import STUDY_FILE, load_study
+    from faceauth.tuning.result import STUDY_FILE, load_study
     from tests.tune_helpers import results_of, start_tune, wait_for
 
     flags = ["--search-space", _space(tmp_path), "--trials", "4", "--max-concurrent", "1", "--scheduler", "none"]

@@ -10,11 +10,11 @@ import yaml
 from faceauth.errors import FaceauthError
 from faceauth.metrics import PAD_KEYS
 from faceauth.operating_point import apply_to_deployment, choose_threshold, operating_point, rates
-from faceauth.search.best import TrialRecord, deployment_with_target
-from faceauth.search.front import analyse
-from faceauth.search.objectives import (dominates, hypervolume_2d, knee, pareto_front, parse_constraint,
+from faceauth.tuning.best import TrialRecord, deployment_with_target
+from faceauth.tuning.front import analyse
+from faceauth.tuning.objectives import (dominates, hypervolume_2d, knee, pareto_front, parse_constraint,
                                         parse_objective)
-from faceauth.search.space import load_search_space, with_objectives
+from faceauth.tuning.space import load_search_space, with_objectives
 from faceauth.tasks import Evaluation
 from faceauth.tasks.liveness.config import LivenessConfig
 

@@ -10,8 +10,8 @@ import pytest
 from faceauth.evaluation import Evaluation
 from faceauth.fit import Objective
 from faceauth.metrics import pad_metrics
-from faceauth.search.over_defaults import compare, defaults_record, search_gain
-from faceauth.search.space import load_search_space
+from faceauth.tuning.over_defaults import compare, defaults_record, search_gain
+from faceauth.tuning.space import load_search_space
 from faceauth.tasks import get_task
 from faceauth.verdict import bootstrap_differences
 

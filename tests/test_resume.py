@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from faceauth.search.seal import SEAL_FILE
+from faceauth.tuning.seal import SEAL_FILE
 from faceauth import tune as tune_cli
 from tests.tune_helpers import mlp_only_space, results_of, run_tune, start_tune, trials, wait_for
 

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from faceauth.errors import FaceauthError
-from faceauth.search.space import SEARCH_SPACES_DIR, load_search_space
+from faceauth.tuning.space import SEARCH_SPACES_DIR, load_search_space
 from faceauth.tasks import get_task, list_tasks
 
 GOOD = {"metric": "tar_at_far_1e-3", "mode": "max",
@@ -83,7 +83,7 @@ def test_every_shipped_search_space_has_a_task():
 
 
 def test_concurrency_follows_cpus_and_gpus():
-    from faceauth.search.runner import SearchOptions, plan_concurrency
+    from faceauth.tuning.runner import SearchOptions, plan_concurrency
 
     gpu_nodes = [{"CPU": 48, "GPU": 4}] * 4 + [{"CPU": 8}]
     total = {"CPU": 200, "GPU": 16}
@@ -98,7 +98,7 @@ def test_concurrency_follows_cpus_and_gpus():
 
 
 def test_a_trial_no_node_could_place_is_refused_saying_why():
-    from faceauth.search.runner import SearchOptions, unmet_resources
+    from faceauth.tuning.runner import SearchOptions, unmet_resources
 
     nodes = [{"CPU": 8, "GPU": 1}, {"CPU": 4}]
     total = {"CPU": 12, "GPU": 1}

@@ -10,7 +10,7 @@ from faceauth.evaluation import Evaluation
 from faceauth.metrics import (MIN_THRESHOLD_SAMPLES, equal_error_rate, pad_metrics, pad_threshold, roc_curve,
                               verification_metrics)
 from faceauth.operating_point import apply_to_deployment, choose_threshold, operating_point, rates
-from faceauth.search.report import operating_point_lines
+from faceauth.tuning.report import operating_point_lines
 from faceauth.tasks import get_task
 
 

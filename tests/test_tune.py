@@ -7,7 +7,7 @@ import signal
 import pytest
 import yaml
 
-from faceauth.search.result import STUDY_FILE, load_study
+from faceauth.tuning.result import STUDY_FILE, load_study
 from tests.tune_helpers import mlp_only_space, results_of, run_tune, start_tune, trials, wait_for
 
 

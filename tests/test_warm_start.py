@@ -7,9 +7,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from faceauth.errors import FaceauthError
-from faceauth.search.space import Parameter, SearchSpace
-from faceauth.search.storage import search_settings, write_settings
-from faceauth.search.warm_start import warm_start_trials
+from faceauth.tuning.space import Parameter, SearchSpace
+from faceauth.tuning.storage import search_settings, write_settings
+from faceauth.tuning.warm_start import warm_start_trials
 
 SPACE = SearchSpace("space.yaml", "eer", "min", {"lr": Parameter("lr", "log_float", low=1e-4, high=1e-2),
                                                   "loss": Parameter("loss", "categorical", choices=["contrastive", "triplet"])})

@@ -60,7 +60,7 @@ def result_paths(output: Path) -> tuple[Path, Path, Path]:
 
 def write_run_results(task, result: dict) -> list[Path]:
     """Beside the model: <name>.metrics.json (verdict first) and <name>.report.md with the ROC/DET plot."""
-    from faceauth.search.report import _table, plot_roc_det, verdict_lines
+    from faceauth.tuning.report import _table, plot_roc_det, verdict_lines
 
     output: Path = result["output_path"]
     checkpoint, evaluation, verdict = result["checkpoint"], result["evaluation"], result["verdict"]

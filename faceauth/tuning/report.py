@@ -13,8 +13,8 @@ import numpy as np
 from faceauth.formatting import number_cell
 from faceauth.metrics import equal_error_rate, roc_curve, tpr_at_fpr
 from faceauth.runlog import atomic_replace, atomic_write_text
-from faceauth.search.best import BestResult, TrialRecord
-from faceauth.search.space import SearchSpace
+from faceauth.tuning.best import BestResult, TrialRecord
+from faceauth.tuning.space import SearchSpace
 from faceauth.tasks import Evaluation
 from faceauth.tasks.base import SCORE_SIDES
 
@@ -228,7 +228,7 @@ def verdict_lines(verdict: dict[str, Any] | None) -> list[str]:
 
 
 def over_defaults_lines(gain: dict[str, Any] | None, search: dict[str, Any]) -> list[str]:
-    """What the search added over its defaults (faceauth.search.over_defaults), and what it trained."""
+    """What the search added over its defaults (faceauth.tuning.over_defaults), and what it trained."""
     if not gain:
         return []
     answered = search.get("suggestions_answered_without_training") or 0

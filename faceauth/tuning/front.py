@@ -7,7 +7,7 @@ deployment cost). A trial is feasible when it reported every objective and meets
 trials that are not are never picked and never on the front. The pick (`best/`):
 - `best` (default): the feasible trial with the best primary (accuracy) objective (ties: the better
   other objectives, in the order given);
-- `knee`: the knee of the feasible front (faceauth.search.objectives.knee).
+- `knee`: the knee of the feasible front (faceauth.tuning.objectives.knee).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from faceauth.cost import COST_KEYS
-from faceauth.search.best import TrialRecord
-from faceauth.search.objectives import knee, pareto_front
-from faceauth.search.space import SearchSpace
+from faceauth.tuning.best import TrialRecord
+from faceauth.tuning.objectives import knee, pareto_front
+from faceauth.tuning.space import SearchSpace
 
 PICK_RULES = {
     "best": "the feasible trial with the best validation {metric} ({mode})",
@@ -134,7 +134,7 @@ def _axis_cost(space: SearchSpace) -> str:
 def plot_front(result: FrontResult, path: Path) -> Path:
     """The primary objective against the first other objective (latency by default): every trial,
     the feasible region shaded (constraints on the two plotted metrics), the front and the pick."""
-    from faceauth.search.report import _pyplot, save_plot
+    from faceauth.tuning.report import _pyplot, save_plot
 
     plt = _pyplot()
     space = result.space

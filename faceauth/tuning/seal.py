@@ -29,8 +29,8 @@ from typing import Any
 from ray.tune.callback import Callback
 
 from faceauth.errors import FaceauthError
-from faceauth.search.result import STUDY_FILE
-from faceauth.search.storage import write_run_json
+from faceauth.tuning.result import STUDY_FILE
+from faceauth.tuning.storage import write_run_json
 
 SEAL_FILE = "faceauth-seal.json"
 KEY_ENV = "FACEAUTH_RUN_KEY"

@@ -7,7 +7,7 @@ What Ray 2.60's OptunaSearch does on its own, and what these searchers add:
   it also ignores intermediate results: Optuna has no pruning for multi-objective studies). A trial
   stopped by ASHA ends with its last report too, so it reaches the study COMPLETE, not lost. Here the
   study is told the figures of the model the trial keeps (the report whose epoch is `kept_epoch`,
-  see faceauth.search.measure), which is the model best/ or pareto/ would ship.
+  see faceauth.tuning.measure), which is the model best/ or pareto/ would ship.
 - A metric missing from the result makes OptunaSearch tell the study None (a PRUNED trial); every
   report here carries the cost metrics, so only a trial that never reported is lost that way.
 - Constraints: Optuna 5.0 deprecates the samplers' `constraints_func` for
@@ -25,9 +25,9 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from faceauth.fit import Objective
-from faceauth.search.objectives import Constraint
-from faceauth.search.result import EXHAUSTED, SAME_AS
-from faceauth.search.space import SampleActive, SearchSpace
+from faceauth.tuning.objectives import Constraint
+from faceauth.tuning.result import EXHAUSTED, SAME_AS
+from faceauth.tuning.space import SampleActive, SearchSpace
 
 RAY_TRIAL_ID = "ray_trial_id"  # an Optuna trial's user attribute: the Tune trial it is (read by result.optuna_numbers)
 WARM_START_FROM = "warm_start_from"  # a warm-start trial's user attribute: the run and trial it comes from

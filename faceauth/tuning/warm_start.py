@@ -12,8 +12,8 @@ import math
 from pathlib import Path
 
 from faceauth.errors import FaceauthError
-from faceauth.search.space import SearchSpace
-from faceauth.search.storage import SETTINGS_FILE, read_settings, search_settings
+from faceauth.tuning.space import SearchSpace
+from faceauth.tuning.storage import SETTINGS_FILE, read_settings, search_settings
 
 
 def warm_start_trials(run: str | Path, task: str, space: SearchSpace) -> tuple[tuple[dict, float, str], ...]:

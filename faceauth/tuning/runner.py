@@ -24,12 +24,12 @@ from typing import Any
 from faceauth.errors import FaceauthError
 from faceauth.log import show_progress
 from faceauth.fit import TrainingDiverged
-from faceauth.search.guard import DEFAULT_STUCK_S
-from faceauth.search.live_metrics import TrialMetrics
-from faceauth.search.measure import CostReporting
-from faceauth.search.result import STUDY_FILE, load_study, study_storage
+from faceauth.tuning.guard import DEFAULT_STUCK_S
+from faceauth.tuning.live_metrics import TrialMetrics
+from faceauth.tuning.measure import CostReporting
+from faceauth.tuning.result import STUDY_FILE, load_study, study_storage
 from faceauth.protocol_run import trial_loop
-from faceauth.search.space import SearchSpace
+from faceauth.tuning.space import SearchSpace
 from faceauth.session import TrainSession, TuneSession, use_session
 from faceauth.tasks import Task
 
@@ -283,10 +283,10 @@ def build_tuner(task: Task, options: SearchOptions, space: SearchSpace, base: di
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    from faceauth.search.searcher import ObjectivesSearch, TaggedOptunaSearch
+    from faceauth.tuning.searcher import ObjectivesSearch, TaggedOptunaSearch
 
-    from faceauth.search.guard import SearchGuard
-    from faceauth.search.seal import SealCallback
+    from faceauth.tuning.guard import SearchGuard
+    from faceauth.tuning.seal import SealCallback
 
     storage = storage_path(options.storage)
     # Trials failing one after another: as many as run at once (at least 3) before the search ends.
@@ -302,12 +302,20 @@ def build_tuner(task: Task, options: SearchOptions, space: SearchSpace, base: di
     if options.resume:
         # The searcher comes back from Tune's state with its study (the same journal file), and the
         # tracking callbacks as the search was started.
-        return tune.Tuner.restore(f"{storage}/{options.name}", trainable=trainable, resume_errored=True)
+        try:
+            return tune.Tuner.restore(f"{storage}/{options.name}", trainable=trainable, resume_errored=True)
+        except ModuleNotFoundError as err:
+            if "faceauth.search" not in str(err):
+                raise
+            # Ray pickles the searcher by its module path, which was faceauth.search.* before 0.2.
+            raise FaceauthError(f"--resume: {storage}/{options.name} was written by a faceauth older than 0.2, whose "
+                                "search package (faceauth.search) is now faceauth.tuning; resume it with that version, "
+                                "or start a new search (--warm-start it from this run's trials)") from None
 
     points = space.points_to_evaluate() or None
     study = {"storage": study_storage(run_dir.resolve() / STUDY_FILE), "study_name": options.name}
     # Several objectives or constraints: the searcher is told each trial's objectives and constraints
-    # (faceauth.search.searcher) and ASHA stops trials on the accuracy objective (space.metric).
+    # (faceauth.tuning.searcher) and ASHA stops trials on the accuracy objective (space.metric).
     tell_all = space.multi_objective or bool(space.constraints)
     if tell_all:
         searcher = ObjectivesSearch(space, space.objectives, space.constraints, points_to_evaluate=points,
@@ -361,7 +369,7 @@ def check_resumable(options: SearchOptions, run_dir: Path) -> None:
     does not exist yet (it would mix two searches' trials)."""
     from ray import tune
 
-    from faceauth.search.seal import verify_run_folder
+    from faceauth.tuning.seal import verify_run_folder
 
     run_path = f"{storage_path(options.storage)}/{options.name}"
     if options.resume and not tune.Tuner.can_restore(run_path):

@@ -18,7 +18,7 @@ from faceauth.errors import FaceauthError
 from faceauth.onnx_export import set_metadata
 from faceauth.operating_point import apply_to_deployment, onnx_metadata, operating_point
 from faceauth.runlog import atomic_replace, atomic_write_text, package_versions, to_jsonable
-from faceauth.search.space import SearchSpace
+from faceauth.tuning.space import SearchSpace
 from faceauth.session import CHECKPOINT_FILE
 from faceauth.tasks import Evaluation, Task, load_task_checkpoint
 
@@ -239,7 +239,7 @@ class BestResult:
     # A protocol search (faceauth.protocol_run): the protocol, "folds", "aggregate" and what was exported.
     protocol: dict[str, Any] | None = None
     # The deployment cost of the trial's model (faceauth.cost) and, in a search with several objectives
-    # or constraints, the trial's place in it (faceauth.search.front.trial_summary).
+    # or constraints, the trial's place in it (faceauth.tuning.front.trial_summary).
     cost: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -85,7 +85,7 @@ class SearchGuard(Callback, Stopper):
 
 def error_line(trial) -> str:
     """The last line of a failed trial's error, as Tune keeps it (the FaceauthError's message)."""
-    from faceauth.search.best import reason_line
+    from faceauth.tuning.best import reason_line
 
     path = getattr(trial, "error_file", None)
     if path and Path(path).is_file():

@@ -14,7 +14,7 @@ starts) and samples it for Optuna, a parameter at a time (`SampleActive`).
     also_evaluate:                   # optional: points tried right after the defaults, each
       - {loss: triplet}              #   the defaults with these values changed
 
-Several objectives and constraints (faceauth.search.objectives), instead of metric and mode:
+Several objectives and constraints (faceauth.tuning.objectives), instead of metric and mode:
 
     objectives: [eer:min, onnx_latency_ms:min]   # the first accuracy metric is the primary one
     constraints: ["onnx_latency_ms<=2.5"]        # METRIC<=VALUE or METRIC>=VALUE
@@ -47,7 +47,7 @@ from typing import Any, get_type_hints
 
 from faceauth.config import build_config, coerce, config_keys, read_yaml_file
 from faceauth.errors import FaceauthError
-from faceauth.search.objectives import (Constraint, check_objectives, parse_constraint, parse_objective,
+from faceauth.tuning.objectives import (Constraint, check_objectives, parse_constraint, parse_objective,
                                         primary_objective)
 from faceauth.fit import Objective
 

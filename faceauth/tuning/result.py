@@ -53,7 +53,7 @@ class SearchResult:
 
     @property
     def over_defaults(self) -> dict[str, Any] | None:
-        """What the search added over its defaults (faceauth.search.over_defaults): the best trial against
+        """What the search added over its defaults (faceauth.tuning.over_defaults): the best trial against
         the defaults trial on the test data, with the interval; `summary` says it in one sentence."""
         return self.metrics.get("over_defaults")
 
@@ -93,7 +93,7 @@ def load_study(path: Path, name: str):
 
 @dataclass(frozen=True)
 class StudyRecord:
-    """What the searcher left in the study beyond the trials Tune ran (faceauth.search.searcher)."""
+    """What the searcher left in the study beyond the trials Tune ran (faceauth.tuning.searcher)."""
 
     numbers: dict[str, int]  # Tune trial id -> its Optuna trial's number
     answered: int  # suggestions that repeated an evaluated configuration, answered without training
