@@ -119,10 +119,12 @@ class _Rounds:
         return self.outbox[index].get()
 
 
-def run_folds(task: Task, values: dict[str, Any], outer: Session) -> None:
-    """Train every fold with one config, reporting the folds' metrics and their aggregate each round."""
-    config = build_config(task.config_cls, values, f"{task.name} config")
+def run_folds(task: Task, config, values: dict[str, Any], outer: Session) -> None:
+    """Train every fold with one config, reporting the folds' metrics and their aggregate each round.
+    `config`: the trial's, built once from `values` (which the combined checkpoint records as given);
+    each fold's config is built once from them."""
     protocol, folds = prepare_folds(task, config)
+    fold_configs = [task.config(fold_values(values, fold)) for fold in folds]
     objective_metric = task.objective.metric
     restored = outer.restore()
     fold_checkpoints: dict[str, dict[str, Any]] = dict((restored or {}).get("protocol_folds", {}))
@@ -132,7 +134,7 @@ def run_folds(task: Task, values: dict[str, Any], outer: Session) -> None:
         try:
             rounds.wait_turn(index)
             with use_session(_FoldSession(index, rounds, fold_checkpoints.get(fold.name))):
-                task.train_loop(fold_values(values, fold))
+                task.train_loop(fold_configs[index])
             rounds.outbox[index].put(("done", None, None))
         except _Cancelled:
             pass
@@ -211,12 +213,14 @@ def on_protocol(task: Task, config) -> bool:
 
 
 def trial_loop(task: Task, values: dict[str, Any], session: Session) -> None:
-    """What a search trial runs: the task's train_loop, or every fold of the protocol."""
-    if on_protocol(task, build_config(task.config_cls, values, f"{task.name} config")):
-        run_folds(task, values, session)
+    """What a search trial runs: the task's train_loop, or every fold of the protocol; the trial's
+    config is built here, once."""
+    config = task.config(values)
+    if on_protocol(task, config):
+        run_folds(task, config, values, session)
     else:
         with use_session(session):
-            task.train_loop(values)
+            task.train_loop(config)
 
 
 # ------------------------------------------------------------------------------------- after training

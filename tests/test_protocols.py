@@ -271,3 +271,26 @@ def test_search_on_leave_one_attack_out_reports_folds_and_aggregate(tmp_path, ta
         for system, metrics in evaluated[fold].items():
             per_attack = {k for k in metrics if k.startswith("apcer_") and k != "apcer_worst"}
             assert per_attack == {f"apcer_{fold.removeprefix('unseen_')}"}, (system, sorted(metrics))
+
+
+def test_a_trial_builds_its_config_once_and_each_fold_once(domain_data, monkeypatch):
+    """trial_loop, as a search trial runs it: one config for the trial, one per fold, none again in train_loop."""
+    import faceauth.protocol_run as protocol_run
+    import faceauth.tasks.base as base
+    from faceauth.protocol_run import trial_loop
+    from faceauth.session import LocalSession
+
+    data, _, root = domain_data
+    task = get_task("liveness")
+    built = []
+    real = base.build_config
+    for module in (base, protocol_run):  # every place that builds a config from values
+        monkeypatch.setattr(module, "build_config", lambda *a, **k: built.append(a[1].get("protocol")) or real(*a, **k))
+    values = {**TINY, "data_root": str(data), "protocol": "leave-one-domain-out", "cache_dir": str(root / "cache"),
+              "output_dir": str(root / "once"), "log_dir": str(root / "logs")}
+    trial_loop(task, values, LocalSession())
+    assert built == ["leave-one-domain-out", "standard", "standard"]  # the trial, then its two folds
+    built.clear()
+    trial_loop(task, {**TINY, "synthetic": True, "cache_dir": str(root / "cache"), "output_dir": str(root / "once"),
+                      "log_dir": str(root / "logs")}, LocalSession())  # the task's own split: no folds
+    assert built == [None]  # (no protocol key given)
