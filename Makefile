@@ -1,11 +1,12 @@
 # Quick start:  make run    (set up, then a fusion search on a local Ray with synthetic data)
 #               make smoke  (set up, then a two-trial search through the whole path, about a minute)
 #               make test   (set up, then the fast test suite)
+#               make docs   (set up, then the manual under docs/ built into site/)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: setup run smoke train test test-all bench clean
+.PHONY: setup run smoke train test test-all bench docs clean
 
 setup: $(VENV)/.installed
 
@@ -37,6 +38,11 @@ test-all: setup
 
 bench: setup
 	$(PY) benchmarks/fusion_train.py
+
+# The manual: docs/ (pages listed in mkdocs.yml) built into site/; strict, so a broken link or a docstring
+# that does not render fails. The test extra installs MkDocs.
+docs: setup
+	$(VENV)/bin/mkdocs build --strict --site-dir site
 
 # Build and cache outputs only: runs/, weights/, logs/ and checkpoints/ are results and stay.
 clean:
