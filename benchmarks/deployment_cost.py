@@ -1,4 +1,4 @@
-"""Deployment cost and the search for the model that ships. Figures quoted in the README.
+"""Deployment cost and the search for the model that ships. Figures quoted in docs/benchmarks.md.
 
     python benchmarks/deployment_cost.py --only spread       # how noisy onnx_latency_ms is here
     python benchmarks/deployment_cost.py --only search --trials 16

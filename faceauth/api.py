@@ -78,7 +78,7 @@ def keyword_value(action, key: str, value: Any) -> Any:
 @dataclass
 class TrainResult:
     model_path: Path
-    metrics: dict[str, Any]  # <model>.metrics.json: verdict, val, test, test_baselines, deployment
+    metrics: dict[str, Any]  # `<model>.metrics.json`: verdict, val, test, test_baselines, deployment
     history: list[dict[str, Any]]  # each epoch's reported metrics
     written: list[Path]  # the metrics JSON and the report beside the model
     log_path: Path
@@ -101,7 +101,7 @@ def train(task: str | None = None, *, config_file: str | None = None, smoke_test
 
 def evaluate(model_path: str | Path, test_data: str | None = None, output_json: str | Path | None = None) -> dict[str, Any]:
     """`faceauth evaluate`: the model beside its baselines on test data; returns what it writes to
-    `output_json` (default <model>.eval.json): task, verdict, metrics by system, details."""
+    `output_json` (default `<model>.eval.json`): task, verdict, metrics by system, details."""
     from faceauth.evaluate import run_evaluation
 
     for key, value in (("model_path", model_path), ("test_data", test_data), ("output_json", output_json)):

@@ -8,7 +8,7 @@ metrics.json:
   one intra-op and one inter-op thread, after WARMUP calls, over REPEATS timed calls.
 
 The latency is for ranking trials against each other on the machine that ran the search, not a
-product specification: another CPU, other threads or a busy machine give other figures (the README
+product specification: another CPU, other threads or a busy machine give other figures (docs/benchmarks.md
 quotes the spread measured by benchmarks/deployment_cost.py).
 """
 

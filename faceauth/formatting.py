@@ -25,3 +25,17 @@ def evaluation_table(evaluation: Evaluation) -> str:
 
 def number_cell(value: Any) -> str:
     return "n/a" if value is None else f"{value:.4f}"
+
+
+def hyperparameter_value(value: Any) -> str:
+    """A sampled value as a person reads it: floats to 4 significant digits (0.0061, not
+    0.006130894464763302; 0.15, not 0.15000000000000002), the rest as they are."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(hyperparameter_value(v) for v in value) + "]"
+    return str(value)
+
+
+def format_hyperparameters(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {hyperparameter_value(v)}" for k, v in values.items())

@@ -32,9 +32,9 @@ def check_output(path: str | Path, flag: str, inputs: Iterable[str | Path | None
         if parent.exists():
             if not parent.is_dir():
                 raise FaceauthError(f"{flag} {path}: {parent} is not a folder; give a path inside a folder")
-            if not os.access(parent, os.W_OK):  # a read-only mount or a folder not yours: known now, not after training
-                raise FaceauthError(f"{flag} {path}: the folder {parent} cannot be written (read-only or no permission); "
-                                    "give a path in a folder you can write")
+            # A read-only mount, a folder not yours, or one where nothing can be created (under /proc, where
+            # even root's access() says yes): known now, not after training.
+            probe_write(parent, f"{flag} {path}")
             break
     resolved = path.resolve()
     for source in inputs:
@@ -48,18 +48,23 @@ def check_output_folder(path: str | Path, flag: str) -> Path:
     """Check, before any work, that a command can write into the folder `path` (a search's storage, a log
     folder), creating nothing: refuse, naming `flag` and the path, one that is a file, lies inside a file,
     or sits where no file can be written (a path under /proc, a read-only or full mount)."""
-    import tempfile
-
     path = Path(path).expanduser()
     if path.exists() and not path.is_dir():
         raise FaceauthError(f"{flag} {path} is a file, not a folder; give a folder")
     existing = path if path.exists() else next(p for p in path.absolute().parents if p.exists())
     if not existing.is_dir():
         raise FaceauthError(f"{flag} {path}: {existing} is not a folder; give a path inside a folder")
-    try:  # the folder, or the nearest one above it that exists: where the first file or folder would go
-        with tempfile.NamedTemporaryFile(dir=existing, prefix=".faceauth-write-check-"):
+    probe_write(existing, f"{flag} {path}")  # the nearest folder that exists: where the first file or folder would go
+    return path
+
+
+def probe_write(folder: Path, what: str) -> None:
+    """Create and remove a file in `folder`, or raise FaceauthError beginning with `what` (flag and path)."""
+    import tempfile
+
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".faceauth-write-check-"):
             pass
     except OSError as err:
-        raise FaceauthError(f"{flag} {path}: cannot be written ({err.strerror} in {existing}); give a folder you can "
+        raise FaceauthError(f"{what}: cannot be written ({err.strerror} in {folder}); give a path in a folder you can "
                             "write") from None
-    return path

@@ -26,7 +26,7 @@ from faceauth.config import TrainConfig, build_config, config_keys, load_config_
 from faceauth.errors import FaceauthError
 from faceauth.log import logger
 from faceauth.outputs import check_output_folder
-from faceauth.formatting import format_metrics
+from faceauth.formatting import format_hyperparameters, format_metrics
 from faceauth.protocol_run import (finish_protocol_search, fold_results, fold_table, on_protocol, plot_folds,
                                    protocol_report_lines)
 from faceauth.tuning.best import (BestResult, TrialRecord, best_trial, collect_trials, finalized, finish_best,
@@ -509,10 +509,10 @@ def finish(task: Task, options: SearchOptions, space: SearchSpace, config: Train
               + f"\npicked ({pick}): trial {record.name}, {front.describe_pick()}; {cost}")
     value = record.best if front is None else record.kept[space.metric]
     logger.info(f"\nbest trial {record.name}: validation {space.metric} {value:.4f}; "
-          f"hyperparameters {record.hyperparameters}")
+          f"hyperparameters: {format_hyperparameters(record.hyperparameters)}")
     logger.info(f"test: {format_metrics(best.test)}")
     for name, baseline in best.test_baselines.items():
-        logger.info(f"  baseline {name}: {format_metrics(baseline, (space.metric, 'eer', 'acer'))}")
+        logger.info(f"  baseline {name}: {format_metrics(baseline, tuple(dict.fromkeys((space.metric, 'eer', 'acer'))))}")
     logger.info(f"  (test figures of the model fitted on the {best.test_data.get('model_fitted_on', 'training data')})")
     logger.info(f"ONNX parity: max abs diff {best.onnx['max_abs_diff']:.2e}")
     point = best.deployment.get("operating_point")

@@ -179,29 +179,34 @@ def build_verdict(evaluation: Evaluation, objective: Objective, advice: str = ""
     return verdict
 
 
-def _difference_text(metric: str, entry: dict[str, Any]) -> str:
+def _difference_text(metric: str, mode: str, name: str, entry: dict[str, Any]) -> str:
+    """"model 0.0000 vs lbp_logreg 0.5000: 50.0 points better (95% CI ...)": each number after the name it
+    belongs to, the difference in words, its interval as model minus baseline."""
     scale, suffix = difference_scale(metric)
     low, high = entry["ci95"]
-    return (f"{entry['model']:.4f} vs {entry['baseline']:.4f}, {scale * entry['difference']:+.1f}{suffix} "
-            f"(95% CI {scale * low:+.1f} to {scale * high:+.1f})")
+    gain = entry["difference"] if mode == "max" else -entry["difference"]
+    direction = "better" if gain > 0 else "worse" if gain < 0 else "apart"
+    return (f"model {entry['model']:.4f} vs {name} {entry['baseline']:.4f}: {abs(scale * entry['difference']):.1f}{suffix} "
+            f"{direction} (95% CI of model - {name}: {scale * low:+.1f} to {scale * high:+.1f})")
 
 
 def summary_text(verdict: dict[str, Any], advice: str = "") -> str:
     """Worse first: a baseline the model does not beat is named before anything else."""
     metric, baselines = verdict["metric"], verdict["baselines"]
-    over = f"{metric} ({verdict['mode']}) on the test data, bootstrap over {verdict['units'] or 'the'} {verdict['unit']}"
+    better = "higher" if verdict["mode"] == "max" else "lower"
+    over = (f"test {metric} ({better} is better), bootstrap over {verdict['units'] or 'the'} {verdict['unit']}")
     lost = [n for n, e in baselines.items() if not e["beats"]]
     level = [n for n, e in baselines.items() if e["beats"] and e["outcome"] != "better"]
     if lost:
-        parts = "; ".join(f"{n} {_difference_text(metric, baselines[n])}" for n in lost)
+        parts = "; ".join(_difference_text(metric, verdict["mode"], n, baselines[n]) for n in lost)
         text = f"WARNING: the model does NOT beat {', '.join(lost)}: {parts}; {over}."
         if advice:
             text += f" {advice}"
         won = [n for n in baselines if n not in lost]
         if won:
-            text += " It does beat " + "; ".join(f"{n} {_difference_text(metric, baselines[n])}" for n in won) + "."
+            text += " It does beat " + "; ".join(_difference_text(metric, verdict["mode"], n, baselines[n]) for n in won) + "."
         return text
-    parts = "; ".join(f"{n} {_difference_text(metric, e)}" for n, e in baselines.items())
+    parts = "; ".join(_difference_text(metric, verdict["mode"], n, e) for n, e in baselines.items())
     if level:
         return (f"The model scores above every baseline but not clearly above {', '.join(level)} "
                 f"(the interval includes 0): {parts}; {over}.")

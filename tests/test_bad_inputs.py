@@ -1,7 +1,7 @@
 """The bad-input matrix: every command, every kind of input, one case per bad input or fault.
 
 Each case runs the command's `main(argv)` in this process (what `python -m faceauth.<command>` runs)
-and checks the promise the README makes: exit 2 with one `error:` line naming the file, key, flag or
+and checks the promise docs/bad-input.md makes: exit 2 with one `error:` line naming the file, key, flag or
 path, no traceback, and every file that stood before the command unchanged. A case that must not run
 code also checks that its planted pickle did nothing.
 """
@@ -363,6 +363,9 @@ case("evaluate without --test-data of a model trained on files", "evaluate",
      lambda w: ["--model-path", str(w.model), "--output-json", w.keep("eval.json")], "embeddings", "--test-data")
 case("evaluate output onto its test data", "evaluate",
      lambda w: ["--model-path", str(w.model), "--test-data", str(w.embeddings), "--output-json", str(w.embeddings)], "also an input")
+case("train --output in a folder that cannot be created (/proc)", "train",
+     lambda w: ["fusion", "--synthetic", "--output", "/proc/faceauth-x/m.pth", "--log-dir", w.logs], "--output",
+     "/proc/faceauth-x/m.pth", "cannot be written")
 case("train --output on a read-only disk", "train",
      lambda w: ["fusion", "--synthetic", "--output", str(w.readonly / "m.pth"), "--log-dir", w.logs], "--output", "readonly",
      needs_disk=True)

@@ -1,7 +1,7 @@
 """The package's import structure, read from the code (an AST walk over faceauth/, imports inside
 functions included: they run on every call): no module imports itself back through others, and no
-layer imports one above it. The order of the layers is written down here once; README
-("Architecture") describes it."""
+layer imports one above it. The order of the layers is written down here once; docs/architecture.md
+describes it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""--resume as the README shows it: the settings come from the run it resumes; and against a tampered
+"""--resume as docs/search.md shows it: the settings come from the run it resumes; and against a tampered
 run folder: every file Ray's restore unpickles is sealed with a keyed digest, and a planted pickle is
 refused, naming the file, before anything is unpickled."""
 
@@ -173,7 +173,7 @@ def start_long_search(tmp_path: Path, name: str, epochs: int):
 @pytest.mark.slow
 def test_ctrl_c_then_the_readme_resume(tmp_path):
     """Ctrl-C while a trial trains: exit 130, that trial recorded as interrupted (nothing stopped it);
-    the README's resume command finishes the same search and writes best/."""
+    the resume command of docs/search.md finishes the same search and writes best/."""
     proc, run, trial_dir = start_long_search(tmp_path, "ctrl-c", epochs=40)
     try:
         os.kill(proc.pid, signal.SIGINT)
@@ -198,7 +198,7 @@ def test_ctrl_c_then_the_readme_resume(tmp_path):
 @pytest.mark.slow
 def test_a_killed_trial_and_a_driver_killed_while_writing_best_then_resume(tmp_path):
     """Faults in one search: a trial's process killed while it trains and checkpoints (retried from its
-    checkpoint), then the driver and its Ray killed while writing best/; the README's resume finishes
+    checkpoint), then the driver and its Ray killed while writing best/; the resume command of docs/search.md finishes
     it. Every file read afterwards is whole: checkpoints and best/ are written under temporary names."""
     from faceauth.checkpoint import load_checkpoint
 

@@ -55,6 +55,7 @@ def test_smoke_search_writes_a_complete_best_folder(tmp_path, name):
 
     report = (best / "report.md").read_text()
     assert "Test data" in report and (best / "history.png").stat().st_size > 1000
+    assert f"## Best trial `{metrics['trial_name']}`" in report  # the name every view shows, not Ray's id
     assert (best / "roc_det.png").stat().st_size > 1000
     config = yaml.safe_load((best / "config.yaml").read_text())
     assert config["task"] == name

@@ -110,3 +110,23 @@ def test_apcer_worst_is_the_highest_weighted_rate_over_attack_types():
     assert weighted_metric("apcer_print", *args) == 0.0
     assert weighted_metric("apcer_replay", *args) == pytest.approx(0.75)
     assert weighted_metric("apcer_worst", *args) == pytest.approx(0.75)
+
+
+def test_each_number_follows_its_name_and_the_difference_says_better_or_worse():
+    from faceauth.verdict import summary_text
+
+    entry = {"model": 0.5, "baseline": 0.0, "difference": 0.5, "ci95": [0.3, 0.7], "beats": False, "outcome": "worse"}
+    verdict = {"metric": "eer", "mode": "min", "units": 12, "unit": "images", "baselines": {"lbp_logreg": entry}}
+    text = summary_text(verdict)
+    assert "model 0.5000 vs lbp_logreg 0.0000: 50.0 points worse" in text and "eer (lower is better)" in text
+    verdict["baselines"]["lbp_logreg"] = {**entry, "model": 0.0, "baseline": 0.5, "difference": -0.5, "ci95": [-0.7, -0.3],
+                                          "beats": True, "outcome": "better"}
+    assert "model 0.0000 vs lbp_logreg 0.5000: 50.0 points better" in summary_text(verdict)
+
+
+def test_hyperparameters_read_as_a_person_writes_them():
+    from faceauth.formatting import format_hyperparameters
+
+    text = format_hyperparameters({"lr": 0.006130894464763302, "dropout": 0.15000000000000002, "hidden_sizes": [512, 256],
+                                   "loss": "triplet", "batch_size": 128})
+    assert text == "lr 0.006131, dropout 0.15, hidden_sizes [512, 256], loss triplet, batch_size 128"

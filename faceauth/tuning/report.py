@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from faceauth.formatting import number_cell
+from faceauth.formatting import hyperparameter_value, number_cell
 from faceauth.metrics import equal_error_rate, roc_curve, tpr_at_fpr
 from faceauth.runlog import atomic_replace, atomic_write_text
 from faceauth.tuning.best import BestResult, TrialRecord
@@ -284,11 +284,11 @@ def write_report(best_dir: Path, records: list[TrialRecord], space: SearchSpace,
         f"in {search['wall_time_s']:.0f} s; optimising validation `{space.metric}` ({space.mode}) with "
         f"Optuna TPE (seed {search['seed']}) and {search['scheduler']} scheduling.",
         "",
-        f"## Best trial `{best.trial_id}` (epoch {best.best_epoch})",
+        f"## Best trial `{best.trial_name}` (epoch {best.best_epoch})",
         "",
         "| hyperparameter | value |",
         "|---|---|",
-        *[f"| {k} | {v} |" for k, v in best.hyperparameters.items()],
+        *[f"| {k} | {hyperparameter_value(v)} |" for k, v in best.hyperparameters.items()],
         "",
         f"Validation `{space.metric}`: {best.val[space.metric]:.4f}.",
         "",

@@ -54,12 +54,12 @@ def train_once(task: Task, config: TrainConfig, verbose: bool = True) -> dict[st
 
 
 def result_paths(output: Path) -> tuple[Path, Path, Path]:
-    """Beside the model: <name>.metrics.json, <name>.report.md and <name>.roc_det.png."""
+    """Beside the model: `<name>.metrics.json`, `<name>.report.md` and `<name>.roc_det.png`."""
     return tuple(output.with_name(output.stem + suffix) for suffix in (".metrics.json", ".report.md", ".roc_det.png"))
 
 
 def write_run_results(task, result: dict) -> list[Path]:
-    """Beside the model: <name>.metrics.json (verdict first) and <name>.report.md with the ROC/DET plot."""
+    """Beside the model: `<name>.metrics.json` (verdict first) and `<name>.report.md` with the ROC/DET plot."""
     from faceauth.tuning.report import _table, plot_roc_det, verdict_lines
 
     output: Path = result["output_path"]

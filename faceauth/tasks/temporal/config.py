@@ -22,7 +22,7 @@ DEFAULT_FRAME_FEATURES = "texture"
 class TemporalConfig(PadConfig):
     output_name: ClassVar[str] = "temporal_best.pth"
 
-    # Defaults chosen on the tuning regimes of synthetic.TUNING_REGIMES only (README, temporal section):
+    # Defaults chosen on the tuning regimes of synthetic.TUNING_REGIMES only (docs/temporal.md):
     # an epoch is a few steps on a few hundred videos, so many epochs, a moderate lr, and weight decay,
     # dropout and augmentation against over-fitting a hundred clips.
     epochs: int = 100
