@@ -178,3 +178,18 @@ def test_the_guard_waits_only_while_nothing_runs(tmp_path):
     guard.on_step_begin(2, [pending({"CPU": 1.0, "GPU": 0.5})])
     assert guard.stop_all() and '{"CPU": 1.0, "GPU": 0.5}' in guard.reason
     assert read_stop_reason(tmp_path) == guard.reason and json.loads((tmp_path / STOPPED_FILE).read_text())["reason"]
+
+
+def test_ray_trains_checkpoint_lines_are_kept_off_the_terminal():
+    """The loggers quieted are the ones Ray Train writes "Checkpoint successfully created" with."""
+    import importlib
+    import logging
+    from pathlib import Path
+
+    from faceauth.tuning.runner import QUIET_RAY_LOGGERS, quiet_ray_logs
+
+    for name in QUIET_RAY_LOGGERS:
+        module = importlib.import_module(name)
+        assert module.logger.name == name and "Checkpoint successfully created" in Path(module.__file__).read_text()
+    quiet_ray_logs()
+    assert all(logging.getLogger(name).getEffectiveLevel() >= logging.WARNING for name in QUIET_RAY_LOGGERS)

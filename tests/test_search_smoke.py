@@ -29,13 +29,20 @@ def smoke_search(tmp_path, task) -> int:
 
 @pytest.mark.usefixtures("shared_ray")
 @pytest.mark.parametrize("name", list_tasks())
-def test_smoke_search_writes_a_complete_best_folder(tmp_path, name):
+def test_smoke_search_writes_a_complete_best_folder(tmp_path, name, capsys):
     task = get_task(name)
     assert smoke_search(tmp_path, task) == 0
+    printed = capsys.readouterr().out.splitlines()  # INFO lines go to stdout
     run = tmp_path / "runs" / "smoke"
     best = run / "best"
     rows = trials(run)
     assert len(rows) == 2 and {r["status"] for r in rows} <= {"completed", "early_stopped", "stopped_by_scheduler"}
+    # The terminal: a line per trial with the value it keeps, no Tune boxes, the summary last.
+    for row in rows:
+        line = next(l for l in printed if l.startswith(row["trial_name"] + " "))
+        assert f"{task.objective.metric} {row[f'best_{task.objective.metric}']:.4f}" in line and len(line) <= 120
+    assert not any("started with configuration" in l or l.startswith("│") for l in printed)
+    assert printed[-1].startswith("wrote ")
 
     metrics = json.loads((best / "metrics.json").read_text())
     assert metrics["task"] == name and metrics["trial_id"] in {r["trial_id"] for r in rows}

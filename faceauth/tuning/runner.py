@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -42,6 +43,10 @@ RAY_ENV = {
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
     # Trials run in the command's working folder, so relative data paths mean what the user meant.
     "RAY_CHDIR_TO_TRIAL_DIR": "0",
+    # Tune's older output engine, which prints nothing at verbose=0: the newer one still prints its
+    # experiment box and a TensorBoard hint into Ray's temp folder. The search prints its own lines
+    # (faceauth/tuning/progress.py).
+    "RAY_AIR_NEW_OUTPUT": "0",
 }
 
 
@@ -96,6 +101,17 @@ class TrialSetup:
 DIVERGED_MARKER = "diverged.txt"
 
 
+# Ray Train logs every checkpoint a trial saves ("Checkpoint successfully created at: ..."): a line a
+# report, forwarded to the driver's terminal, where the last ones arrived after the search's summary.
+# The run folder lists the checkpoints; the terminal is for the search.
+QUIET_RAY_LOGGERS = ("ray.train._internal.storage", "ray.train.v2._internal.execution.storage")
+
+
+def quiet_ray_logs() -> None:
+    for name in QUIET_RAY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def _tune_trial(setup: TrialSetup, sampled: dict[str, Any]) -> None:
     """One CPU worker: the train_loop itself is the Tune trial.
 
@@ -108,6 +124,7 @@ def _tune_trial(setup: TrialSetup, sampled: dict[str, Any]) -> None:
     from ray import tune
 
     show_progress()  # the task's messages reach the driver's terminal through Ray's log forwarding
+    quiet_ray_logs()
     values, placement = placed(setup.config_for(sampled))
     context = tune.get_context()
     filesystem, root = pyarrow.fs.FileSystem.from_uri(setup.run_storage)
@@ -183,6 +200,7 @@ def _train_worker(setup: TrialSetup, trial: str, config: dict[str, Any]) -> None
     import ray.train
 
     show_progress()
+    quiet_ray_logs()
     # Rank 0's reports are the ones Tune gets: it alone exports the trial's live metrics.
     rank0 = ray.train.get_context().get_world_rank() == 0
     with setup.live_metrics(trial) if rank0 else contextlib.nullcontext() as live, \
@@ -286,6 +304,7 @@ def build_tuner(task: Task, options: SearchOptions, space: SearchSpace, base: di
     from faceauth.tuning.searcher import ObjectivesSearch, TaggedOptunaSearch
 
     from faceauth.tuning.guard import SearchGuard
+    from faceauth.tuning.progress import ProgressLines
     from faceauth.tuning.seal import SealCallback
 
     storage = storage_path(options.storage)
@@ -349,9 +368,10 @@ def build_tuner(task: Task, options: SearchOptions, space: SearchSpace, base: di
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             # The seal keeps a keyed digest of every file a --resume would unpickle (seal.py); carried in
             # tuner.pkl, so a restored search goes on sealing.
-            callbacks=[SealCallback(f"{storage}/{options.name}"), guard, *callbacks],
+            callbacks=[SealCallback(f"{storage}/{options.name}"), guard,
+                       ProgressLines(space.metric, space.mode, options.trials, tuple(space.parameters)), *callbacks],
             stop=guard,
-            verbose=1,
+            verbose=0,  # ProgressLines: a line a trial, not Tune's configuration and result boxes
         ),
     )
 
