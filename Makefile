@@ -42,7 +42,7 @@ bench: setup
 # The manual: docs/ (pages listed in mkdocs.yml) built into site/; strict, so a broken link or a docstring
 # that does not render fails. The test extra installs MkDocs.
 docs: setup
-	$(VENV)/bin/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 # Build and cache outputs only: runs/, weights/, logs/ and checkpoints/ are results and stay.
 clean:

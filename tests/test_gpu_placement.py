@@ -193,3 +193,14 @@ def test_ray_trains_checkpoint_lines_are_kept_off_the_terminal():
         assert module.logger.name == name and "Checkpoint successfully created" in Path(module.__file__).read_text()
     quiet_ray_logs()
     assert all(logging.getLogger(name).getEffectiveLevel() >= logging.WARNING for name in QUIET_RAY_LOGGERS)
+
+
+def test_piped_output_carries_no_colour_codes(monkeypatch):
+    import io
+
+    from faceauth.tuning.runner import set_ray_environment
+
+    monkeypatch.delenv("RAY_COLOR_PREFIX", raising=False)
+    monkeypatch.setattr(sys, "stdout", io.StringIO())  # a pipe, a file: not a terminal
+    set_ray_environment()
+    assert os.environ["RAY_COLOR_PREFIX"] == "0"

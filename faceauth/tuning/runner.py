@@ -18,6 +18,7 @@ import functools
 import logging
 import math
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -418,3 +419,7 @@ def check_study(path: Path, name: str) -> None:
 def set_ray_environment() -> None:
     for key, value in RAY_ENV.items():
         os.environ.setdefault(key, value)
+    # Ray colours the "(pid=...)" prefix of every line it forwards from a trial; piped into a file, a
+    # pager or CI's log those colours are escape codes. On a terminal they stay.
+    if not sys.stdout.isatty():
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")
