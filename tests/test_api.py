@@ -77,6 +77,10 @@ def test_two_searches_in_a_notebook_with_mlflow(tmp_path, notebook_ray, caplog, 
     assert best_run.data.tags["trial_name"] == first.metrics["trial_name"]
     history = client.get_metric_history(best_run.info.run_id, "tar_at_far_1e-3")
     assert len(history) >= 1
+    # Metrics of the model only, at the steps of their epochs: no Ray bookkeeping, no config/ copies.
+    assert not {"pid", "timestamp", "iterations_since_restore", "done", "training_iteration"} & set(best_run.data.metrics)
+    assert not any(k.startswith("config/") for k in best_run.data.metrics)
+    assert [h.step for h in history] == sorted(h.step for h in history) and history[0].step == 0
     artifacts = {a.path for a in client.list_artifacts(best_run.info.run_id, "best")}
     assert {"best/model.onnx", "best/metrics.json", "best/report.md", "best/model.pt"} <= artifacts
 

@@ -60,10 +60,10 @@ class Tracking:
     def callbacks(self) -> list[Any]:
         callbacks = []
         if self.mlflow_uri:
-            from ray.air.integrations.mlflow import MLflowLoggerCallback
+            from faceauth.tuning.mlflow_runs import FaceauthMLflowCallback
 
-            callbacks.append(MLflowLoggerCallback(tracking_uri=self.mlflow_tracking_uri, experiment_name=self.mlflow_experiment,
-                                                  tags={"faceauth_search": self.search_name}))
+            callbacks.append(FaceauthMLflowCallback(tracking_uri=self.mlflow_tracking_uri, experiment_name=self.mlflow_experiment,
+                                                    tags={"faceauth_search": self.search_name}))
         if self.wandb_project:
             from ray.air.integrations.wandb import WandbLoggerCallback
 
