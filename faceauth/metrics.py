@@ -26,6 +26,11 @@ VERIFICATION_KEYS = ("eer", "roc_auc", "tar_at_far_1e-2", "tar_at_far_1e-3", "ac
 PAD_KEYS = ("apcer", "bpcer", "acer", "hter", "eer", "roc_auc", "bpcer_at_apcer_5pct", "bpcer_at_apcer_1pct")
 # Metrics where higher is better; every other PAD rate is an error rate (lower is better).
 HIGHER_IS_BETTER = ("roc_auc", "accuracy", "tar_at_far_")
+
+
+def higher_is_better(metric: str) -> bool:
+    return metric.startswith(HIGHER_IS_BETTER)
+
 # A threshold chosen on a validation split with fewer samples than this in either class comes with a
 # warning. With n samples of a class, the class's score nearest the threshold sits on average at its
 # 1 / (n + 1) tail quantile: below 20 that edge can lie inside the class's 5% tail, so the gap seen on

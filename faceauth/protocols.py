@@ -58,7 +58,7 @@ from faceauth.config import read_yaml_file
 from faceauth.errors import FaceauthError
 from faceauth.files import generated_once
 from faceauth.layout import SPLITS, UNTYPED_ATTACK as UNTYPED
-from faceauth.metrics import HIGHER_IS_BETTER
+from faceauth.metrics import higher_is_better
 
 ROLES = ("train", "val", "test")
 BUILTIN = ("standard", "leave-one-attack-out", "leave-one-domain-out", "cross-dataset")
@@ -411,10 +411,6 @@ def describe(folds: list[FoldData]) -> str:
 
 
 # ------------------------------------------------------------------------------------------- aggregation
-
-def higher_is_better(metric: str) -> bool:
-    return metric.startswith(HIGHER_IS_BETTER)
-
 
 def aggregate(values: list[float], metric: str, objective: str) -> float:
     """The folds' values as one number: the worst fold, the mean, or the mean penalised by one

@@ -36,7 +36,7 @@ from faceauth.tuning.dashboard import dashboard_login_hint, job_config, secure_t
 from faceauth.runlog import to_jsonable
 from faceauth.tuning.front import (analyse, closest_to_feasible, copy_pick, front_section, plot_front, trial_summary,
                                    write_pareto)
-from faceauth.tuning.report import write_report
+from faceauth.tuning.report import saturation_warning, write_report
 from faceauth.tuning.result import STUDY_FILE, SearchResult, read_study_record
 from faceauth.tuning.runner import (SearchOptions, build_tuner, check_resumable, check_trial_node, plan_concurrency,
                                     set_ray_environment, storage_path, wait_for_resources)
@@ -448,7 +448,8 @@ def finish(task: Task, options: SearchOptions, space: SearchSpace, config: Train
                "storage": storage_path(options.storage),
                "statuses": {s: sum(r.status == s for r in records) for s in sorted({r.status for r in records})},
                "objectives": [f"{o.metric}:{o.mode}" for o in space.objectives],
-               "constraints": [str(c) for c in space.constraints]}
+               "constraints": [str(c) for c in space.constraints],
+               "saturation": saturation_warning(records, space, task.metric_names)}
     best_dir = local_run / "best"
     if on_protocol(task, config):
         record = best_trial(records, space.mode)
@@ -500,6 +501,8 @@ def finish(task: Task, options: SearchOptions, space: SearchSpace, config: Train
     if best.verdict:
         logger.info(f"\n{best.verdict['summary']}")
     logger.info(f"\n{best.extra['over_defaults']['summary']}")
+    if summary["saturation"]:
+        logger.warning(summary["saturation"])
     logger.info(f"{len(records)} configurations trained" + (f"; {study.answered} suggestions repeated one of them and were "
                                                             "answered from the study without training" if study.answered else ""))
     if front is not None:

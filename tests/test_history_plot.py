@@ -39,3 +39,27 @@ def test_the_plot_is_written_for_tied_and_trained_trials(tmp_path):
     records = [record(f"fusion_{i:04d}", 2 * i, 0.839 if i else 0.62, None if i < 2 else 0.84 + i / 1000) for i in range(8)]
     path = plot_history(records, space, tmp_path / "history.png")
     assert path.stat().st_size > 10_000
+
+
+def test_a_search_whose_trials_tie_at_the_metrics_limit_says_so_and_names_a_telling_metric():
+    from faceauth.tuning.report import saturation_warning
+
+    task = get_task("liveness")
+    space = load_search_space(Path(__file__).resolve().parents[1] / "faceauth" / "search_spaces" / "liveness.yaml",
+                              task.config_cls, task.metric_names)
+    records = [record(f"liveness_{i:04d}", i, 0.0, None) for i in range(5)]
+    for i, r in enumerate(records):
+        r.kept.update({"eer": 0.0, "bpcer_at_apcer_1pct": 0.1 * i, "acer": 0.0})
+    text = saturation_warning(records, space, task.metric_names)
+    assert text.startswith("WARNING: 5 of 5 trials kept validation eer 0.0000 (the metric's limit)")
+    assert "--objective bpcer_at_apcer_1pct:min" in text
+    for r in records:
+        r.kept["bpcer_at_apcer_1pct"] = 0.0
+    assert "No metric the trials report tells them apart" in saturation_warning(records, space, task.metric_names)
+    for r in records[:3]:  # three of five at one model's value, not the limit: still no way to tell them apart
+        r.best = 0.2
+    assert saturation_warning(records, space, task.metric_names).startswith("WARNING: 3 of 5 trials kept validation "
+                                                                            "eer 0.2000 (one value)")
+    for r, value in zip(records, (0.2, 0.25, 0.3)):  # most trials differ: no warning
+        r.best = value
+    assert saturation_warning(records, space, task.metric_names) is None

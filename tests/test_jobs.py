@@ -50,6 +50,9 @@ def _up(url: str, headers: dict) -> bool:
         return False
 
 
+# A head node started with `ray start`, a job submitted through the REST API: 25-30 s on 2 cores, with the
+# slow tests (the in-process searches of the default run cover the search itself).
+@pytest.mark.slow
 def test_search_submitted_as_a_job_with_token_auth(tmp_path, head_node):
     url, headers = head_node["url"], head_node["headers"]
     assert requests.get(f"{url}/api/jobs/", timeout=10).status_code == 401  # no token, no API

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from faceauth.formatting import hyperparameter_value, number_cell
-from faceauth.metrics import equal_error_rate, roc_curve, tpr_at_fpr
+from faceauth.metrics import equal_error_rate, higher_is_better, roc_curve, tpr_at_fpr
 from faceauth.runlog import atomic_replace, atomic_write_text
 from faceauth.tuning.best import BestResult, TrialRecord
 from faceauth.tuning.space import SearchSpace
@@ -279,6 +279,7 @@ def write_report(best_dir: Path, records: list[TrialRecord], space: SearchSpace,
         *verdict_lines(best.verdict),
         "",
         *over_defaults_lines(best.extra.get("over_defaults"), search),
+        *([f"**{search['saturation']}**", ""] if search.get("saturation") else []),
         *(protocol_lines or []),
         f"{len(records)} trials ({status_text}) "
         f"in {search['wall_time_s']:.0f} s; optimising validation `{space.metric}` ({space.mode}) with "
@@ -331,3 +332,39 @@ def write_report(best_dir: Path, records: list[TrialRecord], space: SearchSpace,
     path = best_dir / "report.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path
+
+
+def saturation_warning(records: list[TrialRecord], space: SearchSpace, metric_names: tuple[str, ...]) -> str | None:
+    """When most finished trials keep the same value of the objective (all at its limit, validation TAR
+    1.0 or EER 0.0, or all at one model such as a closed-form start), the search cannot tell them apart
+    on it: say so, and name the metric the trials' kept models differ on most (or that none does), so
+    that the next search optimises something the data can still tell."""
+    values = [r.best for r in records if r.best is not None]
+    if len(values) < 3:
+        return None
+    shared, tied = max(((v, sum(abs(w - v) < 1e-9 for w in values)) for v in values), key=lambda p: p[1])
+    if tied * 2 <= len(values):
+        return None
+    limit = 1.0 if space.mode == "max" else 0.0
+    where = "the metric's limit" if abs(shared - limit) < 1e-9 else "one value"
+    text = (f"WARNING: {tied} of {len(values)} trials kept validation {space.metric} {shared:.4f} ({where}): the search "
+            "cannot tell them apart on it, and its pick among them is arbitrary.")
+    spread = {}
+    for name in metric_names:
+        if name in (space.metric, "threshold"):
+            continue
+        kept = {round(r.kept[name], 6) for r in records  # among the tied trials: the ones to tell apart
+                if r.best is not None and abs(r.best - shared) < 1e-9 and _finite_number(r.kept.get(name))}
+        if len(kept) > 1:
+            spread[name] = len(kept)
+    if not spread:
+        return text + " No metric the trials report tells them apart: validation data with more identities, " \
+                      "videos or harder cases would."
+    name = max(spread, key=lambda m: (spread[m], m))
+    mode = "max" if higher_is_better(name) else "min"
+    return text + (f" Their kept models differ on {name} ({spread[name]} distinct values among them): search on it with "
+                   f"--objective {name}:{mode}.")
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
