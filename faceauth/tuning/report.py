@@ -347,8 +347,9 @@ def saturation_warning(records: list[TrialRecord], space: SearchSpace, metric_na
         return None
     limit = 1.0 if space.mode == "max" else 0.0
     where = "the metric's limit" if abs(shared - limit) < 1e-9 else "one value"
+    best = max(values) if space.mode == "max" else min(values)
     text = (f"WARNING: {tied} of {len(values)} trials kept validation {space.metric} {shared:.4f} ({where}): the search "
-            "cannot tell them apart on it, and its pick among them is arbitrary.")
+            "cannot tell them apart on it" + (", and its pick among them is arbitrary." if abs(shared - best) < 1e-9 else "."))
     spread = {}
     for name in metric_names:
         if name in (space.metric, "threshold"):
