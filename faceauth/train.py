@@ -19,7 +19,7 @@ from faceauth.config import TrainConfig
 from faceauth.errors import FaceauthError
 from faceauth.formatting import evaluation_table, format_metrics
 from faceauth.tasks import Task, get_task, list_tasks
-from faceauth.workflows.train import result_paths, train_once, write_run_results  # noqa: F401 (faceauth.train.train_once)
+from faceauth.workflows.train import result_paths, train_once, write_run_results
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict]:

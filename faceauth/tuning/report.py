@@ -6,6 +6,7 @@ import json
 import warnings
 from pathlib import Path
 from statistics import NormalDist
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -342,7 +343,7 @@ def saturation_warning(records: list[TrialRecord], space: SearchSpace, metric_na
     values = [r.best for r in records if r.best is not None]
     if len(values) < 3:
         return None
-    shared, tied = max(((v, sum(abs(w - v) < 1e-9 for w in values)) for v in values), key=lambda p: p[1])
+    shared, tied = Counter(round(v, 9) for v in values).most_common(1)[0]
     if tied * 2 <= len(values):
         return None
     limit = 1.0 if space.mode == "max" else 0.0
@@ -355,7 +356,7 @@ def saturation_warning(records: list[TrialRecord], space: SearchSpace, metric_na
         if name in (space.metric, "threshold"):
             continue
         kept = {round(r.kept[name], 6) for r in records  # among the tied trials: the ones to tell apart
-                if r.best is not None and abs(r.best - shared) < 1e-9 and _finite_number(r.kept.get(name))}
+                if r.best is not None and abs(r.best - shared) < 1e-9 and name in r.kept}  # kept: finite numbers only
         if len(kept) > 1:
             spread[name] = len(kept)
     if not spread:
@@ -366,6 +367,3 @@ def saturation_warning(records: list[TrialRecord], space: SearchSpace, metric_na
     return text + (f" Their kept models differ on {name} ({spread[name]} distinct values among them): search on it with "
                    f"--objective {name}:{mode}.")
 
-
-def _finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
