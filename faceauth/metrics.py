@@ -243,7 +243,59 @@ def pad_metrics(
         per_type = {str(t): float(np.mean(attack[attack_types == t] < threshold)) for t in np.unique(attack_types)}
         metrics.update({f"apcer_{t}": v for t, v in per_type.items()})
         metrics["apcer_worst"] = max(per_type.values())
+        # ISO/IEC 30107-3's ACER: the worst attack type's APCER with BPCER (OULU-NPU's protocols report it so).
+        metrics["acer_worst"] = (metrics["apcer_worst"] + bpcer) / 2.0
     warning = few_samples_warning(attack.size, bonafide.size, "attacks", "bona fide samples") if chosen_here else None
     if warning:
         metrics["threshold_warning"] = warning
     return metrics
+
+
+# The verification protocol of the field's benchmarks (LFW, CFP-FP, AgeDB-30), as insightface computes
+# it (recognition/arcface_torch/eval/verification.py, after facenet): the squared L2 distance of unit
+# embeddings (0..4), "same" iff distance < threshold, the threshold chosen on the other folds from this grid.
+TENFOLD_THRESHOLDS = np.arange(0, 4, 0.01)
+
+
+@dataclass(frozen=True)
+class TenfoldAccuracy:
+    """Each fold's accuracy at the threshold chosen on the other folds; `correct`: each pair's decision
+    at its own fold's threshold (what a bootstrap of the accuracy resamples)."""
+
+    fold_accuracies: np.ndarray
+    fold_thresholds: np.ndarray
+    correct: np.ndarray
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.fold_accuracies))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.fold_accuracies))  # population std (ddof 0), as the published figures use
+
+
+def _correct_counts(distances: np.ndarray, same: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Right decisions among these pairs at each threshold: genuine pairs below it, impostors at or above.
+    Counted by searching sorted distances, so memory stays O(pairs + thresholds)."""
+    genuine_below = np.searchsorted(np.sort(distances[same]), thresholds, side="left")
+    impostor_below = np.searchsorted(np.sort(distances[~same]), thresholds, side="left")
+    return genuine_below + (np.count_nonzero(~same) - impostor_below)
+
+
+def tenfold_accuracy(distances: np.ndarray, same: np.ndarray, folds: np.ndarray,
+                     thresholds: np.ndarray = TENFOLD_THRESHOLDS) -> TenfoldAccuracy:
+    """K-fold verification accuracy (K = the number of distinct `folds`, 10 for the benchmarks): for
+    each fold, the threshold with the highest accuracy on the other folds (the first, lowest, of equal
+    ones: np.argmax), and that threshold's accuracy on the fold. Counts are whole numbers divided by the
+    same training size, so the choice equals insightface's np.mean over the training pairs exactly."""
+    distances, same, folds = np.asarray(distances, np.float64), np.asarray(same, bool), np.asarray(folds)
+    names, folds = np.unique(folds, return_inverse=True)
+    if names.size < 2:
+        raise ValueError("k-fold accuracy needs at least two folds")
+    per_fold = np.stack([_correct_counts(distances[folds == k], same[folds == k], thresholds) for k in range(names.size)])
+    sizes = np.bincount(folds, minlength=names.size)
+    training = (per_fold.sum(axis=0) - per_fold) / (same.size - sizes)[:, None]
+    chosen = thresholds[np.argmax(training, axis=1)]
+    accuracies = per_fold[np.arange(names.size), np.argmax(training, axis=1)] / sizes
+    return TenfoldAccuracy(accuracies, chosen, (distances < chosen[folds]) == same)

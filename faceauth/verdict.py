@@ -28,11 +28,14 @@ _RATES = ("tar_at_far_", "eer", "apcer", "bpcer", "acer", "accuracy", "hter")
 def weighted_metric(name: str, sorted_scores: SortedScores, positive: np.ndarray, negative: np.ndarray,
                     positive_weights: np.ndarray | None, negative_weights: np.ndarray | None,
                     threshold: float | None, attack_types: np.ndarray | None = None) -> float:
-    """One metric of weighted scores. Threshold metrics (apcer, bpcer, acer, hter, apcer_<type>: PAD,
-    positive = attack) use the system's own threshold, chosen on validation data; apcer_<type> and
-    apcer_worst need `attack_types` (one label per positive score)."""
+    """One metric of weighted scores. Threshold metrics (apcer, bpcer, acer, hter, apcer_<type>,
+    acer_worst: PAD, positive = attack) use the system's own threshold, chosen on validation data;
+    apcer_<type>, apcer_worst and acer_worst need `attack_types` (one label per positive score)."""
     pw = np.ones(positive.size) if positive_weights is None else positive_weights
     nw = np.ones(negative.size) if negative_weights is None else negative_weights
+    if name == "acer_worst":
+        worst = weighted_metric("apcer_worst", sorted_scores, positive, negative, pw, nw, threshold, attack_types)
+        return (worst + weighted_metric("bpcer", sorted_scores, positive, negative, pw, nw, threshold)) / 2
     if name.startswith("apcer_"):
         if threshold is None or attack_types is None:
             raise ValueError(f"metric '{name}' needs the validation threshold and the attack type of each attack")
@@ -156,11 +159,18 @@ def build_verdict(evaluation: Evaluation, objective: Objective, advice: str = ""
                   resamples: int = RESAMPLES, seed: int = 0) -> dict[str, Any]:
     """The verdict of `metrics.json`: per baseline the model's and the baseline's test value, the
     difference, its 95% interval and whether the model beats it; `summary` says it in one paragraph."""
+    differences = bootstrap_differences(evaluation, objective.metric, resamples, seed)
+    values = {name: float(metrics[objective.metric]) for name, metrics in evaluation.metrics.items()}
+    return verdict_of(differences, values, objective, evaluation.details.get("bootstrap_unit", "groups"),
+                      evaluation.details.get("bootstrap_units"), resamples, advice)
+
+
+def verdict_of(differences: dict[str, tuple[float, np.ndarray]], values: dict[str, float], objective: Objective,
+               unit: str, units_count: int | None, resamples: int = RESAMPLES, advice: str = "") -> dict[str, Any]:
+    """The verdict's dict from each baseline's (difference, bootstrap samples of it): `values` holds the
+    model's value first, then each baseline's. Shared by every kind of difference the verdict is about."""
     metric, mode = objective.metric, objective.mode
-    unit = evaluation.details.get("bootstrap_unit", "groups")
-    differences = bootstrap_differences(evaluation, metric, resamples, seed)
-    systems = list(evaluation.metrics)
-    model_value = evaluation.metrics[systems[0]][metric]
+    model_value = next(iter(values.values()))
     baselines = {}
     for name, (difference, samples) in differences.items():
         low, high = (np.quantile(samples, [(1 - LEVEL) / 2, (1 + LEVEL) / 2]) if samples.size else (np.nan, np.nan))
@@ -168,15 +178,42 @@ def build_verdict(evaluation: Evaluation, objective: Objective, advice: str = ""
         gain_low, gain_high = (low, high) if mode == "max" else (-high, -low)
         outcome = "better" if gain_low > 0 else "worse" if gain_high < 0 else "no clear difference"
         baselines[name] = {
-            "model": float(model_value), "baseline": float(evaluation.metrics[name][metric]),
+            "model": float(model_value), "baseline": float(values[name]),
             "difference": float(difference), "ci95": [float(low), float(high)],
             "beats": bool(gain > 0), "outcome": outcome,
         }
-    units_count = evaluation.details.get("bootstrap_units")
     verdict = {"metric": metric, "mode": mode, "resamples": resamples, "level": LEVEL,
                "unit": unit, "units": units_count, "baselines": baselines}
     verdict["summary"] = summary_text(verdict, advice)
     return verdict
+
+
+def tenfold_differences(correct: dict[str, np.ndarray], folds: np.ndarray, groups: np.ndarray,
+                        resamples: int = RESAMPLES, seed: int = 0) -> dict[str, tuple[float, np.ndarray]]:
+    """For each baseline: (model - baseline k-fold accuracy, the same on each resample). `correct`: each
+    system's right/wrong decision per pair at its fold's chosen threshold (faceauth.metrics.tenfold_accuracy),
+    the model first; `groups`: each pair's unit, (n,) (the pair itself) or (n, 2) (its two identities).
+    A resample reweights the pairs as `bootstrap_differences` does; the thresholds stay as chosen."""
+    _, folds = np.unique(folds, return_inverse=True)
+    units, inverse = np.unique(np.asarray(groups).ravel(), return_inverse=True)
+    pair_units = inverse.reshape(np.shape(groups))
+    systems = list(correct)
+
+    def accuracy(name: str, weights: np.ndarray) -> float:
+        totals = np.bincount(folds, weights=weights)
+        right = np.bincount(folds, weights=weights * correct[name])
+        return float(np.mean(right[totals > 0] / totals[totals > 0]))
+
+    ones = np.ones(folds.size)
+    full = {name: accuracy(name, ones) for name in systems}
+    rng = np.random.default_rng(seed)
+    samples: dict[str, list[float]] = {name: [] for name in systems[1:]}
+    for _ in range(resamples):
+        weights = _weights(pair_units, np.bincount(rng.integers(0, units.size, units.size), minlength=units.size))
+        model = accuracy(systems[0], weights)
+        for name in systems[1:]:
+            samples[name].append(model - accuracy(name, weights))
+    return {name: (full[systems[0]] - full[name], np.asarray(samples[name])) for name in systems[1:]}
 
 
 def _difference_text(metric: str, mode: str, name: str, entry: dict[str, Any]) -> str:
