@@ -3,7 +3,13 @@
     python -m faceauth.evaluate --model-path weights/fusion_mlp.pth --test-data test_embeddings.parquet
 
 Without --test-data, the test split of the model's synthetic training data, regenerated from its
-seed. A checkpoint may come from anywhere, so paths read from it are not followed: a model trained on
+seed. A fusion model on the verification benchmarks as the field ships them, with its embedders:
+
+    python -m faceauth.evaluate --model-path fusion.pth --benchmark lfw.bin --benchmark agedb_30.bin \
+        --embedder arcface=arcface.onnx --embedder facenet=facenet.onnx
+
+--benchmark takes an insightface .bin, an LFW folder holding pairs.txt, or a pairs.txt; each reports
+the 10-fold accuracy (mean ± std) of the fused model and every baseline, with the verdict. A checkpoint may come from anywhere, so paths read from it are not followed: a model trained on
 files needs --test-data, and caches go to the default folder, not to one the checkpoint names.
 """
 
@@ -21,11 +27,14 @@ from faceauth.log import logger
 from faceauth.outputs import check_output
 from faceauth.errors import FaceauthError
 from faceauth.evaluation import Evaluation
-from faceauth.formatting import evaluation_table
-from faceauth.protocol_run import evaluate_protocol
+from faceauth.formatting import benchmark_table, evaluation_table
+from faceauth.protocol_run import evaluate_protocol, table_keys
 from faceauth.protocols import OBJECTIVES
 from faceauth.runlog import atomic_write_text, to_jsonable
 from faceauth.tasks import get_task, load_task_checkpoint
+from faceauth.tasks.fusion.benchmark_scores import evaluate_benchmarks
+from faceauth.tasks.fusion.embedders import parse_embedders
+from faceauth.tasks.fusion.task import FusionTask
 from faceauth.tasks.pad import PresentationAttackTask
 from faceauth.verdict import build_verdict
 
@@ -60,8 +69,20 @@ def main(argv: list[str] | None = None) -> int:
                         choices=OBJECTIVES, help="how the folds' figures are aggregated (default worst)")
     parser.add_argument("--data-root", "--data_root", dest="data_root", metavar="DIR",
                         help="with --protocol: the data the folds are cut from (default: the model's training data)")
+    parser.add_argument("--benchmark", action="append", metavar="BENCHMARK",
+                        help="fusion models: a verification benchmark, once per benchmark: an insightface .bin (lfw.bin, "
+                             "cfp_fp.bin, agedb_30.bin, ...), an LFW folder holding pairs.txt, or a pairs.txt")
+    parser.add_argument("--embedder", action="append", metavar="NAME=MODEL.onnx",
+                        help="with --benchmark: each ONNX model the fused model fuses, named as in training")
+    parser.add_argument("--cache-dir", "--cache_dir", dest="cache_dir", metavar="DIR",
+                        help="with --benchmark: where embeddings are cached (default: .faceauth-cache/ beside each benchmark)")
     args = parser.parse_args(argv)
-    if args.protocol:
+    if args.benchmark or args.embedder:
+        if args.test_data or args.protocol:
+            raise FaceauthError(f"--benchmark is the test data: drop {'--test-data' if args.test_data else '--protocol'}, "
+                                "or evaluate the benchmarks in a separate run")
+        run_benchmarks(args.model_path, args.benchmark or [], args.embedder or [], args.cache_dir, args.output_json)
+    elif args.protocol:
         evaluate_on_protocol(args.model_path, args.protocol, args.data_root, args.protocol_objective, args.test_data,
                              args.output_json)
     else:
@@ -92,6 +113,31 @@ def run_evaluation(model_path: str | Path, test_data: str | None = None, output_
     return {**written, "output_json": str(output)}
 
 
+def run_benchmarks(model_path: str | Path, benchmarks: list[str], embedders: list[str], cache_dir: str | None = None,
+                   output_json: str | Path | None = None) -> dict:
+    """A fusion model and its baselines on each benchmark: log the tables, write the JSON (task,
+    model_path, benchmarks: name -> figures per system and verdict); returns what it wrote."""
+    output = Path(output_json or Path(model_path).with_suffix(".eval.json"))
+    if not benchmarks:
+        raise FaceauthError("--embedder is for --benchmark: name the benchmarks to embed (--benchmark lfw.bin ...)")
+    if not embedders:
+        raise FaceauthError("--benchmark needs the models whose embeddings the model fuses: one --embedder NAME=MODEL.onnx "
+                            "per model, named as in training (e.g. --embedder arcface=arcface.onnx)")
+    check_output(output, "--output-json", [model_path, *benchmarks])
+    checkpoint = load_task_checkpoint(model_path)
+    task = get_task(checkpoint["task"])
+    if not isinstance(task, FusionTask):
+        raise FaceauthError(f"--benchmark is for fusion models (face verification); {model_path} is a {task.name} model")
+    results = evaluate_benchmarks(task.load_model(checkpoint), checkpoint["model_args"], benchmarks,
+                                  parse_embedders(embedders), cache_dir)
+    for name, result in results.items():
+        logger.info(f"\n{benchmark_table(name, result)}")
+    written = to_jsonable({"task": task.name, "model_path": str(model_path), "benchmarks": results})
+    atomic_write_text(output, json.dumps(written, indent=2))
+    logger.info(f"metrics written to {output}")
+    return {**written, "output_json": str(output)}
+
+
 def evaluate_on_protocol(model_path: str | Path, protocol: str, data_root: str | None, objective: str = "worst",
                          test_data: str | None = None, output_json: str | Path | None = None) -> dict:
     """The model and its baselines on every fold's test side, at the model's validation threshold."""
@@ -108,6 +154,11 @@ def evaluate_on_protocol(model_path: str | Path, protocol: str, data_root: str |
     for name, metrics in results["folds"].items():
         logger.info(f"\n{name}:\n{evaluation_table(Evaluation(metrics, {}))}")
     logger.info(f"\naggregate ({objective}):\n{evaluation_table(Evaluation(results['aggregate'], {}))}")
+    if len(results["folds"]) > 1:
+        keys = table_keys(protocol)
+        logger.info(f"\nmean ± std over the {len(results['folds'])} folds:")
+        for system, spread in results["mean_std"].items():
+            logger.info(f"  {system}: " + ", ".join(f"{k} {spread[k][0]:.4f} ± {spread[k][1]:.4f}" for k in keys if k in spread))
     written = to_jsonable({"task": task.name, "model_path": str(model_path), "protocol": protocol,
                            "protocol_objective": objective, **results})
     atomic_write_text(output, json.dumps(written, indent=2))

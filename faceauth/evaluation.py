@@ -26,6 +26,9 @@ class Evaluation:
     groups: tuple[np.ndarray, np.ndarray] | None = None
     # The attack type of each positive (attack) score, for APCER per type in bootstrap intervals.
     attack_types: np.ndarray | None = None
+    # Verification benchmarks scored beside the test data (fusion's `benchmarks`: name -> figures per
+    # system and verdict, faceauth.tasks.fusion.benchmark_scores); empty when none were asked for.
+    benchmarks: dict[str, Any] = field(default_factory=dict)
 
     @property
     def model_metrics(self) -> dict[str, float]:

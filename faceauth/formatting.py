@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 from faceauth.evaluation import Evaluation
@@ -20,6 +21,23 @@ def evaluation_table(evaluation: Evaluation) -> str:
     lines = [" " * width + "".join(f"{s:>20}" for s in systems)]
     for key in keys:
         lines.append(f"{key:<{width}}" + "".join(f"{number_cell(evaluation.metrics[s].get(key)):>20}" for s in systems))
+    return "\n".join(lines)
+
+
+def benchmark_table(name: str, result: dict[str, Any], width: int = 120) -> str:
+    """One verification benchmark (faceauth.tasks.fusion.benchmark_scores): a row per system with the
+    10-fold accuracy in percent as the field quotes it, the notes and the verdict, within `width` columns."""
+    fars = [key.removeprefix("tar_at_far_") for key in next(iter(result["systems"].values())) if key.startswith("tar_at_far_")]
+    header = (f"{name}: {result['pairs']} pairs ({result['genuine_pairs']} genuine, {result['impostor_pairs']} impostor), "
+              f"{result['folds']}")
+    lines = textwrap.wrap(header, width)
+    lines.append(f"  {'system':<20}{'10-fold accuracy':>20}{'EER':>10}{'ROC AUC':>10}" + "".join(f"{'TAR@FAR=' + far:>14}" for far in fars))
+    for system, figures in result["systems"].items():
+        accuracy = f"{100 * figures['accuracy_10fold']:.2f} ± {100 * figures['accuracy_10fold_std']:.2f} %"
+        lines.append(f"  {system:<20}{accuracy:>20}{number_cell(figures['eer']):>10}{number_cell(figures['roc_auc']):>10}"
+                     + "".join(f"{number_cell(figures['tar_at_far_' + far]):>14}" for far in fars))
+    for text in (*result["notes"], f"How: {result['embedding']}; {result['threshold']}.", result["verdict"]["summary"]):
+        lines += textwrap.wrap(text, width, initial_indent="  ", subsequent_indent="    ")
     return "\n".join(lines)
 
 

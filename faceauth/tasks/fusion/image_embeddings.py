@@ -111,21 +111,28 @@ class EmbedderCache:
     def save(self, files: list[ImageFile]) -> None:
         """Keep the rows of the current images; rewrite only when something changed, so that a run
         that found everything cached (e.g. concurrent Tune trials) never writes."""
-        import pyarrow.parquet as pq
-
         keep = [f for f in files if self.get(f) is not None]
         if not self.changed and len(keep) == len(self.rows):
             return
-        temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        try:
-            if not keep:
-                self.path.unlink(missing_ok=True)
-                return
-            pq.write_table(embeddings_table(keep, {self.name: np.stack([self.get(f) for f in keep])}, stats=True), temporary)
-            os.replace(temporary, self.path)  # atomic: a reader sees the old file or the new one
-        except OSError as err:
-            raise FaceauthError(f"cannot write the embedding cache {self.path} ({err.strerror or err}); "
-                                f"set cache_dir (--cache-dir) to a writable folder") from None
+        if not keep:
+            self.path.unlink(missing_ok=True)
+            return
+        write_cache_table(self.path, embeddings_table(keep, {self.name: np.stack([self.get(f) for f in keep])}, stats=True))
+
+
+def write_cache_table(path: Path, table) -> None:
+    """Write a cache file atomically (a concurrent reader sees the old file or the new one); a write
+    error names the cache and the fix, not the image or benchmark being embedded."""
+    import pyarrow.parquet as pq
+
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        pq.write_table(table, temporary)
+        os.replace(temporary, path)
+    except OSError as err:
+        temporary.unlink(missing_ok=True)
+        raise FaceauthError(f"cannot write the embedding cache {path} ({err.strerror or err}); "
+                            f"set cache_dir (--cache-dir) to a writable folder") from None
 
 
 def cache_folder(data_dir: Path, cache_dir: Optional[str]) -> Path:
@@ -180,11 +187,11 @@ def load_image(root: Path, image_file: ImageFile, sizes: list[tuple[int, int]]) 
         return f"{type(err).__name__}: {err}"
 
 
-def batches_of_images(root: Path, files: list[ImageFile], sizes: list[tuple[int, int]], batch_size: int):
-    """Yield (batch files, their loaded images), decoding the next batch while the caller embeds this one."""
-    chunks = [files[i:i + batch_size] for i in range(0, len(files), batch_size)]
+def batches_loaded(items: Sequence[Any], load: Callable[[Any], Any], batch_size: int):
+    """Yield (batch items, load(item) for each), loading the next batch in threads while the caller embeds this one."""
+    chunks = [items[i:i + batch_size] for i in range(0, len(items), batch_size)]
     with ThreadPoolExecutor(DECODE_THREADS) as pool:
-        submit = lambda chunk: [pool.submit(load_image, root, f, sizes) for f in chunk]  # noqa: E731
+        submit = lambda chunk: [pool.submit(load, item) for item in chunk]  # noqa: E731
         pending = submit(chunks[0]) if chunks else []
         for index, chunk in enumerate(chunks):
             loaded = [future.result() for future in pending]
@@ -204,7 +211,7 @@ def compute(root: Path, todo: dict[str, list[ImageFile]], embedders: dict[str, O
     log(f"embedding {len(needed)} images with {', '.join(embedders)} (batch {batch_size})")
     sizes = sorted({e.input_size for e in embedders.values()})
     progress, done = Progress(len(needed), log), 0
-    for chunk, loaded in batches_of_images(root, needed, sizes, batch_size):
+    for chunk, loaded in batches_loaded(needed, functools.partial(load_image, root, sizes=sizes), batch_size):
         unreadable.update((f, why) for f, why in zip(chunk, loaded) if isinstance(why, str))
         for name, embedder in embedders.items():
             picked = [(f, images) for f, images in zip(chunk, loaded) if not isinstance(images, str) and f in wanted[name]]
