@@ -17,7 +17,7 @@ from faceauth.outputs import check_output
 from faceauth.protocol_run import check_protocol_config, on_protocol, train_protocol_cli
 from faceauth.config import TrainConfig
 from faceauth.errors import FaceauthError
-from faceauth.formatting import evaluation_table, format_metrics
+from faceauth.formatting import benchmark_table, evaluation_table, format_metrics
 from faceauth.tasks import Task, get_task, list_tasks
 from faceauth.workflows.train import result_paths, train_once, write_run_results
 
@@ -80,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"test ({evaluation.details.get('data', '')}; model fitted on the "
           f"{evaluation.details.get('model_fitted_on', 'training data')}):")
     print(evaluation_table(evaluation))
+    for name, figures in evaluation.benchmarks.items():
+        print(benchmark_table(name, figures))
     print(f"model: {result['output_path']}   results: {', '.join(map(str, written))}   log: {result['log_path']}   "
           f"({result['wall_time_s']:.1f}s)")
     return 0

@@ -26,7 +26,7 @@ from faceauth.config import TrainConfig, build_config, config_keys, load_config_
 from faceauth.errors import FaceauthError
 from faceauth.log import logger
 from faceauth.outputs import check_output_folder
-from faceauth.formatting import format_hyperparameters, format_metrics
+from faceauth.formatting import benchmark_table, format_hyperparameters, format_metrics
 from faceauth.protocol_run import (finish_protocol_search, fold_results, fold_table, on_protocol, plot_folds,
                                    protocol_report_lines)
 from faceauth.tuning.best import (BestResult, TrialRecord, best_trial, collect_trials, finalized, finish_best,
@@ -500,6 +500,8 @@ def finish(task: Task, options: SearchOptions, space: SearchSpace, config: Train
         publish_run_files(local_run, f"{options.storage.rstrip('/')}/{options.name}")
     if best.verdict:
         logger.info(f"\n{best.verdict['summary']}")
+    for name, figures in best.evaluation.benchmarks.items():
+        logger.info(f"\n{benchmark_table(name, figures)}")
     logger.info(f"\n{best.extra['over_defaults']['summary']}")
     if summary["saturation"]:
         logger.warning(summary["saturation"])

@@ -252,7 +252,8 @@ class BestResult:
             "val_data": "validation identities/samples, model as selected (before any refit)",
             "test": self.test, "test_baselines": self.test_baselines, "test_data": self.test_data, "onnx": self.onnx,
             "deployment": self.deployment, "search": self.search, "versions": self.versions, **(self.protocol or {}),
-            **({"cost": self.cost} if self.cost else {}), **self.extra,
+            **({"cost": self.cost} if self.cost else {}),
+            **({"benchmarks": self.evaluation.benchmarks} if self.evaluation.benchmarks else {}), **self.extra,
         }
 
 

@@ -249,6 +249,24 @@ def operating_point_lines(point: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def benchmark_lines(benchmarks: dict[str, Any]) -> list[str]:
+    """The verification benchmarks (test figures only) as report lines: per benchmark a table of the
+    10-fold accuracy ± std, EER and ROC AUC of each system, its notes and its verdict."""
+    if not benchmarks:
+        return []
+    first = next(iter(benchmarks.values()))
+    lines = ["### Verification benchmarks", "",
+             f"Test figures only, never used for training or selection: {first['embedding']}; {first['threshold']}.", ""]
+    for name, result in benchmarks.items():
+        lines += [f"**{name}**: {result['pairs']} pairs ({result['genuine_pairs']} genuine, {result['impostor_pairs']} "
+                  f"impostor), {result['folds']}.", "",
+                  "| system | 10-fold accuracy (%) | EER | ROC AUC |", "|---|---|---|---|"]
+        lines += [f"| {system} | {100 * f['accuracy_10fold']:.2f} ± {100 * f['accuracy_10fold_std']:.2f} | "
+                  f"{number_cell(f['eer'])} | {number_cell(f['roc_auc'])} |" for system, f in result["systems"].items()]
+        lines += ["", *[f"- {note}" for note in result["notes"]], f"**Verdict.** {result['verdict']['summary']}", ""]
+    return lines
+
+
 def _table(metrics: dict[str, dict[str, float]]) -> str:
     systems = list(metrics)
     keys = [k for k in next(iter(metrics.values()))]
@@ -306,6 +324,7 @@ def write_report(best_dir: Path, records: list[TrialRecord], space: SearchSpace,
         "",
         "![ROC and DET](roc_det.png)",
         "",
+        *benchmark_lines(best.evaluation.benchmarks),
         *(sections or []),
         "## Optimisation history",
         "",

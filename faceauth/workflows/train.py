@@ -60,7 +60,7 @@ def result_paths(output: Path) -> tuple[Path, Path, Path]:
 
 def write_run_results(task, result: dict) -> list[Path]:
     """Beside the model: `<name>.metrics.json` (verdict first) and `<name>.report.md` with the ROC/DET plot."""
-    from faceauth.tuning.report import _table, plot_roc_det, verdict_lines
+    from faceauth.tuning.report import _table, benchmark_lines, plot_roc_det, verdict_lines
 
     output: Path = result["output_path"]
     checkpoint, evaluation, verdict = result["checkpoint"], result["evaluation"], result["verdict"]
@@ -70,6 +70,7 @@ def write_run_results(task, result: dict) -> list[Path]:
                "test": evaluation.metrics[systems[0]],
                "test_baselines": {name: evaluation.metrics[name] for name in systems[1:]},
                "test_data": evaluation.details, "deployment": task.deployment_info(checkpoint),
+               **({"benchmarks": evaluation.benchmarks} if evaluation.benchmarks else {}),
                "versions": package_versions()}
     metrics_path, report_path, plot_path = result_paths(output)
     atomic_write_text(metrics_path, json.dumps(to_jsonable(metrics), indent=2))
@@ -81,6 +82,7 @@ def write_run_results(task, result: dict) -> list[Path]:
              "## Test data", "", _table({"model": metrics["test"], **metrics["test_baselines"]}), "",
              "Test data: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in evaluation.details.items()) + ".", "",
              f"![ROC and DET]({plot.name})", "",
+             *benchmark_lines(evaluation.benchmarks),
              *[f"- {k}: {v}" for k, v in metrics["deployment"].items()]]
     atomic_write_text(report_path, "\n".join(lines) + "\n")
     return [metrics_path, report_path]

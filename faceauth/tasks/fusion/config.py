@@ -30,6 +30,11 @@ class FusionConfig(TrainConfig):
     # Leave out (and list) unreadable images and identities with fewer than two images, instead of stopping.
     skip_corrupt: bool = False
     embed_batch_size: int = 32  # images per onnxruntime call
+    # Verification benchmarks as the field ships them: insightface .bin files (lfw.bin, cfp_fp.bin,
+    # agedb_30.bin, ...), LFW folders holding pairs.txt, or pairs.txt files. Test figures only (10-fold
+    # accuracy of the fused model and every baseline, with a verdict), never used for training or model
+    # selection; their images are embedded by `embedders` (faceauth/tasks/fusion/benchmarks.py).
+    benchmarks: tuple[str, ...] = ()
     num_identities: int = 200  # synthetic only
     samples_per_id: int = 20  # synthetic only
     embedding_dim: int = 512  # synthetic only, regime "default": each model's embedding size
@@ -100,7 +105,13 @@ class FusionConfig(TrainConfig):
 
     def _check_image_source(self) -> None:
         specs = self.embedder_specs()  # raises naming embedders[i] and the key
-        check(self.data_dir is not None or not specs, "embedders", "is used only with data_dir (a folder of face images)")
+        check(self.data_dir is not None or bool(self.benchmarks) or not specs, "embedders",
+              "is used only with data_dir (a folder of face images) or with benchmarks")
+        check(not self.benchmarks or bool(specs), "benchmarks",
+              "need the embedders the model fuses, to embed their images: one --embedder NAME=MODEL.onnx per model, with "
+              "--data_dir or with --embeddings (whose columns are then the embedders' names)")
+        check(not self.benchmarks or not self.synthetic, "benchmarks",
+              "need real embedders; synthetic embeddings come from no model: use --data_dir or --embeddings with --embedder")
         check(self.data_dir is None or bool(specs), "data_dir",
               "needs embedders: one --embedder NAME=MODEL.onnx per face-recognition model, e.g. arcface=models/arcface.onnx")
         check(self.embed_batch_size >= 1, "embed_batch_size", "must be at least 1")
@@ -108,9 +119,10 @@ class FusionConfig(TrainConfig):
             return
         names = tuple(spec.name for spec in specs)
         check(self.embedding_columns in (names, ()), "embedding_columns",
-              f"must be left out with data_dir: the columns are the embedders' names ({', '.join(names)})")
-        # With data_dir the embedders name the columns. Recording that here keeps everything that reads
-        # embedding_columns (faceauth.evaluate --test-data on a `faceauth.embed` file) on the same columns.
+              f"must be left out with embedders: the columns are the embedders' names ({', '.join(names)})")
+        # With embedders (data_dir, or benchmarks beside a Parquet file) the embedders name the columns.
+        # Recording that here keeps everything that reads embedding_columns (faceauth.evaluate --test-data
+        # on a `faceauth.embed` file) on the same columns.
         object.__setattr__(self, "embedding_columns", names)
 
     def embedder_specs(self) -> tuple[EmbedderSpec, ...]:

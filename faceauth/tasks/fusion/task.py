@@ -29,6 +29,8 @@ from faceauth.tasks import register
 from faceauth.tasks.base import Evaluation, OnnxSpec, Task, TrainingRun
 from faceauth.tasks.fusion import linear
 from faceauth.tasks.fusion.baselines import baseline_embeddings
+from faceauth.tasks.fusion.benchmark_scores import evaluate_benchmarks
+from faceauth.tasks.fusion.benchmarks import check_benchmarks
 from faceauth.tasks.fusion.config import FusionConfig
 from faceauth.tasks.fusion.data import load_splits, load_test_data, merge, normalized_concat, verification_pairs
 from faceauth.tasks.fusion.model import FusionModel, build_model, embed, pair_scores
@@ -74,6 +76,10 @@ class FusionTask(Task):
                               "follow: ,input_size=112,channel_order=bgr,mean=127.5,std=128 (replaces the config's embedders)"},
         "cache_dir": {"type": absolute_path, "metavar": "DIR",
                       "help": "where image embeddings are cached (default DATA_DIR/.faceauth-cache)"},
+        "benchmarks": {"flag": "benchmark", "action": "append", "type": absolute_path, "metavar": "BENCHMARK",
+                       "help": "a verification benchmark for the test figures, once per benchmark: an insightface .bin "
+                               "(lfw.bin, cfp_fp.bin, agedb_30.bin, ...), an LFW folder holding pairs.txt, or a pairs.txt; "
+                               "embedded by the --embedder models, never used for training or selection"},
         "skip_corrupt": {"help": "leave out and list unreadable images and identities with one image, instead of stopping"},
         "test_data": {"type": absolute_path, "metavar": "PATH",
                       "help": "test identities kept apart (a Parquet file like --embeddings, or an image folder with "
@@ -90,6 +96,7 @@ class FusionTask(Task):
     }
 
     def prepare(self, cfg: FusionConfig, session: sessions.Session) -> TrainingRun:
+        check_benchmarks(cfg.benchmarks)  # a damaged benchmark is named before training, not after
         splits = load_splits(cfg)
         train, val = splits["train"], splits["val"]
         first, second, genuine = verification_pairs(val.labels, cfg.max_impostor_pairs, cfg.data_seed)
@@ -134,6 +141,15 @@ class FusionTask(Task):
                              "from": "train + val identities"}
         return make_checkpoint(self.name, run.args, run.model, config=checkpoint["config"], epoch=checkpoint["epoch"],
                                best=checkpoint["best"], metrics=checkpoint["metrics"])
+
+    def finalize(self, checkpoint: dict[str, Any]) -> tuple[dict[str, Any], Evaluation, dict[str, Any] | None]:
+        """The template's finish, then the benchmarks (test figures only) scored by the finished model."""
+        checkpoint, evaluation, verdict = super().finalize(checkpoint)
+        cfg = self.config(checkpoint["config"], "checkpoint config")
+        if cfg.benchmarks:
+            evaluation.benchmarks = evaluate_benchmarks(self.load_model(checkpoint), checkpoint["model_args"], cfg.benchmarks,
+                                                        cfg.embedder_specs(), cfg.cache_dir, cfg.embed_batch_size)
+        return checkpoint, evaluation, verdict
 
     def build_model(self, model_args: dict[str, Any]) -> FusionModel:
         return build_model(model_args)
@@ -187,7 +203,9 @@ class FusionTask(Task):
 
     def check_data(self, config: FusionConfig) -> str:
         splits = load_splits(config)
-        return ", ".join(f"{name} {len(split.identities)} identities / {len(split)} samples" for name, split in splits.items())
+        check_benchmarks(config.benchmarks)
+        summary = ", ".join(f"{name} {len(split.identities)} identities / {len(split)} samples" for name, split in splits.items())
+        return summary + "".join(f"; benchmark {Path(path).name}" for path in config.benchmarks)
 
     def deployment_info(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
         args = checkpoint["model_args"]
