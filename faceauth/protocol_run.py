@@ -27,7 +27,8 @@ import numpy as np
 from faceauth.checkpoint import FORMAT
 from faceauth.config import build_config, to_dict
 from faceauth.errors import FaceauthError
-from faceauth.protocols import (BUILTIN, FoldData, aggregate, aggregate_metrics, describe, load_protocol_file, materialise,
+from faceauth.pad_datasets import protocol_names
+from faceauth.protocols import (FoldData, known_protocols, aggregate, aggregate_metrics, describe, load_protocol_file, materialise,
                                 resolve_protocol, scan_items, source_of, uses_folds)
 from faceauth.session import Session, use_session
 from faceauth.evaluation import Evaluation
@@ -38,13 +39,16 @@ from faceauth.tasks.pad import PresentationAttackTask
 # Keys of a fold's report that are bookkeeping, not metrics.
 _NOT_METRICS = ("epoch", "epoch_time_s", "workers", "completed", "early_stopped", "threshold", "train_loss", "loop_time_s")
 # Per-fold test metrics the report quotes with bootstrap intervals.
-INTERVAL_METRICS = ("hter", "acer", "eer", "bpcer_at_apcer_5pct", "bpcer_at_apcer_1pct", "apcer_worst")
+INTERVAL_METRICS = ("hter", "acer", "bpcer", "eer", "bpcer_at_apcer_5pct", "bpcer_at_apcer_1pct", "apcer_worst", "acer_worst")
+# The fold table's columns; a public dataset's shipped protocol is reported in the field's terms for it.
+TABLE_KEYS = ("hter", "eer", "bpcer_at_apcer_5pct", "apcer_worst")
+SHIPPED_TABLE_KEYS = ("apcer_worst", "bpcer", "acer_worst", "eer")
 
 
 def check_protocol_config(task: Task, config) -> None:
     if not isinstance(task, PresentationAttackTask):
         return  # only the PAD tasks' configs have a protocol
-    if config.protocol not in BUILTIN:
+    if config.protocol not in known_protocols():
         load_protocol_file(config.protocol)  # its keys and types, before any data is read
     if config.test_data_root is not None and config.protocol != "cross-dataset":
         raise FaceauthError("--test-data-root is for --protocol cross-dataset; without it, pass --test-data")
@@ -57,8 +61,8 @@ def prepare_folds(task: Task, config) -> tuple[Any, list[FoldData]]:
     """The protocol and its folds laid out as data roots (checked: raises FaceauthError naming the problem)."""
     check_protocol_config(task, config)
     root = task.protocol_data(config)
-    items = scan_items(root)
-    protocol = resolve_protocol(config, items)
+    items = scan_items(root, dataset=config.dataset)
+    protocol = resolve_protocol(config, items, Path(root))
     test_items = scan_items(protocol.test_root, "--test-data-root") if protocol.test_root is not None else []
     return protocol, materialise(protocol, items, config.cache_dir, test_items, Path(root).resolve())
 
@@ -250,13 +254,28 @@ def fold_results(task: Task, checkpoints: dict[str, dict[str, Any]], objective: 
         evaluations[name] = evaluation
     systems = list(next(iter(evaluations.values())).metrics)
     aggregate_test = {s: aggregate_metrics({n: e.metrics[s] for n, e in evaluations.items()}, objective) for s in systems}
+    spread = {("model" if s == systems[0] else s): mean_std({n: e.metrics[s] for n, e in evaluations.items()}) for s in systems}
     return {"folds": folds, "aggregate": {"objective": objective, "test": aggregate_test[systems[0]],
-                                          "test_baselines": {s: aggregate_test[s] for s in systems[1:]}},
+                                          "test_baselines": {s: aggregate_test[s] for s in systems[1:]},
+                                          "mean_std": spread},
             "evaluations": evaluations, "checkpoints": checkpoints}
 
 
-def fold_table(results: dict[str, Any], keys: tuple[str, ...] = ("hter", "eer", "bpcer_at_apcer_5pct", "apcer_worst")) -> str:
-    """Markdown: one row per fold and system, then the aggregate, with 95% intervals where known."""
+def mean_std(per_fold: dict[str, dict[str, Any]]) -> dict[str, list[float]]:
+    """[mean, std] over the folds of every metric they share (std over the folds, ddof 0): how the
+    field reports a protocol with sub-protocols (OULU-NPU 3 and 4: ACER mean and std over six phones)."""
+    return {k: [aggregate(values, k, "mean"), float(np.std(values))]
+            for k, values in ((k, [m[k] for m in per_fold.values()]) for k in aggregate_metrics(per_fold, "mean"))}
+
+
+def table_keys(protocol: str) -> tuple[str, ...]:
+    return SHIPPED_TABLE_KEYS if protocol in protocol_names() else TABLE_KEYS
+
+
+def fold_table(results: dict[str, Any], keys: tuple[str, ...] | None = None) -> str:
+    """Markdown: one row per fold and system, then the aggregate, and with several folds their mean and
+    std, with 95% intervals where known. Keys: the protocol's (table_keys)."""
+    keys = keys or table_keys(results.get("protocol", ""))
     lines = ["| fold | system | " + " | ".join(keys) + " |", "|---" * (len(keys) + 2) + "|"]
     for name, fold in results["folds"].items():
         systems = {"model": fold["test"], **fold["test_baselines"]}
@@ -274,6 +293,10 @@ def fold_table(results: dict[str, Any], keys: tuple[str, ...] = ("hter", "eer", 
     for system, metrics in {"model": aggregate_row["test"], **aggregate_row["test_baselines"]}.items():
         lines.append(f"| **{aggregate_row['objective']}** | {system} | "
                      + " | ".join("n/a" if metrics.get(k) is None else f"{metrics[k]:.3f}" for k in keys) + " |")
+    if len(results["folds"]) > 1:
+        for system, spread in aggregate_row.get("mean_std", {}).items():
+            lines.append(f"| **mean ± std** | {system} | "
+                         + " | ".join(f"{spread[k][0]:.3f} ± {spread[k][1]:.3f}" if k in spread else "n/a" for k in keys) + " |")
     return "\n".join(lines)
 
 
@@ -372,7 +395,8 @@ def evaluate_protocol(task: Task, checkpoint: dict[str, Any], protocol_name: str
         per_fold[fold.name] = evaluation.metrics
     systems = list(next(iter(per_fold.values())))
     return {"folds": per_fold,
-            "aggregate": {s: aggregate_metrics({n: m[s] for n, m in per_fold.items()}, objective) for s in systems}}
+            "aggregate": {s: aggregate_metrics({n: m[s] for n, m in per_fold.items()}, objective) for s in systems},
+            "mean_std": {s: mean_std({n: m[s] for n, m in per_fold.items()}) for s in systems}}
 
 
 def evaluation_of(results: dict[str, Any]) -> Evaluation:

@@ -54,6 +54,7 @@ from typing import Any
 
 import numpy as np
 
+from faceauth import pad_datasets
 from faceauth.config import read_yaml_file
 from faceauth.errors import FaceauthError
 from faceauth.files import generated_once
@@ -108,11 +109,15 @@ def is_flat(root: Path) -> bool:
     return any((root / s).is_dir() for s in SPLITS)
 
 
-def scan_items(root: Path, what: str = "data_root") -> list[Item]:
-    """Every item under root, with or without a domain level above the splits."""
+def scan_items(root: Path, what: str = "data_root", dataset: str = "auto") -> list[Item]:
+    """Every item under root: of a public dataset in its shipped layout (faceauth.pad_datasets), or of
+    faceauth's layout, with or without a domain level above the splits."""
     root = Path(root).expanduser()
     if not root.is_dir():
         raise FaceauthError(f"{what} {root} does not exist or is not a folder")
+    shipped = pad_datasets.reader(root, dataset)
+    if shipped is not None:
+        return [Item(m.path, "", m.split, m.attack_type, m.relpath) for m in shipped.read(root)]
     if is_flat(root):
         places = [("", root)]
     elif (root / "live").is_dir() and (root / "spoof").is_dir():
@@ -286,19 +291,48 @@ def load_protocol_file(path: str | Path) -> Protocol:
     return Protocol(str(raw.get("name", path.stem)), tuple(folds), source=str(path))
 
 
-def resolve_protocol(config, items: list[Item]) -> Protocol:
+def shipped_protocol(root: Path, name: str, dataset: str, items: list[Item]) -> Protocol:
+    """A protocol a public dataset ships as lists (e.g. oulu-npu-3): each fold's sides are the items its
+    lists name, whatever split folder they lie in."""
+    owner = pad_datasets.protocol_names()[name]
+    shipped = pad_datasets.reader(root, dataset)
+    if shipped is None or shipped.NAME != owner:
+        raise FaceauthError(f"protocol {name} is {owner}'s; --data-root {root} is "
+                            f"{'not a shipped dataset' if shipped is None else shipped.NAME}: point it at {owner} as it ships "
+                            f"({pad_datasets.reader_of(owner).EXPECTED})")
+    media = [pad_datasets.Media(i.path, i.relpath, i.split, i.attack_type, "") for i in items]
+    folds = tuple(Fold(f.name, Side(SPLITS, files=f.train), Side(SPLITS, files=f.val), Side(SPLITS, files=f.test))
+                  for f in shipped.protocol(root, name, media))
+    return Protocol(name, folds, source=f"{owner} {name}")
+
+
+def known_protocols() -> tuple[str, ...]:
+    """Every protocol --protocol takes by name: the built-in ones and those the public datasets ship."""
+    return (*BUILTIN, *pad_datasets.protocol_names())
+
+
+def resolve_protocol(config, items: list[Item], root: Path | None = None) -> Protocol:
     name = config.protocol
+    if name in pad_datasets.protocol_names():
+        if root is None:
+            raise FaceauthError(f"protocol {name} needs --data-root: the dataset as it ships")
+        return shipped_protocol(root, name, getattr(config, "dataset", "auto"), items)
     if name in BUILTIN:
         return builtin_protocol(name, items, Path(config.test_data_root) if config.test_data_root else None)
     if name.endswith((".yaml", ".yml")) or os.sep in name or Path(name).exists():
         return load_protocol_file(name)
-    raise FaceauthError(f"unknown protocol '{name}'; use one of {', '.join(BUILTIN)} or the path of a protocol YAML file")
+    raise FaceauthError(f"unknown protocol '{name}'; use one of {', '.join(known_protocols())} or the path of a protocol YAML file")
 
 
 def uses_folds(config) -> bool:
-    """Whether a run goes through the protocol's folds: any protocol but `standard` on flat data."""
-    return config.protocol != "standard" or config.synthetic_domains > 0 or (
-        config.data_root is not None and not config.synthetic and not is_flat(Path(config.data_root).expanduser()))
+    """Whether a run goes through the protocol's folds: any protocol but `standard` on faceauth's flat
+    layout (a public dataset in its shipped layout is read through folds too)."""
+    if config.protocol != "standard" or config.synthetic_domains > 0:
+        return True
+    if config.data_root is None or config.synthetic:
+        return False
+    root = Path(config.data_root).expanduser()
+    return not is_flat(root) or pad_datasets.reader(root, getattr(config, "dataset", "auto")) is not None
 
 
 # ------------------------------------------------------------------------------------------------ folds
@@ -346,8 +380,9 @@ def _assign(protocol: Protocol, items: list[Item], test_items: list[Item]) -> li
 
 
 def _link_name(item: Item, other_root: bool) -> str:
-    prefix = "_".join(p for p in ("x" if other_root else "", item.domain, item.split) if p)
-    return f"{prefix}__{item.path.name}"
+    """The item's path under its root, one name: items of different subject folders (CASIA-FASD's
+    train_release/1/1.avi and train_release/2/1.avi) never collide."""
+    return ("x__" if other_root else "") + item.relpath.replace("/", "__")
 
 
 SOURCE_FILE = "source.json"  # in a protocol's folder: the data root its folds were cut from

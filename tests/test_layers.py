@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "faceauth"
 # Lowest first. A module belongs to the layer of the longest prefix of its dotted name that is listed
 # ("faceauth" itself: the package's __init__ only); it may import its own layer and those below.
 LAYERS = [
-    ("foundation", ["faceauth", "faceauth.errors", "faceauth.formatting", "faceauth.files", "faceauth.outputs", "faceauth.log",
+    ("foundation", ["faceauth", "faceauth.errors", "faceauth.pad_datasets", "faceauth.formatting", "faceauth.files", "faceauth.outputs", "faceauth.log",
                     "faceauth.runlog", "faceauth.layout", "faceauth.imaging", "faceauth.config", "faceauth.metrics",
                     "faceauth.losses", "faceauth.evaluation", "faceauth.checkpoint", "faceauth.session",
                     "faceauth.fit", "faceauth.verdict", "faceauth.operating_point", "faceauth.onnx_export",

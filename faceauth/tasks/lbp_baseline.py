@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from faceauth.metrics import pad_metrics, pad_threshold
+from faceauth.tasks.video_files import FRAME_MARK
 
 SYSTEM = "lbp_logreg"
 BINS = 59
@@ -110,10 +111,11 @@ def video_lbp_features(paths: list[str], is_attack: np.ndarray, cache_dir: str) 
 
 def item_units(relpaths: list[str]) -> np.ndarray:
     """The independent unit of each image, for bootstrap intervals: the entry directly in live/ or
-    spoof/<attack type>/ (an image, or a folder of one subject's or one video's frames)."""
+    spoof/<attack type>/ (an image, a video file whose sampled frames are rows, or a folder of one
+    subject's or one video's frames)."""
     units = []
     for relpath in relpaths:
-        parts = relpath.split("/")
+        parts = relpath.split(FRAME_MARK)[0].split("/")
         depth = 2 if parts[0] == "live" or len(parts) == 2 else 3  # live/<unit>, spoof/<unit>, spoof/<type>/<unit>
         units.append("/".join(parts[:depth]))
     _, index = np.unique(np.array(units, dtype=str), return_inverse=True)

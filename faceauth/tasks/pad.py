@@ -37,9 +37,11 @@ from faceauth.tasks.lbp_baseline import lbp_baseline
 class PadConfig(TrainConfig):
     """Keys every presentation-attack task shares; a task's config subclasses it (and may change defaults)."""
 
-    # Data: --synthetic, or data_root/{train,val,test}/{live,spoof}/.
+    # Data: --synthetic, or data_root/{train,val,test}/{live,spoof}/, or a public dataset as it ships
+    # (faceauth.pad_datasets): its layout detected ("auto") or named.
     synthetic: bool = False
     data_root: Optional[str] = None
+    dataset: Literal["auto", "faceauth", "oulu-npu", "casia-fasd", "replay-attack", "celeba-spoof"] = "auto"
     # Caches (decoded images, frame features) and synthetic data live here, shared by every run on the node.
     cache_dir: str = "~/.cache/faceauth"
     # Synthetic data: items per class in train (val and test get half), how faint the attack cues
@@ -93,12 +95,15 @@ def pad_flags(items: str, layout: str, per_class: int, difficulty: float, caches
     return {
         "output_dir": {"metavar": "DIR", "help": f"where {output_name} goes (default ./checkpoints)"},
         "synthetic": {"help": f"use generated {items} (no data needed)"},
-        "data_root": {"metavar": "DIR", "help": f"DIR/{{train,val,test}}/{{live,spoof}}/ with {layout} (spoof/<attack type>/ allowed)"},
+        "data_root": {"metavar": "DIR", "help": f"DIR/{{train,val,test}}/{{live,spoof}}/ with {layout} (spoof/<attack type>/ "
+                      "allowed), or OULU-NPU, CASIA-FASD, Replay-Attack or CelebA-Spoof as it ships"},
+        "dataset": {"help": "the layout of --data-root: auto (detected; default), faceauth, oulu-npu, casia-fasd, "
+                    "replay-attack or celeba-spoof"},
         "cache_dir": {"metavar": "DIR", "help": f"{caches} and synthetic data (default ~/.cache/faceauth)"},
         "synthetic_per_class": {"help": f"synthetic {items} per class in train; val and test get half (default {per_class})"},
         "synthetic_difficulty": {"help": f"synthetic data: 0 obvious .. 1 subtle attack cues (default {difficulty:g})"},
         "protocol": {"metavar": "NAME|FILE", "help": "evaluation protocol: standard, leave-one-attack-out, "
-                     "leave-one-domain-out, cross-dataset or a protocol YAML (default standard)"},
+                     "leave-one-domain-out, cross-dataset, oulu-npu-1 .. oulu-npu-4 or a protocol YAML (default standard)"},
         "protocol_objective": {"help": "how the folds' validation figures are combined (default worst)"},
         "test_data_root": {"metavar": "DIR", "help": "cross-dataset: the second data root whose test/ split is the test side"},
         "synthetic_domains": {"help": "synthetic data: this many camera domains, one folder level above the splits "

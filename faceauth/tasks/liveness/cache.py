@@ -52,8 +52,9 @@ class Decoded:
     cache_hit: bool
 
 
-def cache_key(files: Sequence[FileEntry], image_size: int) -> str:
-    listing = [CACHE_VERSION, image_size, [(f.relpath, f.size, f.mtime_ns) for f in files]]
+def cache_key(files: Sequence[FileEntry], image_size: int, variant: str = "") -> str:
+    """`variant`: how the files become images beyond their size (e.g. the face crop's scale)."""
+    listing = [CACHE_VERSION, image_size, variant, [(f.relpath, f.size, f.mtime_ns) for f in files]]
     return hashlib.sha256(json.dumps(listing).encode()).hexdigest()[:20]
 
 
@@ -92,7 +93,7 @@ def decode_all(folder: Path, relpaths: Sequence[str], image_size: int, decode: C
 
 
 def load_or_build(folder: Path, files: Sequence[FileEntry], image_size: int, cache_dir: str | Path,
-                  decode: Callable[[Path, int], np.ndarray], threads: int) -> Decoded:
+                  decode: Callable[[Path, int], np.ndarray], threads: int, variant: str = "") -> Decoded:
     """The decoded images of `files` under `folder`: from the cache, or decoded once and cached."""
     directory = Path(cache_dir).expanduser() / "liveness"
     try:
@@ -100,7 +101,7 @@ def load_or_build(folder: Path, files: Sequence[FileEntry], image_size: int, cac
     except OSError as err:
         raise FaceauthError(f"cannot create the image cache {directory} ({err}); pass --cache-dir DIR, or --no-cache") from None
     prefix = _prefix(folder, image_size)
-    name = f"{prefix}-{cache_key(files, image_size)}"
+    name = f"{prefix}-{cache_key(files, image_size, variant)}"
     hit = _read(directory, name)
     if hit is not None:
         return hit

@@ -22,7 +22,8 @@ class LivenessConfig(PadConfig):
 
     batch_size: int = 32
     augment_strength: float = 0.3
-    # Data (PadConfig): --synthetic, or data_root/{train,val,test}/{live,spoof}/ of JPEG/PNG images.
+    # Data (PadConfig): --synthetic, or data_root/{train,val,test}/{live,spoof}/ of JPEG/PNG images or
+    # video files, or a public dataset as it ships (faceauth.pad_datasets).
     # Skip (and list) unreadable images instead of stopping on them.
     skip_corrupt: bool = False
     # Decoded, resized images are kept here as memory-mapped arrays shared by every run on the node;
@@ -32,6 +33,12 @@ class LivenessConfig(PadConfig):
     synthetic_image_size: int = 64
     # Input: images are resized (shorter side) and centre-cropped to image_size x image_size.
     image_size: int = 64
+    # Video files (OULU-NPU, CASIA-FASD, Replay-Attack, or videos in live/ and spoof/): this many frames
+    # spread evenly over each video are its samples (one bootstrap unit: the video).
+    frames_per_video: int = 8
+    # Where a dataset ships face boxes (faceauth.tasks.face_boxes), the square of this many times the
+    # box's longer side around its centre is cropped before resizing; 1: the box as shipped.
+    face_box_scale: float = 1.0
     # Model: ResNet with BasicBlocks; width = channels of the first stage (doubling per stage).
     width: int = 32
     depth: Literal[10, 18, 34] = 18
@@ -54,4 +61,6 @@ class LivenessConfig(PadConfig):
         check(self.width >= 4, "width", "must be at least 4 channels")
         check(0.0 <= self.dropout < 1.0, "dropout", "must lie in [0, 1)")
         check(0.0 <= self.label_smoothing < 1.0, "label_smoothing", "must lie in [0, 1)")
+        check(1 <= self.frames_per_video <= 256, "frames_per_video", "must lie in [1, 256]")
+        check(0.5 <= self.face_box_scale <= 4.0, "face_box_scale", "must lie in [0.5, 4] (1: the shipped box)")
         check(self.loader_workers >= 0, "loader_workers", "must be >= 0 (0: read batches in the training process)")

@@ -24,6 +24,7 @@ from faceauth.tasks.liveness.config import BLOCKS_PER_STAGE, LivenessConfig
 from faceauth.tasks.lbp_baseline import colour_lbp_features, item_units
 from faceauth.tasks.liveness.data import ImageSplit, data_root, load_folders, load_splits, resolve_test_folder
 from faceauth.tasks.liveness.model import LivenessResNet, attack_scores, build_model
+from faceauth.tasks.video_files import FRAME_MARK
 from faceauth.tasks.pad import PresentationAttackTask, pad_flags, threshold_logit, threshold_warning
 
 
@@ -34,13 +35,15 @@ class LivenessTask(PresentationAttackTask):
     config_cls = LivenessConfig
     system = "liveness_resnet"
     smoke = {"epochs": 2, "max_steps_per_epoch": 2, "synthetic_per_class": 12, "synthetic_image_size": 32,
-             "image_size": 32, "width": 8, "depth": 10, "batch_size": 8}
+             "image_size": 32, "width": 8, "depth": 10, "batch_size": 8, "frames_per_video": 2}
     generator_help = "face images, live and spoof (print, replay, mask)"
     flags = {
         **pad_flags("images", "JPEG/PNG images", 200, 0.5, "decoded-image cache", "liveness_best.pth"),
         "skip_corrupt": {"help": "skip (and list) unreadable images instead of stopping"},
         "cache": {"help": "decode every image every epoch instead of caching (slow)"},
         "image_size": {"help": "input size in pixels (default 64)"},
+        "frames_per_video": {"help": "video files: frames spread over each video, each a sample (default 8)"},
+        "face_box_scale": {"help": "where the dataset ships face boxes: crop this many times the box (default 1)"},
         "width": {"help": "channels of the first ResNet stage (default 32)"},
         "depth": {"choices": sorted(BLOCKS_PER_STAGE), "help": "ResNet depth (default 18)"},
         "dropout": {"help": "dropout before the classifier (default 0)"},
@@ -83,7 +86,8 @@ class LivenessTask(PresentationAttackTask):
             "attack_types": ", ".join(f"{t} {n}" for t, n in split.type_counts().items()),
             "threshold": f"{threshold:.6g} (the validation EER threshold on the attack probability)",
             "skipped_images": len(split.skipped),
-            "bootstrap_unit": "images (or subject/video folders)",
+            "bootstrap_unit": ("videos (their sampled frames count as one)" if any(FRAME_MARK in p for p in split.relpaths)
+                               else "images (or subject/video folders)"),
             "bootstrap_units": int(len(np.unique(item_units(list(split.relpaths))))),
         }
 

@@ -27,7 +27,7 @@ from faceauth.files import bounded_lines
 from faceauth.layout import SPLITS, UNTYPED_ATTACK, not_a_folder
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+from faceauth.tasks.video_files import VIDEO_SUFFIXES
 LAYOUT = ("expected data_root/{train,val,test}/{live,spoof}/ where each item is a video: a folder of frames "
           f"({', '.join(FRAME_SUFFIXES)}) or a video file ({', '.join(VIDEO_SUFFIXES)}); spoof/ may hold one "
           "subfolder per attack type (print/, replay/, ...)")
