@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import re
 import subprocess
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from faceauth import export as export_cli
 from faceauth import train as train_cli
 from faceauth import tune as tune_cli
 from faceauth.checkpoint import load_checkpoint
+from tests.benchmark_files import bin_pairs, write_bin, write_lfw
+from tests.test_embed import build_embedders
 from tests.test_fusion_data import COLUMNS, write_parquet
 from tests.test_liveness_data import write_image, write_split
 
@@ -445,6 +448,92 @@ def _big_live(w: World) -> str:
 def _no_tmp_left(folder: Path) -> None:
     left = [p.name for p in folder.rglob("*") if "tmp" in p.name]
     assert not left, f"temporary files left behind: {left}"
+
+
+# ---- verification benchmarks (--benchmark) ---------------------------------------------------------
+def bench_embedders(w: World, names=COLUMNS) -> list[str]:
+    """--embedder flags named as the model's embedders; the ONNX files are only opened to embed, which
+    every case but the undecodable image stops before."""
+    return [arg for name in names for arg in ("--embedder", f"{name}={w.tmp / (name + '.onnx')}")]
+
+
+def bench(w: World, benchmark: str, *extra: str) -> list[str]:
+    return ["--model-path", str(w.model), "--benchmark", benchmark, *bench_embedders(w), *extra,
+            "--output-json", w.keep("eval.json")]
+
+
+def bin_file(w: World, name: str, content) -> str:
+    """A .bin holding `content` pickled as a Python 3 writer does."""
+    return w.file(name, pickle.dumps(content, protocol=3))
+
+
+def _undecodable(w: World) -> str:
+    """A well-formed .bin whose first image is no image, embedded by real ONNX models of the model's names."""
+    images, same = bin_pairs(10)
+    built = build_embedders(w.tmp)
+    for name, (path, _) in built.items():
+        path.rename(w.tmp / f"{name}.onnx")
+    return str(write_bin(w.tmp / "bad_image.bin", [b"\xff\xd8 not a jpeg"] + images[1:], same))
+
+
+def _lfw(w: World, edit=None, missing: str | None = None) -> str:
+    root = write_lfw(w.tmp / "LFW", sets=10, matched=1, people=4)
+    if edit:
+        lines = (root / "pairs.txt").read_text().splitlines()
+        (root / "pairs.txt").write_text("\n".join(edit(lines)) + "\n")
+    if missing:
+        (root / "lfw" / missing.split("_0")[0] / missing).unlink()
+    return str(root)
+
+
+def _first_image(w: World) -> str:
+    person, number = (w.tmp / "LFW" / "pairs.txt").read_text().splitlines()[1].split("\t")[:2]
+    return f"{person}_{int(number):04d}.jpg"
+
+
+BENCHMARKS = {
+    "a pickle that runs code": (lambda w: bin_file(w, "planted.bin", ([Plant(str(w.tmp / "code-ran"))], [True])),
+                                ("planted.bin", "refused", "io.open")),
+    "a .bin cut short": (lambda w: w.file("cut.bin", pickle.dumps(bin_pairs(10), protocol=3)[:5000]), ("cut.bin", "cut short")),
+    "a .bin that is not a 2-tuple": (lambda w: bin_file(w, "three.bin", ([], [], [])), ("three.bin", "not a 2-tuple")),
+    "a .bin with more labels than image pairs": (lambda w: bin_file(w, "short.bin", (bin_pairs(10)[0][:18], [True, False] * 5)),
+                                                 ("short.bin", "18 images for 10 labels")),
+    "a .bin with a label that is not a bool": (lambda w: bin_file(w, "label.bin", (bin_pairs(10)[0], [True, False, True, 1] + [False] * 6)),
+                                               ("label.bin", "label 3 is 1 (int)")),
+    "a .bin image that cannot be decoded": (_undecodable, ("bad_image.bin", "image 0 (pair 0)", "cannot be decoded")),
+    "a .bin that is not there": (lambda w: str(w.tmp / "nope.bin"), ("nope.bin", "does not exist")),
+    "a folder without pairs.txt": (lambda w: (os.makedirs(w.tmp / "empty_lfw"), str(w.tmp / "empty_lfw"))[1],
+                                   ("empty_lfw", "pairs.txt")),
+    "a malformed pairs.txt line": (lambda w: _lfw(w, lambda lines: lines[:3] + ["Person_A\tone\t2"] + lines[4:]),
+                                   ("pairs.txt, line 4", "Person_A")),
+    "a pairs.txt header that is no header": (lambda w: _lfw(w, lambda lines: ["ten sets"] + lines[1:]), ("pairs.txt, line 1",)),
+    "a pairs.txt shorter than its header says": (lambda w: _lfw(w, lambda lines: lines[:-3]), ("pairs.txt", "cut short")),
+    "a pairs.txt line naming a missing image": (lambda w: _lfw(w, missing="Person_B_0003.jpg"),
+                                                ("pairs.txt, line", "Person_B_0003.jpg", "does not exist")),
+}
+for _kind, (_make, _named) in BENCHMARKS.items():
+    case(f"evaluate benchmark: {_kind}", "evaluate", lambda w, m=_make: bench(w, m(w)), *_named, check=no_code_ran)
+case("evaluate benchmark without --embedder", "evaluate",
+     lambda w: ["--model-path", str(w.model), "--benchmark", bin_file(w, "lfw.bin", bin_pairs(10)),
+                "--output-json", w.keep("eval.json")], "--benchmark", "--embedder NAME=MODEL.onnx")
+case("evaluate benchmark with --test-data", "evaluate",
+     lambda w: bench(w, bin_file(w, "lfw.bin", bin_pairs(10)), "--test-data", str(w.embeddings)), "--test-data")
+case("evaluate benchmark with embedders the model does not fuse", "evaluate",
+     lambda w: ["--model-path", str(w.model), "--benchmark", bin_file(w, "lfw.bin", bin_pairs(10)),
+                *bench_embedders(w, ("arcface", "facenet")), "--output-json", w.keep("eval.json")], "missing mobilefacenet")
+case("evaluate benchmark with a cache folder that cannot be created (/proc)", "evaluate",
+     lambda w: bench(w, bin_file(w, "lfw.bin", bin_pairs(10)), "--cache-dir", "/proc/faceauth-cache"),
+     "/proc/faceauth-cache", "--cache-dir")
+case("train fusion --benchmark without --embedder", "train",
+     lambda w: ["fusion", "--embeddings", str(w.embeddings), "--benchmark", bin_file(w, "lfw.bin", bin_pairs(10)),
+                "--output", w.keep("out.pth"), "--log-dir", w.logs], "benchmarks", "--embedder")
+case("train fusion --benchmark that is cut short (named before training)", "train",
+     lambda w: ["fusion", "--embeddings", str(w.embeddings), *bench_embedders(w), "--benchmark",
+                w.file("cut.bin", pickle.dumps(bin_pairs(10), protocol=3)[:5000]), "--output", w.keep("out.pth"),
+                "--log-dir", w.logs], "cut.bin")
+case("tune fusion --benchmark with --synthetic", "tune",
+     lambda w: ["fusion", "--synthetic", "--benchmark", bin_file(w, "lfw.bin", bin_pairs(10)),
+                "--storage", str(w.tmp / "runs"), "--log-dir", w.logs], "benchmarks")
 
 
 # ---- the datasets command -------------------------------------------------------------------------

@@ -13,6 +13,7 @@ recomputed.
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -65,7 +66,8 @@ def decode(image: ImageSource, sizes: list[tuple[int, int]]):
     try:
         return load_resized(io.BytesIO(image) if isinstance(image, bytes) else image, sizes)
     except Exception as err:  # Pillow raises UnidentifiedImageError, OSError, SyntaxError, ... for bad data
-        return f"{type(err).__name__}: {' '.join(str(err).split())[:120]}"
+        reason = re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-f]+>", "", " ".join(str(err).split()))  # no memory address
+        return f"{type(err).__name__}: {reason[:120]}"
 
 
 def flip_summed(embedder: OnnxEmbedder, images: np.ndarray) -> np.ndarray:

@@ -214,7 +214,7 @@ def read_lfw(pairs: Path) -> Benchmark:
     sets, matched = _header(pairs, [line for _, line in lines])
     body = lines[1:]
     if len(body) != 2 * sets * matched:
-        raise FaceauthError(f"{pairs}: {len(body)} pair lines, but its header ({lines[0][1].strip()}) says "
+        raise FaceauthError(f"{pairs}: {len(body)} pair lines, but its header ({' '.join(lines[0][1].split())}) says "
                             f"{2 * sets * matched}; the file is cut short or edited: use the pairs.txt LFW ships")
     parsed = [(number, _pair_line(pairs, number, line)) for number, line in body]
     name = lambda person, n: f"{person}/{person}_{n:04d}.jpg"  # noqa: E731

@@ -108,10 +108,10 @@ class FusionConfig(TrainConfig):
         check(self.data_dir is not None or bool(self.benchmarks) or not specs, "embedders",
               "is used only with data_dir (a folder of face images) or with benchmarks")
         check(not self.benchmarks or bool(specs), "benchmarks",
-              "need the embedders the model fuses, to embed their images: one --embedder NAME=MODEL.onnx per model, with "
+              "needs the embedders the model fuses, to embed their images: one --embedder NAME=MODEL.onnx per model, with "
               "--data_dir or with --embeddings (whose columns are then the embedders' names)")
         check(not self.benchmarks or not self.synthetic, "benchmarks",
-              "need real embedders; synthetic embeddings come from no model: use --data_dir or --embeddings with --embedder")
+              "needs real embedders; synthetic embeddings come from no model: use --data_dir or --embeddings with --embedder")
         check(self.data_dir is None or bool(specs), "data_dir",
               "needs embedders: one --embedder NAME=MODEL.onnx per face-recognition model, e.g. arcface=models/arcface.onnx")
         check(self.embed_batch_size >= 1, "embed_batch_size", "must be at least 1")
