@@ -245,3 +245,14 @@ def test_tune_on_oulu_npu_protocol_3_runs_every_fold_and_reports_mean_and_std(tm
     assert set(metrics["aggregate"]["mean_std"]["model"]) >= {"acer_worst", "apcer_worst", "bpcer"}
     assert "| **mean ± std** | model |" in (tmp_path / "runs" / "oulu" / "best" / "report.md").read_text()
     assert (tmp_path / "runs" / "oulu" / "best" / "model.onnx").is_file()
+
+
+def test_temporal_frames_are_cropped_to_one_face_window_per_video(layouts):
+    from faceauth.tasks.temporal.videos import Video, read_frames
+
+    video = next((layouts["replay-attack"] / "train" / "real").glob("*.mov"))
+    frames = read_frames(Video(video, False, ""))
+    assert len({f.shape for f in frames}) == 1 and frames[0].shape[:2] == (FACE, FACE)
+    assert all(background_share(f) < 0.15 for f in frames)  # the face moves a pixel a frame inside one window
+    plain = read_frames(Video(next((layouts["casia-fasd"] / "train_release" / "1").glob("*.avi")), False, ""))
+    assert plain[0].shape[:2] == CANVAS  # CASIA-FASD ships no boxes: whole frames

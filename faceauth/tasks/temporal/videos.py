@@ -9,7 +9,9 @@
       test/ (the same)              held out: only evaluation reads it
 
 Under spoof/, a folder holding images is a video; a folder holding videos is an attack type.
-Video files are decoded with PyAV (FFmpeg inside its wheel, so no system FFmpeg is needed).
+Video files are decoded with PyAV (FFmpeg inside its wheel, so no system FFmpeg is needed); where the
+dataset ships face boxes for a video (faceauth.tasks.face_boxes), its frames are cropped to one face
+window for the whole video.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from faceauth.files import bounded_lines
 from faceauth.layout import SPLITS, UNTYPED_ATTACK, not_a_folder
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+from faceauth.tasks.face_boxes import side_file, video_window
 from faceauth.tasks.video_files import VIDEO_SUFFIXES
 LAYOUT = ("expected data_root/{train,val,test}/{live,spoof}/ where each item is a video: a folder of frames "
           f"({', '.join(FRAME_SUFFIXES)}) or a video file ({', '.join(VIDEO_SUFFIXES)}); spoof/ may hold one "
@@ -50,7 +53,8 @@ class Video:
     def fingerprint(self) -> list[tuple[str, int, int]]:
         """(name, size, mtime_ns) of every file the video is read from: what its cache entry is keyed by."""
         files = [self.path] if self.is_file else frame_files(self.path)
-        return [(f.name, *_size_mtime(f)) for f in files]
+        side = side_file(self.path.resolve()) if self.is_file else None  # its face boxes decide the crop
+        return [(f.name, *_size_mtime(f)) for f in files + ([side] if side is not None else [])]
 
 
 def _size_mtime(path: Path) -> tuple[int, int]:
@@ -123,7 +127,21 @@ def read_frames(video: Video) -> list[np.ndarray]:
     frames = _decode_file(video.path) if video.is_file else [_decode_image(p) for p in frame_files(video.path)]
     if not frames:
         raise VideoProblem("no frames could be decoded")
-    return frames
+    return _face_window(video, frames) if video.is_file else frames
+
+
+def _face_window(video: Video, frames: list[np.ndarray]) -> list[np.ndarray]:
+    """The frames cropped to the face window of the boxes the dataset ships (faceauth.tasks.face_boxes),
+    or as they are without boxes."""
+    height, width = frames[0].shape[:2]
+    try:
+        window = video_window(video.path, width, height, len(frames))
+    except ValueError as err:  # a face-box file that cannot be parsed
+        raise VideoProblem(str(err)) from None
+    if window is None:
+        return frames
+    left, top, side = window
+    return [frame[top:top + side, left:left + side] for frame in frames]
 
 
 def _decode_image(path: Path) -> np.ndarray:
