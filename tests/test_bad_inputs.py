@@ -506,6 +506,8 @@ BENCHMARKS = {
                                    ("empty_lfw", "pairs.txt")),
     "a malformed pairs.txt line": (lambda w: _lfw(w, lambda lines: lines[:3] + ["Person_A\tone\t2"] + lines[4:]),
                                    ("pairs.txt, line 4", "Person_A")),
+    "a pairs.txt name that leaves the image folder": (lambda w: _lfw(w, lambda lines: lines[:2] + ["..\t1\t2"] + lines[3:]),
+                                                     ("pairs.txt, line 3", "path characters")),
     "a pairs.txt header that is no header": (lambda w: _lfw(w, lambda lines: ["ten sets"] + lines[1:]), ("pairs.txt, line 1",)),
     "a pairs.txt shorter than its header says": (lambda w: _lfw(w, lambda lines: lines[:-3]), ("pairs.txt", "cut short")),
     "a pairs.txt line naming a missing image": (lambda w: _lfw(w, missing="Person_B_0003.jpg"),

@@ -181,9 +181,11 @@ def _pair_line(pairs: Path, number: int, line: str) -> tuple[str, int, str, int]
     """(name1, n1, name2, n2) of one pair line (3 fields: one person; 4: two)."""
     fields = line.split()
     names = (fields[0], fields[1], fields[0], fields[2]) if len(fields) == 3 else tuple(fields)
-    if len(fields) not in (3, 4) or not (names[1].isdigit() and names[3].isdigit()):
+    # A name is one folder of the image tree: no separator or "..", so no line reads outside it.
+    if len(names) != 4 or not (names[1].isdigit() and names[3].isdigit()) or any(
+            "/" in n or "\\" in n or n in (".", "..") for n in (names[0], names[2])):
         raise FaceauthError(f"{pairs}, line {number}: {line.strip()[:80]!r} is not a pair (`name n1 n2` or `name1 n1 name2 n2`, "
-                            f"numbers 1-based); fix the line or use the pairs.txt LFW ships")
+                            f"numbers 1-based, names without path characters); fix the line or use the pairs.txt LFW ships")
     return names[0], int(names[1]), names[2], int(names[3])
 
 
