@@ -281,6 +281,17 @@ def test_benchmark_misuse_is_refused_before_any_embedding(trained, tmp_path, mon
     assert not (tmp_path / "e.json").exists()
 
 
+def test_a_benchmark_is_refused_for_a_model_of_another_task(trained, tmp_path, capsys):
+    _, paths, _ = trained
+    assert train_cli.main(["liveness", "--synthetic", "--smoke-test", "--output_dir", str(tmp_path / "live"),
+                           "--log-dir", str(tmp_path / "logs")]) == 0
+    capsys.readouterr()
+    model = next((tmp_path / "live").glob("*.pth"))
+    assert evaluate_cli.main(["--model-path", str(model), "--benchmark", str(write_bin(tmp_path / "lfw.bin", *bin_pairs(12))),
+                              *embedder_flags(paths), "--output-json", str(tmp_path / "e.json")]) == 2
+    assert "--benchmark is for fusion models" in capsys.readouterr().err and not (tmp_path / "e.json").exists()
+
+
 def test_train_fusion_with_a_benchmark_writes_its_figures_into_the_results(trained, tmp_path, capsys):
     """The benchmark's figures of the run's own model, as `faceauth evaluate --benchmark` gives them."""
     models, paths, _ = trained
