@@ -15,13 +15,23 @@ def format_metrics(metrics: dict[str, Any], keys: tuple[str, ...] | None = None)
 
 
 def evaluation_table(evaluation: Evaluation) -> str:
+    """The model's and the baselines' metrics side by side; their thresholds below (threshold_note)."""
     systems = list(evaluation.metrics)
-    keys = list(evaluation.model_metrics)
+    keys = [k for k in evaluation.model_metrics if k != "threshold"]
     width = max(len(k) for k in keys) + 2
     lines = [" " * width + "".join(f"{s:>20}" for s in systems)]
     for key in keys:
         lines.append(f"{key:<{width}}" + "".join(f"{number_cell(evaluation.metrics[s].get(key)):>20}" for s in systems))
-    return "\n".join(lines)
+    note = threshold_note(evaluation.metrics)
+    return "\n".join(lines + ([textwrap.fill(note, 120)] if note else []))
+
+
+def threshold_note(metrics: dict[str, dict[str, Any]]) -> str:
+    """Each system's decision threshold is on its own score scale (a probability, a logit, a cosine),
+    so thresholds are listed, never set side by side in a table as if comparable."""
+    found = [f"{s} {m['threshold']:.4g}" for s, m in metrics.items() if isinstance(m.get("threshold"), (int, float))]
+    return ("Decision thresholds, each on its own system's score scale (not comparable across systems): "
+            + ", ".join(found) + ".") if found else ""
 
 
 def benchmark_table(name: str, result: dict[str, Any], width: int = 120) -> str:

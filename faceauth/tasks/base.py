@@ -53,8 +53,25 @@ class TrainingRun:
     beats_start: Callable[[], bool] | None = None
 
 
-# How reports name the two sides of a task kind's scores: (positive, negative, operating FAR or None).
-SCORE_SIDES = {"verification": ("accept", "impostor", 1e-3), "pad": ("attack detection", "bona fide", None)}
+@dataclass(frozen=True)
+class ScoreAxes:
+    """How the ROC and DET plots of a task kind name their axes, in the field's terms: verification in
+    FAR/TAR/FRR, presentation-attack detection in ISO/IEC 30107-3's APCER/BPCER (scores: attack
+    probabilities, so the negatives scored high are bona fide presentations taken for attacks)."""
+
+    false_positive: str  # x of both plots: negatives scored as positives
+    true_positive: str  # y of the ROC
+    false_negative: str  # y of the DET
+    operating_rate: float | None = None  # a point marked at this false-positive rate
+    operating_name: str = ""
+
+
+SCORE_AXES = {
+    "verification": ScoreAxes("FAR: impostor pairs accepted", "TAR: genuine pairs accepted", "FRR: genuine pairs rejected",
+                              1e-3, "FAR"),
+    "pad": ScoreAxes("BPCER: bona fide presentations classified as attacks", "1 - APCER: attack presentations detected",
+                     "APCER: attack presentations classified as bona fide"),
+}
 
 
 class Task:

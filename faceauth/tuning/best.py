@@ -219,7 +219,7 @@ class BestResult:
     for the plots) and the kind of task (how the report labels them)."""
 
     task: str
-    kind: str  # the task's kind: "verification" or "pad" (faceauth.tasks.base.SCORE_SIDES)
+    kind: str  # the task's kind: "verification" or "pad" (faceauth.tasks.base.SCORE_AXES)
     verdict: dict[str, Any] | None
     trial_id: str
     trial_name: str

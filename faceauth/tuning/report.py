@@ -11,13 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from faceauth.formatting import hyperparameter_value, number_cell
+from faceauth.formatting import hyperparameter_value, number_cell, threshold_note
 from faceauth.metrics import equal_error_rate, higher_is_better, roc_curve, tpr_at_fpr
 from faceauth.runlog import atomic_replace, atomic_write_text
 from faceauth.tuning.best import BestResult, TrialRecord
 from faceauth.tuning.space import SearchSpace
 from faceauth.tasks import Evaluation
-from faceauth.tasks.base import SCORE_SIDES
+from faceauth.tasks.base import SCORE_AXES, ScoreAxes
 
 
 def _pyplot():
@@ -167,48 +167,63 @@ def plot_importance(sections: list[tuple[str, dict[str, float]]], path: Path) ->
     return path
 
 
-def plot_roc_det(evaluation: Evaluation, path: Path, positive: str, negative: str, operating_far: float | None = None) -> Path:
-    """ROC (log false-positive axis) and DET (normal-deviate axes) of the model against its baselines.
-    The false-positive axis starts at 1 / (number of negatives): below it nothing was measured. Each
-    curve marks its EER point (o) and, with `operating_far`, its point at that FAR (s)."""
+# Below this many negatives a log false-positive axis would start at 1/n, a few ticks from 1: a linear one shows more.
+LOG_AXIS_NEGATIVES = 100
+
+
+def plot_roc_det(evaluation: Evaluation, path: Path, axes: ScoreAxes) -> Path:
+    """ROC and DET of the model against every baseline, in the task kind's terms (`axes`). The ROC's
+    false-positive axis is logarithmic from 1 / (number of negatives), below which nothing was
+    measured, or linear for a small test set; the DET has normal-deviate axes. Each curve marks its
+    EER point (o) and, for verification, its point at the operating FAR (s); the legend says so, and
+    names a system the DET cannot draw (no point with both error rates inside (0, 1)) with the reason."""
+    from matplotlib.lines import Line2D
+
     plt = _pyplot()
-    fig, (roc_ax, det_ax) = plt.subplots(1, 2, figsize=(11, 4.5))
-    probit = np.vectorize(NormalDist().inv_cdf)
-    floor = 1.0
+    fig, (roc_ax, det_ax) = plt.subplots(1, 2, figsize=(11, 4.8))
+    probit = np.vectorize(NormalDist().inv_cdf, otypes=[float])
+    negatives = min(len(neg) for _, neg in evaluation.scores.values())
+    floor, positive_floor = 1.0 / negatives, 1.0 / min(len(pos) for pos, _ in evaluation.scores.values())
+    log_axis = negatives >= LOG_AXIS_NEGATIVES
+    rate = axes.operating_rate if axes.operating_rate and axes.operating_rate * negatives >= 1 else None
     for index, (name, (pos, neg)) in enumerate(evaluation.scores.items()):
         curve = roc_curve(pos, neg)
-        floor = min(floor, 1.0 / len(neg))
-        style = "-" if index == 0 else "--"
-        colour = f"C{index}"
-        roc_ax.plot(np.clip(curve.fpr, 1.0 / len(neg), 1), curve.tpr, style, color=colour, label=name)
+        style, colour = ("-" if index == 0 else "--"), f"C{index}"
+        roc_ax.plot(np.clip(curve.fpr, floor, 1) if log_axis else curve.fpr, curve.tpr, style, color=colour, label=name)
         fnr = 1 - curve.tpr
         keep = (curve.fpr > 0) & (curve.fpr < 1) & (fnr > 0) & (fnr < 1)
-        if keep.any():
-            det_ax.plot(probit(curve.fpr[keep]), probit(fnr[keep]), style, color=colour, label=name)
+        det_label = name if keep.any() else f"{name}: not drawn, no point with both rates in (0, 1)"
+        det_ax.plot(probit(curve.fpr[keep]), probit(fnr[keep]), style, color=colour, label=det_label)
         eer, _ = equal_error_rate(curve)
-        roc_ax.plot([max(eer, 1.0 / len(neg))], [1 - eer], "o", color=colour, markersize=5)
+        roc_ax.plot([max(eer, floor) if log_axis else eer], [1 - eer], "o", color=colour, markersize=5)
         if 0 < eer < 1:
             det_ax.plot([probit(eer)], [probit(eer)], "o", color=colour, markersize=5)
-        if operating_far is not None and operating_far * len(neg) >= 1:
-            tar = tpr_at_fpr(curve, operating_far)
-            roc_ax.plot([operating_far], [tar], "s", color=colour, markersize=5)
+        if rate is not None:
+            tar = tpr_at_fpr(curve, rate)
+            roc_ax.plot([rate], [tar], "s", color=colour, markersize=5)
             if 0 < tar < 1:
-                det_ax.plot([probit(operating_far)], [probit(1 - tar)], "s", color=colour, markersize=5)
-    roc_ax.set_xscale("log")
-    roc_ax.set_xlim(left=floor)
-    roc_ax.set_xlabel(f"false {positive} rate ({negative} accepted)")
-    roc_ax.set_ylabel(f"true {positive} rate")
-    marks = "o: EER" + (f", s: FAR={operating_far:g}" if operating_far else "")
-    roc_ax.set_title(f"ROC (test data; {marks})")
-    roc_ax.legend(fontsize=8)
-    ticks = np.array([t for t in (1e-4, 1e-3, 0.01, 0.05, 0.2, 0.5) if t >= floor])
+                det_ax.plot([probit(rate)], [probit(1 - tar)], "s", color=colour, markersize=5)
+    markers = [Line2D([], [], marker="o", color="grey", linestyle="", label="EER point")]
+    if rate is not None:
+        markers.append(Line2D([], [], marker="s", color="grey", linestyle="", label=f"{axes.operating_name} = {rate:g}"))
+    if log_axis:
+        roc_ax.set_xscale("log")
+        roc_ax.set_xlim(left=floor, right=1)
+    else:
+        roc_ax.set_xlim(0, 1)
+    roc_ax.set_xlabel(axes.false_positive)
+    roc_ax.set_ylabel(axes.true_positive)
+    roc_ax.set_title(f"ROC on the test data ({negatives} negatives)", fontsize=10)
+    roc_ax.legend(handles=roc_ax.get_legend_handles_labels()[0] + markers, fontsize=8)
+    ticks = np.array([t for t in (1e-4, 1e-3, 0.01, 0.05, 0.2, 0.5, 0.8) if min(floor, positive_floor) / 2 <= t])
     det_ax.set_xticks(probit(ticks), [f"{t:g}" for t in ticks])
     det_ax.set_yticks(probit(ticks), [f"{t:g}" for t in ticks])
-    det_ax.set_xlim(left=probit(floor))
-    det_ax.set_xlabel("false accept rate")
-    det_ax.set_ylabel("false reject rate")
-    det_ax.set_title("DET (test data)")
-    det_ax.legend(fontsize=8)
+    det_ax.set_xlim(probit(min(floor, 0.5) / 2), probit(0.95))
+    det_ax.set_ylim(probit(min(positive_floor, 0.5) / 2), probit(0.95))
+    det_ax.set_xlabel(axes.false_positive)
+    det_ax.set_ylabel(axes.false_negative)
+    det_ax.set_title("DET on the test data (normal-deviate axes)", fontsize=10)
+    det_ax.legend(handles=det_ax.get_legend_handles_labels()[0] + markers, fontsize=8)
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)
@@ -219,8 +234,10 @@ def verdict_lines(verdict: dict[str, Any] | None) -> list[str]:
     """The verdict as report lines: its summary, then a table per baseline."""
     if verdict is None:
         return []
+    metric = verdict["metric"]
     lines = [f"**Verdict.** {verdict['summary']}", "",
-             f"| baseline | model | baseline | difference | 95% CI ({verdict['resamples']} resamples of {verdict['unit']}) | outcome |",
+             f"| baseline | model's test {metric} | baseline's test {metric} | model - baseline | "
+             f"95% CI of model - baseline ({verdict['resamples']} resamples of {verdict['unit']}) | outcome |",
              "|---|---|---|---|---|---|"]
     for name, e in verdict["baselines"].items():
         lines.append(f"| {name} | {e['model']:.4f} | {e['baseline']:.4f} | {e['difference']:+.4f} | "
@@ -268,12 +285,30 @@ def benchmark_lines(benchmarks: dict[str, Any]) -> list[str]:
 
 
 def _table(metrics: dict[str, dict[str, float]]) -> str:
+    """Metric rows, one column per system. Thresholds are each system's own, on its own score scale (a
+    probability, a logit, a cosine): they are not compared side by side but listed below the table."""
     systems = list(metrics)
-    keys = [k for k in next(iter(metrics.values()))]
-    lines = ["| metric | " + " | ".join(systems) + " |", "|---" * (len(systems) + 1) + "|"]
+    keys = [k for k in next(iter(metrics.values())) if k != "threshold"]
+    lines = ["| test metric | " + " | ".join(systems) + " |", "|---" * (len(systems) + 1) + "|"]
     for key in keys:
         lines.append(f"| {key} | " + " | ".join(number_cell(metrics[s].get(key, float("nan"))) for s in systems) + " |")
-    return "\n".join(lines)
+    note = threshold_note(metrics)
+    return "\n".join(lines + (["", note] if note else []))
+
+
+def importance_lines(importance: list, saturated: bool) -> list[str]:
+    """The importance section: the plot, or why there is none (too few trials, or trials that tie on
+    the objective: a ranking drawn from ties would rank noise)."""
+    if not importance:
+        return ["Hyperparameter importance needs at least three finished trials with differing values.", ""]
+    if saturated:
+        return ["## Hyperparameter importance", "",
+                "Not drawn: most trials tie on the objective (see the warning above), and an importance ranking "
+                "drawn from ties would rank noise.", ""]
+    return ["## Hyperparameter importance", "",
+            "Optuna's PED-ANOVA evaluator over the trials that reported the metric (each at its best epoch); "
+            "a conditional parameter only over the trials where it was active.", "",
+            "![importance](importance.png)", ""]
 
 
 def write_report(best_dir: Path, records: list[TrialRecord], space: SearchSpace, best: BestResult,
@@ -283,9 +318,9 @@ def write_report(best_dir: Path, records: list[TrialRecord], space: SearchSpace,
     best trial (e.g. the Pareto front)."""
     plot_history(records, space, best_dir / "history.png")
     importance = parameter_importance(records, space)
-    if importance:
+    if importance and not best.search.get("saturation"):
         plot_importance(importance, best_dir / "importance.png")
-    plot_roc_det(best.evaluation, best_dir / "roc_det.png", *SCORE_SIDES[best.kind])
+    plot_roc_det(best.evaluation, best_dir / "roc_det.png", SCORE_AXES[best.kind])
 
     counts: dict[str, int] = {}
     for r in records:
@@ -331,13 +366,7 @@ def write_report(best_dir: Path, records: list[TrialRecord], space: SearchSpace,
         "![history](history.png)",
         "",
     ]
-    if importance:
-        lines += ["## Hyperparameter importance", "",
-                  "Optuna's PED-ANOVA evaluator over the trials that reported the metric (each at its best epoch); "
-                  "a conditional parameter only over the trials where it was active.", "",
-                  "![importance](importance.png)", ""]
-    else:
-        lines += ["Hyperparameter importance needs at least three finished trials with differing values.", ""]
+    lines += importance_lines(importance, bool(search.get("saturation")))
     lines += [
         "## Export",
         "",

@@ -17,7 +17,7 @@ from faceauth.outputs import check_output_folder
 from faceauth.runlog import ExperimentLog, atomic_write_text, package_versions, to_jsonable
 from faceauth.session import LocalSession, use_session
 from faceauth.tasks import Task
-from faceauth.tasks.base import SCORE_SIDES
+from faceauth.tasks.base import SCORE_AXES
 
 
 def train_once(task: Task, config: TrainConfig, verbose: bool = True) -> dict[str, Any]:
@@ -74,7 +74,7 @@ def write_run_results(task, result: dict) -> list[Path]:
                "versions": package_versions()}
     metrics_path, report_path, plot_path = result_paths(output)
     atomic_write_text(metrics_path, json.dumps(to_jsonable(metrics), indent=2))
-    plot = plot_roc_det(evaluation, plot_path, *SCORE_SIDES[task.kind])
+    plot = plot_roc_det(evaluation, plot_path, SCORE_AXES[task.kind])
     lines = [f"# {task.name} training run", "", *verdict_lines(verdict), "",
              f"Best epoch {checkpoint['epoch']} (validation {task.objective.metric} "
              f"{checkpoint['metrics'][task.objective.metric]:.4f}); the exported model was fitted on the "
