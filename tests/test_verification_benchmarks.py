@@ -259,6 +259,12 @@ def test_an_lfw_folder_resamples_identities(trained, tmp_path, capsys):
     assert result["verdict"]["unit"] == "identities" and result["verdict"]["units"] == len(np.unique(
         open_benchmark(root).groups))
     assert "bootstrap over" in capsys.readouterr().out and (root / ".faceauth-cache").is_dir()
+    # From Python, on the pairs.txt itself: the same pairs, folds and figures.
+    import faceauth
+
+    again = faceauth.evaluate(model_path, benchmarks=[root / "pairs.txt"], embedders=embedder_flags(paths)[1::2],
+                              output_json=tmp_path / "api.json")["benchmarks"]["lfw_home"]
+    assert again["systems"] == result["systems"] and again["verdict"] == result["verdict"]
 
 
 def test_benchmark_misuse_is_refused_before_any_embedding(trained, tmp_path, monkeypatch, capsys):
