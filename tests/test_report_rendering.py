@@ -104,3 +104,14 @@ def test_no_importance_ranking_from_tied_trials():
     assert any("importance.png" in line for line in importance_lines(importance, saturated=False))
     tied = "\n".join(importance_lines(importance, saturated=True))
     assert "importance.png" not in tied and "tie" in tied
+
+
+def test_the_report_says_the_output_size_the_model_has():
+    from faceauth.tasks.fusion.task import FusionTask
+    from faceauth.tuning.report import deployment_lines
+
+    checkpoint = {"config": {"out_dim": 512}, "model_args": {"out_dim": 169, "linear": {"kind": "lda"}}}
+    notes = FusionTask().shape_notes(checkpoint)
+    assert notes["shape_notes"]["out_dim"].startswith("asked 512; the model's output is 169-d: LDA keeps")
+    assert "- out_dim: asked 512; the model's output is 169-d" in "\n".join(deployment_lines({"output": "x", **notes}))
+    assert FusionTask().shape_notes({"config": {"out_dim": 169}, "model_args": {"out_dim": 169}}) == {}

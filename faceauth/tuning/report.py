@@ -258,6 +258,13 @@ def over_defaults_lines(gain: dict[str, Any] | None, search: dict[str, Any]) -> 
             "same test data, with the verdict's bootstrap interval. " + trained + ".", ""]
 
 
+def deployment_lines(deployment: dict[str, Any]) -> list[str]:
+    """The deployment facts as list items; a hyperparameter the model's shape does not follow (e.g.
+    out_dim) with the size the model has."""
+    lines = [f"- {k}: {v}" for k, v in deployment.items() if k not in ("operating_point", "shape_notes")]
+    return lines + [f"- {k}: {note}" for k, note in deployment.get("shape_notes", {}).items()]
+
+
 def operating_point_lines(point: dict[str, Any] | None) -> list[str]:
     if not point:
         return []
@@ -326,6 +333,7 @@ def write_report(best_dir: Path, records: list[TrialRecord], space: SearchSpace,
     for r in records:
         counts[r.status] = counts.get(r.status, 0) + 1
     search = best.search
+    notes = best.deployment.get("shape_notes", {})  # a hyperparameter the model's shape does not follow
     status_text = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(counts.items()))
     lines = [
         f"# {best.task} search `{search['name']}`",
@@ -343,7 +351,8 @@ def write_report(best_dir: Path, records: list[TrialRecord], space: SearchSpace,
         "",
         "| hyperparameter | value |",
         "|---|---|",
-        *[f"| {k} | {hyperparameter_value(v)} |" for k, v in best.hyperparameters.items()],
+        *[f"| {k} | {hyperparameter_value(v)}" + (f" ({notes[k]})" if k in notes else "") + " |"
+          for k, v in best.hyperparameters.items()],
         "",
         f"Validation `{space.metric}`: {best.val[space.metric]:.4f}.",
         "",
@@ -373,7 +382,7 @@ def write_report(best_dir: Path, records: list[TrialRecord], space: SearchSpace,
         f"`model.onnx`: onnxruntime matches torch within {best.onnx['max_abs_diff']:.2e} (max abs, tolerance "
         f"{best.onnx['tolerance']}) on inputs {best.onnx['checked_input_shapes']}.",
         "",
-        *[f"- {k}: {v}" for k, v in best.deployment.items() if k != "operating_point"],
+        *deployment_lines(best.deployment),
         *operating_point_lines(best.deployment.get("operating_point")),
         "",
         "Every trial: `../trials.parquet`. Re-run the best: `python -m faceauth.train --config config.yaml`.",

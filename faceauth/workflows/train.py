@@ -60,7 +60,7 @@ def result_paths(output: Path) -> tuple[Path, Path, Path]:
 
 def write_run_results(task, result: dict) -> list[Path]:
     """Beside the model: `<name>.metrics.json` (verdict first) and `<name>.report.md` with the ROC/DET plot."""
-    from faceauth.tuning.report import _table, benchmark_lines, plot_roc_det, verdict_lines
+    from faceauth.tuning.report import _table, benchmark_lines, deployment_lines, plot_roc_det, verdict_lines
 
     output: Path = result["output_path"]
     checkpoint, evaluation, verdict = result["checkpoint"], result["evaluation"], result["verdict"]
@@ -83,6 +83,6 @@ def write_run_results(task, result: dict) -> list[Path]:
              "Test data: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in evaluation.details.items()) + ".", "",
              f"![ROC and DET]({plot.name})", "",
              *benchmark_lines(evaluation.benchmarks),
-             *[f"- {k}: {v}" for k, v in metrics["deployment"].items()]]
+             *deployment_lines(metrics["deployment"])]
     atomic_write_text(report_path, "\n".join(lines) + "\n")
     return [metrics_path, report_path]

@@ -220,7 +220,20 @@ class FusionTask(Task):
                       + (f" + residual MLP {args['hidden_sizes']}" if args.get("hidden_sizes") else ""),
             "fitted_on": (f"training + validation identities ({args['refit']['identities']})" if "refit" in args
                           else "training identities"),
+            **self.shape_notes(checkpoint),
         }
+
+    def shape_notes(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
+        """Where the model's output size is not the `out_dim` asked for, the size it has and why: the linear
+        fusion the model starts from decides it."""
+        asked, has = (checkpoint.get("config") or {}).get("out_dim"), checkpoint["model_args"]["out_dim"]
+        kind = checkpoint["model_args"].get("linear", {}).get("kind")
+        if asked is None or asked == has:
+            return {}
+        why = {"lda": "LDA keeps at most one direction fewer than the training identities (and only directions that "
+                      "separate them)", "whiten": "whitening keeps every input direction",
+               "score_average": "score averaging keeps the concatenated input"}.get(kind, "the linear fusion sets it")
+        return {"shape_notes": {"out_dim": f"asked {asked}; the model's output is {has}-d: {why}"}}
 
     def add_generator_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("out_dir", metavar="OUT_DIR", help="where train.parquet and test.parquet go")
