@@ -198,11 +198,11 @@ def _view1_folds(matched: int, sets: int) -> np.ndarray:
     return np.concatenate([part, part])
 
 
-def _image_folder(pairs: Path, first_image: str) -> Path:
+def _image_folder(pairs: Path, line: int, first_image: str) -> Path:
     for sub in LFW_IMAGE_FOLDERS:
         if (pairs.parent / sub / first_image).is_file():
             return pairs.parent / sub
-    raise FaceauthError(f"{pairs}, line 2: image {first_image} is in none of {pairs.parent}/, " + ", ".join(
+    raise FaceauthError(f"{pairs}, line {line}: image {first_image} is in none of {pairs.parent}/, " + ", ".join(
         f"{pairs.parent / s}/" for s in LFW_IMAGE_FOLDERS[1:]) + "; put the LFW images (<Name>/<Name>_<NNNN>.jpg) there")
 
 
@@ -220,7 +220,7 @@ def read_lfw(pairs: Path) -> Benchmark:
                             f"{2 * sets * matched}; the file is cut short or edited: use the pairs.txt LFW ships")
     parsed = [(number, _pair_line(pairs, number, line)) for number, line in body]
     name = lambda person, n: f"{person}/{person}_{n:04d}.jpg"  # noqa: E731
-    root = _image_folder(pairs, name(*parsed[0][1][:2]))
+    root = _image_folder(pairs, parsed[0][0], name(*parsed[0][1][:2]))
     index: dict[str, int] = {}
     origin: list[str] = []
     pair_images, people = [], []
@@ -233,7 +233,7 @@ def read_lfw(pairs: Path) -> Benchmark:
         people.append((person1, person2))
     files = [root / image for image in index]
     stamp = _lfw_stamp(pairs, files, origin)
-    identity_names, identities = np.unique(np.asarray(people), return_inverse=True)
+    _, identities = np.unique(np.asarray(people), return_inverse=True)
     same = _checked_labels(pairs, np.asarray([a == b for a, b in people]))
     first, second = np.asarray(pair_images).T
     folder = pairs.parent
