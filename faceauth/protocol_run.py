@@ -300,8 +300,14 @@ def fold_table(results: dict[str, Any], keys: tuple[str, ...] | None = None) -> 
     return "\n".join(lines)
 
 
-def plot_folds(results: dict[str, Any], path: Path, metric: str = "hter") -> Path:
+def fold_plot_metric(protocol: str) -> str:
+    """What the per-fold plot shows: a shipped protocol's ACER (worst attack type), else HTER."""
+    return "acer_worst" if protocol in protocol_names() else "hter"
+
+
+def plot_folds(results: dict[str, Any], path: Path, metric: str | None = None) -> Path:
     """Per fold, the model's and each baseline's test `metric` with its 95% interval (bars)."""
+    metric = metric or fold_plot_metric(results.get("protocol", ""))
     from faceauth.tuning.report import _pyplot, save_figure
 
     plt = _pyplot()
@@ -357,7 +363,7 @@ def report_lines(results: dict[str, Any], protocol: str, plot_name: str) -> list
             "Each fold's model and baselines were fitted on its train side, thresholded at its val side's EER, and "
             f"scored on its test side; the last rows aggregate the folds ({results['aggregate']['objective']}). "
             "Brackets: 95% bootstrap intervals over the test items (videos or subjects, not frames).", "",
-            fold_table(results), "", f"![per-fold test HTER]({plot_name})", "", "Verdict per fold:", "", *verdicts, ""]
+            fold_table(results), "", f"![per-fold test {fold_plot_metric(protocol)}]({plot_name})", "", "Verdict per fold:", "", *verdicts, ""]
 
 
 def train_protocol(task: Task, config) -> dict[str, Any]:
