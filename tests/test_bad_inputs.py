@@ -31,6 +31,7 @@ from faceauth import train as train_cli
 from faceauth import tune as tune_cli
 from faceauth.checkpoint import load_checkpoint
 from tests.benchmark_files import bin_pairs, write_bin, write_lfw
+from tests.pad_layouts import write_casia, write_celeba_spoof, write_oulu, write_replay
 from tests.test_embed import build_embedders
 from tests.test_fusion_data import COLUMNS, write_parquet
 from tests.test_liveness_data import write_image, write_split
@@ -536,6 +537,63 @@ case("train fusion --benchmark that is cut short (named before training)", "trai
 case("tune fusion --benchmark with --synthetic", "tune",
      lambda w: ["fusion", "--synthetic", "--benchmark", bin_file(w, "lfw.bin", bin_pairs(10)),
                 "--storage", str(w.tmp / "runs"), "--log-dir", w.logs], "benchmarks")
+
+
+# ---- public anti-spoofing datasets as they ship (faceauth.pad_datasets) ---------------------------
+def _oulu(w: World, change: Callable[[Path], None]) -> str:
+    """A small OULU-NPU copy with one thing wrong."""
+    root = write_oulu(w.tmp / "oulu", users={"Train_files": (1,), "Dev_files": (21,), "Test_files": (36,)},
+                      phones=(1, 2, 3, 4, 5, 6), sessions=(1, 3))
+    change(root)
+    return str(root)
+
+
+def _missing_video(root: Path) -> None:
+    (root / "Train_files" / "1_1_01_2.avi").unlink()  # listed in Protocol_1/Train.txt
+
+
+def _unknown_label(root: Path) -> None:
+    lists = root / "Protocols" / "Protocol_2" / "Dev.txt"
+    lists.write_text(lists.read_text().replace("+1,", "live,", 1))
+
+
+def _casia_unknown(w: World) -> str:
+    root = write_casia(w.tmp / "casia", train_subjects=2, test_subjects=1)
+    (root / "test_release" / "1" / "HR_5.avi").write_bytes(b"")
+    return str(root)
+
+
+def _celeba_cut(w: World) -> str:
+    root = write_celeba_spoof(w.tmp / "celeba", train_subjects=2, test_subjects=1, per_kind=1)
+    labels = root / "CelebA_Spoof" / "metas" / "intra_test" / "test_label.json"
+    labels.write_text(labels.read_text()[:-30])
+    return str(root)
+
+
+def _replay_bad_face(w: World) -> str:
+    root = write_replay(w.tmp / "replay", clients={"train": (1,), "devel": (3,), "test": (5,)})
+    face = next((root / "face-locations" / "test" / "real").glob("*.face"))
+    face.write_text("0 10 10 forty 40\n")
+    return str(root)
+
+
+def _pad(argv: Callable[[World], str], *extra: str):
+    return lambda w: ["liveness", "--data-root", argv(w), *extra, "--smoke-test", "--cache-dir", str(w.tmp / "cache"),
+                      "--output-dir", str(w.tmp / "o"), "--log-dir", w.logs]
+
+
+case("OULU-NPU protocol line naming a missing video", "train",
+     _pad(lambda w: _oulu(w, _missing_video), "--protocol", "oulu-npu-1"), "Protocol_1/Train.txt, line", "1_1_01_2")
+case("OULU-NPU protocol line with an unknown label", "train",
+     _pad(lambda w: _oulu(w, _unknown_label), "--protocol", "oulu-npu-2"), "Protocol_2/Dev.txt, line 1", "unknown label")
+case("OULU-NPU protocol on another dataset", "train",
+     _pad(_casia_unknown, "--protocol", "oulu-npu-3"), "HR_5.avi")
+case("CASIA-FASD video with an unknown label", "train", _pad(_casia_unknown), "test_release/1/HR_5.avi", "unknown label")
+case("CelebA-Spoof label file cut short", "train", _pad(_celeba_cut), "test_label.json", "JSON")
+case("Replay-Attack face box file with a bad line", "train", _pad(_replay_bad_face), ".face, line 1")
+case("a dataset named that is not there", "train",
+     _pad(lambda w: str(write_casia(w.tmp / "casia", train_subjects=2, test_subjects=1)), "--dataset", "oulu-npu"),
+     "does not look like oulu-npu")
 
 
 # ---- the datasets command -------------------------------------------------------------------------
