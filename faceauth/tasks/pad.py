@@ -21,11 +21,13 @@ from typing import Any, Callable, ClassVar, Literal, Mapping, Optional
 import numpy as np
 import torch
 
+from faceauth import pad_datasets
 from faceauth.config import TrainConfig, check
 from faceauth.errors import FaceauthError
 from faceauth.fit import Objective
 from faceauth.layout import UNTYPED_ATTACK
 from faceauth.metrics import PAD_KEYS, pad_metrics
+from faceauth.protocols import builtin_protocol, materialise, scan_items
 from faceauth.session import resolve_device
 from faceauth.tasks.base import Evaluation, Task
 from faceauth.tasks.lbp_baseline import DESCRIPTION as LBP_DESCRIPTION
@@ -87,6 +89,18 @@ def data_root(config: PadConfig, task: str, items: str, layout: str, synthetic: 
     if not root.is_dir():
         raise FaceauthError(f"{task} data_root {root} does not exist or is not a folder; {layout}")
     return root
+
+
+def shipped_test_side(path: str | Path, cache_dir: str | Path) -> Path | None:
+    """Test data given as a public dataset in its shipped layout (e.g. `--test-data /data/replayattack`):
+    its own test side, laid out as a fold's data root of links (faceauth.protocols); None for any
+    other folder."""
+    path = Path(path).expanduser()
+    if not path.is_dir() or pad_datasets.reader(path) is None:
+        return None
+    items = scan_items(path)
+    fold = materialise(builtin_protocol("standard", items), items, cache_dir, source=path.resolve())[0]
+    return fold.root / "test"
 
 
 def pad_flags(items: str, layout: str, per_class: int, difficulty: float, caches: str,

@@ -9,6 +9,7 @@ Training: training.py. Evaluation (faceauth.tasks.pad): the test images at the v
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from typing import Any, Mapping
 
 import numpy as np
@@ -25,7 +26,7 @@ from faceauth.tasks.lbp_baseline import colour_lbp_features, item_units
 from faceauth.tasks.liveness.data import ImageSplit, data_root, load_folders, load_splits, resolve_test_folder
 from faceauth.tasks.liveness.model import LivenessResNet, attack_scores, build_model
 from faceauth.tasks.video_files import FRAME_MARK
-from faceauth.tasks.pad import PresentationAttackTask, pad_flags, threshold_logit, threshold_warning
+from faceauth.tasks.pad import PresentationAttackTask, pad_flags, shipped_test_side, threshold_logit, threshold_warning
 
 
 @register
@@ -61,7 +62,9 @@ class LivenessTask(PresentationAttackTask):
         # Train and val too: the LBP baseline is fitted on the same training side as the model.
         splits = load_splits(config, ("train", "val") if test_data is not None else SPLITS)
         if test_data is not None:
-            splits["test"] = load_folders({"test": resolve_test_folder(test_data)}, config)["test"]
+            shipped = shipped_test_side(test_data, config.cache_dir)
+            split = load_folders({"test": shipped or resolve_test_folder(test_data)}, config)["test"]
+            splits["test"] = replace(split, source=f"{test_data} (its test side)") if shipped else split
         return splits[split_name], splits
 
     def lbp_features(self, config: LivenessConfig, split: ImageSplit, splits: dict[str, ImageSplit]) -> tuple[np.ndarray, ...]:

@@ -113,7 +113,12 @@ def load_splits(config, splits: tuple[str, ...] = SPLITS) -> dict[str, VideoSet]
 
 
 def load_folder(folder: str | Path, config, extractor: FrameExtractor | None = None) -> VideoSet:
-    """A test folder given on its own: a split (live/, spoof/) or a data root holding test/."""
+    """A test folder given on its own: a split (live/, spoof/), a data root holding test/, or a public
+    dataset as it ships (its test side)."""
+    shipped = pad.shipped_test_side(folder, config.cache_dir)
+    if shipped is not None:
+        videos = load_videos(shipped.parent, check_layout(shipped.parent, ("test",)), config, extractor)["test"]
+        return replace(videos, source=f"{folder} (its test side)")
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise FaceauthError(f"temporal test data {folder} does not exist or is not a folder; pass a folder with "
