@@ -67,7 +67,7 @@ def oulu_name(phone: int, session: int, user: int, access: int) -> str:
 
 
 def write_oulu(root: Path, users: dict[str, tuple[int, ...]] = OULU_USERS, phones=range(1, 7), sessions=(1, 2, 3),
-               seed: int = 0) -> Path:
+               seed: int = 0, frames: int = FRAMES) -> Path:
     """Train_files/Dev_files/Test_files with .avi clips and eye-position .txt files, and the four
     protocols' lists (Protocol_3 and 4 with their six folds), written by the rules the dataset's paper
     gives; attacks are labelled -1 (print) and -2 (replay)."""
@@ -78,8 +78,8 @@ def write_oulu(root: Path, users: dict[str, tuple[int, ...]] = OULU_USERS, phone
                 for user in ids:
                     for access in range(1, 6):
                         stem = root / folder / oulu_name(phone, session, user, access)
-                        x, y = clip(stem.with_suffix(".avi"), "live" if access == 1 else OULU_ATTACK[access], rng)
-                        eyes = [f"{i}, {x + 12 + i}, {y + 15}, {x + 28 + i}, {y + 15}" for i in range(FRAMES)]
+                        x, y = clip(stem.with_suffix(".avi"), "live" if access == 1 else OULU_ATTACK[access], rng, frames)
+                        eyes = [f"{i}, {x + 12 + i}, {y + 15}, {x + 28 + i}, {y + 15}" for i in range(frames)]
                         stem.with_suffix(".txt").write_text("\n".join(eyes) + "\n")
     lists = root / "Protocols"
     for number in (1, 2):

@@ -277,3 +277,22 @@ def test_trained_on_casia_fasd_scored_on_replay_attacks_test_side(layouts, tmp_p
     assert details["data"] == f"{layouts['replay-attack']} (its test side)"
     assert details["bona_fide"] == 4 * 2 and details["attacks"] == 6 * 2  # the test clients' videos, 2 frames each
     assert set(details["attack_types"].replace(",", "").split()[::2]) == {"print", "mobile", "highdef"}
+
+
+def test_a_video_linked_from_several_folds_is_decoded_once(layouts, tmp_path, monkeypatch):
+    from faceauth.tasks.liveness import data
+
+    calls = []
+    real = data.sampled_frames
+    monkeypatch.setattr(data, "sampled_frames", lambda path, count: calls.append(path) or real(path, count))
+    video = next((layouts["casia-fasd"] / "train_release" / "1").glob("*.avi"))
+    for fold in ("a", "b"):
+        (tmp_path / fold).mkdir()
+        (tmp_path / fold / "v.avi").symlink_to(video)
+    config = build_config(LivenessConfig, {"image_size": 16, "frames_per_video": 3, "cache_dir": str(tmp_path / "cache")})
+    first = [decoder(config)(tmp_path / "a" / f"v.avi#{k}", 16) for k in range(3)]
+    second = [decoder(config)(tmp_path / "b" / f"v.avi#{k}", 16) for k in range(3)]
+    assert len(calls) == 1 and all(np.array_equal(a, b) for a, b in zip(first, second))
+    other = build_config(LivenessConfig, {"image_size": 16, "frames_per_video": 2, "cache_dir": str(tmp_path / "cache")})
+    decoder(other)(tmp_path / "b" / "v.avi#1", 16)
+    assert len(calls) == 2  # other settings: decoded again

@@ -24,6 +24,8 @@ this loader as a fold's data root of links in this layout (faceauth.protocols).
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
 import re
 import threading
@@ -61,18 +63,45 @@ def decode_image(path: Path, size: int, face_scale: float = 1.0) -> np.ndarray:
 
 class VideoFrames:
     """The sampled frames of a video, decoded once for all its rows: the rows of one video arrive
-    together (in threads), and the first to ask decodes while the others wait for it."""
+    together (in threads), and the first to ask decodes while the others wait for it. With a `store`
+    folder each video's frames are also kept there, keyed by the real file (path, size, mtime, its
+    face-box file) and the settings: the folds of a protocol link the same videos from different
+    folders, and each video is then decoded once, not once per fold."""
 
-    def __init__(self, frames: int, size: int, face_scale: float):
-        self.frames, self.size, self.face_scale = frames, size, face_scale
+    def __init__(self, frames: int, size: int, face_scale: float, store: Path | None = None):
+        self.frames, self.size, self.face_scale, self.store = frames, size, face_scale, store
         self.lock, self.locks = threading.Lock(), {}
-        self.decoded = functools.lru_cache(maxsize=8)(self._decode)
+        self.decoded = functools.lru_cache(maxsize=8)(self._stored)
 
-    def _decode(self, video: Path) -> list[np.ndarray]:
+    def _decode(self, video: Path) -> np.ndarray:
         from PIL import Image
 
-        return [resize_centre_crop(face_boxes.face_crop(Image.fromarray(frame), video, index, self.face_scale), self.size)
-                for index, frame in sampled_frames(video, self.frames)]
+        return np.stack([resize_centre_crop(face_boxes.face_crop(Image.fromarray(frame), video, index, self.face_scale), self.size)
+                         for index, frame in sampled_frames(video, self.frames)])
+
+    def _key(self, video: Path) -> str:
+        real = video.resolve()
+        stamp = [str(real), *_stamp(real), cache.CACHE_VERSION, self.frames, self.size, self.face_scale]
+        return hashlib.sha256(json.dumps(stamp).encode()).hexdigest()[:24]
+
+    def _stored(self, video: Path) -> np.ndarray:
+        if self.store is None:
+            return self._decode(video)
+        path = self.store / f"{self._key(video)}.npy"
+        try:
+            return np.load(path)
+        except (OSError, ValueError):  # not stored yet (or a damaged file): decoded again
+            pass
+        frames = self._decode(video)
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            self.store.mkdir(parents=True, exist_ok=True)
+            with open(temporary, "wb") as handle:  # a handle: np.save would add ".npy" to the temporary name
+                np.save(handle, frames, allow_pickle=False)
+            os.replace(temporary, path)
+        except OSError:  # a full or read-only disk: the split's own cache reports it, naming the folder
+            temporary.unlink(missing_ok=True)
+        return frames
 
     def row(self, path: Path) -> np.ndarray:
         video, _, number = str(path).rpartition(FRAME_MARK)
@@ -84,7 +113,8 @@ class VideoFrames:
 
 def decoder(config) -> Callable[[Path, int], np.ndarray]:
     """How a row of the cache is decoded: an image file, or one sampled frame of a video (`v.avi#3`)."""
-    frames = VideoFrames(config.frames_per_video, config.image_size, config.face_box_scale)
+    store = Path(config.cache_dir).expanduser() / "liveness" / "video-frames" if config.cache else None
+    frames = VideoFrames(config.frames_per_video, config.image_size, config.face_box_scale, store)
 
     def decode(path: Path, size: int) -> np.ndarray:
         if FRAME_MARK in path.name:
