@@ -42,6 +42,7 @@ from faceauth.tuning.runner import (SearchOptions, build_tuner, check_resumable,
                                     set_ray_environment, storage_path, wait_for_resources)
 from faceauth.tuning.space import SEARCH_SPACES_DIR, SearchSpace, default_space_path, load_search_space, with_objectives
 from faceauth.tuning.guard import DEFAULT_STUCK_S, STOPPED_FILE, read_stop_reason
+from faceauth.tuning.study_notes import record_best
 from faceauth.tuning.tracking import Tracking, log_best_artifacts
 from faceauth.tuning.warm_start import warm_start_trials
 from faceauth.tuning.storage import (check_same_search, check_shared_storage, publish_run_files, read_settings,
@@ -496,6 +497,9 @@ def finish(task: Task, options: SearchOptions, space: SearchSpace, config: Train
                                                     lambda defaults: {"": finalized(task, defaults)[1]}))
         write_report(best_dir, records, space, best, sections=sections)
         prune_checkpoints(records, record)  # pareto/ holds every front trial's model already
+    value = record.best if front is None else record.kept[space.metric]
+    # The study names the trial best/ holds and its figures, as the report and the trackers do.
+    record_best(local_run / STUDY_FILE, options.name, record.name, record.number, space.metric, value, best.test)
     if "://" in options.storage:
         publish_run_files(local_run, f"{options.storage.rstrip('/')}/{options.name}")
     if best.verdict:
@@ -512,7 +516,6 @@ def finish(task: Task, options: SearchOptions, space: SearchSpace, config: Train
         logger.info(f"\n{len(front.feasible)} of {len(front.usable)} trials feasible"
               + (f"; Pareto front: {len(front.front)} trials in {local_run / 'pareto'}/" if space.multi_objective else "")
               + f"\npicked ({pick}): trial {record.name}, {front.describe_pick()}; {cost}")
-    value = record.best if front is None else record.kept[space.metric]
     logger.info(f"\nbest trial {record.name}: validation {space.metric} {value:.4f}; "
           f"hyperparameters: {format_hyperparameters(record.hyperparameters)}")
     logger.info(f"test: {format_metrics(best.test)}")

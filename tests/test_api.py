@@ -11,6 +11,9 @@ import yaml
 
 import faceauth
 from faceauth.tuning.result import load_study
+from tests.tune_helpers import event_scalars
+
+METRIC = "tar_at_far_1e-3"  # the fusion search space's objective
 
 
 @pytest.fixture
@@ -64,6 +67,9 @@ def test_two_searches_in_a_notebook_with_mlflow(tmp_path, notebook_ray, caplog, 
     first_values = {f"first/{r['trial_name']}": r["best_tar_at_far_1e-3"] for r in first.trials.to_dict("records")}
     assert {t.user_attrs["warm_start_from"]: t.value for t in warm} == pytest.approx(first_values)
     assert yaml.safe_load((second.best_dir / "config.yaml").read_text())["patience"] == 1  # a config key, as a keyword
+    check_study_names_the_shipped_trial(first)
+    assert second.study.user_attrs["best_trial"] == second.metrics["trial_name"]  # its warm-start trials are not faceauth's
+    check_tensorboard(first)
 
     # MLflow: one run per trial with its hyperparameters and per-epoch metrics; best/ on the best trial's run.
     client = mlflow.tracking.MlflowClient(tracking_uri=store.resolve().as_uri())
@@ -82,6 +88,15 @@ def test_two_searches_in_a_notebook_with_mlflow(tmp_path, notebook_ray, caplog, 
     assert not any(k.startswith("config/") for k in best_run.data.metrics)
     assert [h.step for h in history] == sorted(h.step for h in history) and history[0].step == 0
     artifacts = {a.path for a in client.list_artifacts(best_run.info.run_id, "best")}
+    # The kept model's figures end the run, at the kept epoch: the value the study and best/ hold.
+    kept = client.get_metric_history(best_run.info.run_id, f"kept_{METRIC}")
+    assert [(h.step, h.value) for h in kept] == [(first.metrics["best_epoch"], pytest.approx(first.metrics["val"][METRIC]))]
+    assert best_run.data.tags["faceauth.kept_epoch"] == str(first.metrics["best_epoch"])
+    table = first.trials.set_index("trial_name")
+    for run in runs:
+        name = run.data.tags["trial_name"]
+        assert run.data.metrics[f"kept_{METRIC}"] == pytest.approx(table.loc[name, f"best_{METRIC}"])
+        assert run.data.tags["faceauth.status"] == table.loc[name, "status"]
     assert {"best/model.onnx", "best/metrics.json", "best/report.md", "best/model.pt"} <= artifacts
 
     # A resume, as from a new shell: Tune brings the MLflow callback back as the search started it, so the
@@ -92,6 +107,39 @@ def test_two_searches_in_a_notebook_with_mlflow(tmp_path, notebook_ray, caplog, 
     again = smoke(tmp_path, "first", resume=True)
     assert again.finished and again.metrics["trial_name"] == first.metrics["trial_name"]
     assert len(client.search_runs([experiment.experiment_id])) == 2  # no trial ran, or was logged, twice
+
+
+def check_study_names_the_shipped_trial(result) -> None:
+    """optuna-dashboard's view: the metric's name, each trial's name, folder and status as
+    trials.parquet has them, and the study's best trial is the one best/ holds, with its value."""
+    study, table, shipped = result.study, result.trials, result.metrics
+    assert study.metric_names == [METRIC]
+    own = {t.number: t for t in study.trials if "ray_trial_id" in t.user_attrs}
+    for row in table.to_dict("records"):
+        attrs = own[row["trial_number"]].user_attrs
+        assert (attrs["trial_name"], attrs["trial_folder"], attrs["status"]) == (row["trial_name"], row["trial_name"], row["status"])
+    named = next(t for t in own.values() if t.user_attrs["trial_name"] == shipped["trial_name"])
+    assert named.value == study.best_value == pytest.approx(shipped["val"][METRIC])
+    assert study.user_attrs["best_trial"] == shipped["trial_name"]
+    assert study.user_attrs[f"best_test_{METRIC}"] == pytest.approx(shipped["test"][METRIC])
+
+
+def check_tensorboard(result) -> None:
+    """A trial's events: faceauth's metrics under their own names at the step of their epoch (no
+    ray/tune bookkeeping), and the kept model's figures at the kept epoch; one folder per trial."""
+    table = result.trials.set_index("trial_name")
+    for name, row in table.iterrows():
+        files = list((result.run_dir / name).glob("events.out.tfevents.*"))
+        assert len(files) == 1, files  # Tune wrote none of its own beside faceauth's
+        scalars = event_scalars(files[0])
+        assert not [tag for _, tag, _ in scalars if tag.startswith("ray/")]
+        assert {step for step, tag, _ in scalars if tag == METRIC} == set(range(row["epochs_run"] + 1))
+        kept = [(step, value) for step, tag, value in scalars if tag == f"kept_{METRIC}"]
+        assert len(kept) == 1 and kept[0][1] == pytest.approx(row[f"best_{METRIC}"])
+    shipped = [(step, value) for step, tag, value in event_scalars(next((result.run_dir / result.metrics["trial_name"])
+                                                                            .glob("events.out.tfevents.*")))
+               if tag == f"kept_{METRIC}"]
+    assert shipped == [(result.metrics["best_epoch"], pytest.approx(result.metrics["val"][METRIC]))]
 
 
 @pytest.mark.slow  # a W&B service and a logging actor per trial: slow to start on two cores

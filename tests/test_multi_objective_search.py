@@ -8,6 +8,7 @@ import onnxruntime as ort
 import pytest
 import yaml
 
+from faceauth.tuning.result import STUDY_FILE, load_study
 from faceauth.tuning.searcher import ObjectivesSearch
 from tests.tune_helpers import run_tune, trials
 
@@ -54,6 +55,8 @@ def test_a_two_objective_search_with_a_constraint_ships_a_feasible_model(tmp_pat
         row = by_latency[round(t.values[1], 9)]
         assert t.values[0] == pytest.approx(row["objective_eer"])
         assert t.constraints[f"params<={PARAMS_BOUND}"] == pytest.approx(row["params"] - PARAMS_BOUND)
+        assert t.user_attrs["trial_name"] == row["trial_name"] and t.user_attrs["status"] == row["status"]
+    assert searcher._ot_study.metric_names == ["eer", "onnx_latency_ms"]  # optuna-dashboard's axis names
 
     pareto = {r["trial_name"]: r["trial_id"] for r in rows if r["pareto"]}
     assert pareto and {p.name for p in (run / "pareto").iterdir()} == set(pareto)
@@ -70,6 +73,7 @@ def test_a_two_objective_search_with_a_constraint_ships_a_feasible_model(tmp_pat
     metrics = json.loads((best / "metrics.json").read_text())
     assert metrics["trial_id"] == picked[0]["trial_id"] and metrics["cost"]["params"] <= PARAMS_BOUND
     assert metrics["objectives"]["eer"]["value"] == pytest.approx(picked[0]["objective_eer"])
+    assert load_study(run / STUDY_FILE, "mo").user_attrs["best_trial"] == metrics["trial_name"]  # the pick, by name
     point = metrics["deployment"]["operating_point"]
     assert metrics["deployment"]["threshold"] == point["threshold"] and point["target"] == {"apcer": 0.1}
     low, high = point["test"]["ci95"]["apcer"]

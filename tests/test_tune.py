@@ -32,8 +32,11 @@ def test_asha_stops_some_trials_completes_others_and_tells_the_study_each(tmp_pa
     for trial_id in stopped:
         ot_trial = next(t for t in searcher._ot_study.trials if t.number == told[trial_id].number)
         assert ot_trial.state.name == "COMPLETE"
-        # The study holds the value of the model the trial keeps (its best epoch), not its last epoch's.
+        # The study holds the value of the model the trial keeps (its best epoch), not its last epoch's,
+        # and says what Optuna's COMPLETE does not: ASHA stopped it.
         assert ot_trial.value == pytest.approx(rows[trial_id]["best_tar_at_far_1e-3"])
+        assert ot_trial.user_attrs["status"] == "stopped_by_scheduler"
+        assert ot_trial.user_attrs["trial_name"] == rows[trial_id]["trial_name"]
     # ASHA counts epochs: a trial it never stops runs every epoch and completes.
     completed = [t for t, r in rows.items() if r["status"] == "completed"]
     assert completed, "no trial ran all its epochs: ASHA stopped every one"
@@ -59,6 +62,11 @@ def test_a_diverging_trial_fails_with_its_reason_and_the_search_goes_on(tmp_path
         assert len(failures) == 3 and sum("faceauth/fit.py" in f for f in failures) == 1
     assert any(r["status"] == "completed" for r in rows)
     assert json.loads((tmp_path / "runs" / "nan" / "best" / "metrics.json").read_text())["hyperparameters"]["lr"] == 1e-3
+    # The study names the failure; the start it validated and kept (epoch 0) is its value, as in trials.parquet.
+    study = {t.user_attrs.get("trial_name"): t for t in load_study(tmp_path / "runs" / "nan" / STUDY_FILE, "nan").trials}
+    for row in failed:
+        assert study[row["trial_name"]].user_attrs["status"] == "failed"
+        assert study[row["trial_name"]].value == pytest.approx(row["best_tar_at_far_1e-3"])
 
 
 def test_resume_after_the_driver_is_killed(tmp_path, capsys):

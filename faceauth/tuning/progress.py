@@ -17,9 +17,13 @@ from ray.tune import Callback
 
 from faceauth.formatting import format_hyperparameters
 from faceauth.log import logger
+from faceauth.tuning.trial_reports import ending_status
 
 WIDTH = 120
 STATUS_EVERY_S = 30.0
+# trials.parquet's statuses as a line reads them.
+SHOWN_STATUS = {"completed": "completed", "early_stopped": "early stopped", "stopped_by_scheduler": "stopped by ASHA",
+                "failed": "failed"}
 
 
 class ProgressLines(Callback):
@@ -35,12 +39,10 @@ class ProgressLines(Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial, **info: Any) -> None:
         result = trial.last_result or {}
-        status = ("completed" if result.get("completed") else "early stopped" if result.get("early_stopped")
-                  else "stopped by ASHA")
-        self._line(trial, status, result)
+        self._line(trial, SHOWN_STATUS[ending_status(result, failed=False)], result)
 
     def on_trial_error(self, iteration: int, trials: list, trial, **info: Any) -> None:
-        self._line(trial, "failed", trial.last_result or {})
+        self._line(trial, SHOWN_STATUS[ending_status(None, failed=True)], trial.last_result or {})
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
         now = time.monotonic()

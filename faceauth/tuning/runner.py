@@ -307,6 +307,7 @@ def build_tuner(task: Task, options: SearchOptions, space: SearchSpace, base: di
     from faceauth.tuning.guard import SearchGuard
     from faceauth.tuning.progress import ProgressLines
     from faceauth.tuning.seal import SealCallback
+    from faceauth.tuning.study_notes import StudyTrialNames
 
     storage = storage_path(options.storage)
     # Trials failing one after another: as many as run at once (at least 3) before the search ends.
@@ -370,7 +371,8 @@ def build_tuner(task: Task, options: SearchOptions, space: SearchSpace, base: di
             # The seal keeps a keyed digest of every file a --resume would unpickle (seal.py); carried in
             # tuner.pkl, so a restored search goes on sealing.
             callbacks=[SealCallback(f"{storage}/{options.name}"), guard,
-                       ProgressLines(space.metric, space.mode, options.trials, tuple(space.parameters)), *callbacks],
+                       ProgressLines(space.metric, space.mode, options.trials, tuple(space.parameters)),
+                       StudyTrialNames(run_dir.resolve() / STUDY_FILE, options.name), *callbacks],
             stop=guard,
             verbose=0,  # ProgressLines: a line a trial, not Tune's configuration and result boxes
         ),

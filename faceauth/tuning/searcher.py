@@ -10,6 +10,10 @@ What Ray 2.60's OptunaSearch does on its own, and what these searchers add:
   see faceauth.tuning.measure), which is the model best/ or pareto/ would ship.
 - A metric missing from the result makes OptunaSearch tell the study None (a PRUNED trial); every
   report here carries the cost metrics, so only a trial that never reported is lost that way.
+- A trial that fails is told with no result (a FAIL). Here, where it kept a model before it failed,
+  the study is told that model's figures: best/ may ship it, so the study must know its value.
+- The study records its metric names and, on each trial, its faceauth name, folder and status
+  (faceauth.tuning.study_notes), so optuna-dashboard reads as the rest of the search does.
 - Constraints: Optuna 5.0 deprecates the samplers' `constraints_func` for
   `Trial.set_constraint(key, value)`; each constraint's violation (<= 0: met) is set on the trial just
   before it is told, and TPESampler then favours the feasible region.
@@ -18,6 +22,7 @@ What Ray 2.60's OptunaSearch does on its own, and what these searchers add:
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any, Sequence
 
 import optuna
@@ -28,8 +33,9 @@ from faceauth.fit import Objective
 from faceauth.tuning.objectives import Constraint
 from faceauth.tuning.result import EXHAUSTED, SAME_AS
 from faceauth.tuning.space import SampleActive, SearchSpace
+from faceauth.tuning.study_notes import RAY_TRIAL_ID, REPEAT, STATUS
+from faceauth.tuning.trial_reports import KeptReports, ending_status
 
-RAY_TRIAL_ID = "ray_trial_id"  # an Optuna trial's user attribute: the Tune trial it is (read by result.optuna_numbers)
 WARM_START_FROM = "warm_start_from"  # a warm-start trial's user attribute: the run and trial it comes from
 # Suggestions in a row that repeat evaluated configurations before the space counts as exhausted.
 MAX_REPEATS = 200
@@ -60,11 +66,15 @@ class TaggedOptunaSearch(OptunaSearch):
         self._warm_start = tuple(warm_start)
         self._evaluated: dict[str, str] = {}  # configuration key -> the Tune trial that trains it
         self._waiting: dict[str, list[optuna.trial.Trial]] = {}  # Tune trial -> repeats to answer when it ends
-        self._kept_results: dict[str, dict[str, Any]] = {}
+        self._kept = KeptReports()
         super().__init__(*args, space=SampleActive(search_space), **kwargs)
 
     def _setup_study(self, mode):
         super()._setup_study(mode)
+        # optuna-dashboard then shows "tar_at_far_1e-3", not "Objective 0"; stored in the study's file.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self._ot_study.set_metric_names([self._metric] if isinstance(self._metric, str) else list(self._metric))
         distributions = self._search_space.optuna_distributions()
         for params, value, origin in self._warm_start:  # called once: a resume restores the study instead
             self._ot_study.add_trial(optuna.trial.create_trial(
@@ -89,6 +99,7 @@ class TaggedOptunaSearch(OptunaSearch):
     def _answer(self, repeat: optuna.trial.Trial, earlier: str) -> None:
         """Tell the study a repeated configuration's outcome: the earlier trial's, now or once it ends."""
         repeat.set_user_attr(SAME_AS, earlier)
+        repeat.set_user_attr(STATUS, REPEAT)
         if earlier in self._completed_trials:
             self._tell_like(repeat, earlier)
         else:
@@ -104,16 +115,18 @@ class TaggedOptunaSearch(OptunaSearch):
             self._ot_study.tell(repeat, frozen.values if len(frozen.values) > 1 else frozen.value)
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        if result.get("kept_epoch") is not None and result.get("kept_epoch") == result.get("epoch"):
-            self._kept_results[trial_id] = dict(result)
+        self._kept.see(trial_id, result)
         super().on_trial_result(trial_id, result)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         """The study is told the figures of the model the trial keeps (the report of its `kept_epoch`),
-        the model best/ would ship, not its last epoch's."""
-        kept = self._kept_results.pop(trial_id, None)
-        if result and kept is not None and kept.get("epoch") == result.get("kept_epoch"):
-            result = {**result, **kept}
+        the model best/ would ship, not its last epoch's; a failed trial, told with no result by Tune,
+        is told the model it kept, if any. Its status goes on its Optuna trial first."""
+        if trial_id in self._ot_trials and trial_id not in self._completed_trials:
+            self._ot_trials[trial_id].set_user_attr(STATUS, ending_status(result, error))
+        kept = self._kept.pop(trial_id, result or None)
+        if kept is not None:
+            result = {**(result or {}), **kept}
         self._before_tell(trial_id, result)
         super().on_trial_complete(trial_id, result, error)
         for repeat in self._waiting.pop(trial_id, []):

@@ -1,6 +1,7 @@
 """Experiment tracking through Ray's logger callbacks: MLflow (`--mlflow [URI]`) and Weights & Biases
 (`--wandb PROJECT`). Every trial becomes a run with its hyperparameters and per-epoch metrics; when the
 search ends, the best trial's run gets the best/ folder (model, ONNX, report, metrics) as artifacts.
+TensorBoard event files are always written, one folder per trial (faceauth.tuning.tensorboard_runs).
 
 Both are optional extras: `pip install 'faceauth[mlflow]'`, `pip install 'faceauth[wandb]'`.
 """
@@ -58,7 +59,7 @@ class Tracking:
             else Path(self.mlflow_uri).expanduser().resolve().as_uri()
 
     def callbacks(self) -> list[Any]:
-        callbacks = []
+        callbacks = tensorboard_callbacks()
         if self.mlflow_uri:
             from faceauth.tuning.mlflow_runs import FaceauthMLflowCallback
 
@@ -69,6 +70,16 @@ class Tracking:
 
             callbacks.append(WandbLoggerCallback(project=self.wandb_project, group=self.search_name, **_wandb_mode()))
         return callbacks
+
+
+def tensorboard_callbacks() -> list[Any]:
+    """faceauth's TensorBoard writer, which also keeps Tune from adding its own (see its module)."""
+    try:
+        from faceauth.tuning.tensorboard_runs import FaceauthTensorBoardCallback
+
+        return [FaceauthTensorBoardCallback()]
+    except ImportError:  # no tensorboardX (ray[tune] installs it): a search without event files, as in Ray
+        return []
 
 
 def check_mlflow_uri(uri: str) -> None:
