@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -61,6 +62,21 @@ def results_of(trial_dir: Path) -> list[dict]:
         except json.JSONDecodeError:  # the line being written right now
             pass
     return lines
+
+
+def event_scalars(path: Path) -> list[tuple[int, str, float | None]]:
+    """(step, tag, value) of every summary in a TensorBoard event file (value None for a plugin's
+    summary, e.g. hparams). The file is TFRecord framing (length, its CRC, the record, its CRC) around
+    tensorboardX's Event protobuf; tensorboard itself is not installed with faceauth."""
+    from tensorboardX.proto.event_pb2 import Event
+
+    data, found, at = path.read_bytes(), [], 0
+    while at + 12 <= len(data):
+        (length,) = struct.unpack("<Q", data[at:at + 8])
+        event = Event.FromString(data[at + 12:at + 12 + length])
+        at += 12 + length + 4
+        found += [(event.step, v.tag, v.simple_value if v.HasField("simple_value") else None) for v in event.summary.value]
+    return found
 
 
 def free_port() -> int:
