@@ -114,6 +114,13 @@ class TaggedOptunaSearch(OptunaSearch):
         else:
             self._ot_study.tell(repeat, frozen.values if len(frozen.values) > 1 else frozen.value)
 
+    def restore(self, checkpoint_path: str) -> None:
+        super().restore(checkpoint_path)
+        # A search started by an earlier faceauth, resumed by this one: its searcher gathered no
+        # KeptReports (its trials then running report from their checkpoints again when resumed).
+        if not hasattr(self, "_kept"):
+            self._kept = KeptReports()
+
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         self._kept.see(trial_id, result)
         super().on_trial_result(trial_id, result)
