@@ -95,6 +95,8 @@ def test_resume_after_the_driver_is_killed(tmp_path, capsys):
     # The resumed search went on in the same Optuna study: one finished Optuna trial per trial.
     study = load_study(run / STUDY_FILE, "killed")
     assert sorted(t.number for t in study.trials if t.state.name == "COMPLETE") == sorted(r["trial_number"] for r in rows)
+    names = {t.number: t.user_attrs.get("trial_name") for t in study.trials}  # named in both runs of the search
+    assert {r["trial_number"]: r["trial_name"] for r in rows} == {r["trial_number"]: names[r["trial_number"]] for r in rows}
 
     # A study journal damaged since (cut short, as by a full disk) is named before Ray starts, and left as it was.
     journal = (run / STUDY_FILE).read_bytes()
