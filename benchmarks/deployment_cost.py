@@ -4,7 +4,7 @@
     python benchmarks/deployment_cost.py --only search --trials 16
     python benchmarks/deployment_cost.py                     # both; JSON to benchmarks/results/deployment_cost.json
 
-- spread: `faceauth.cost.model_cost` measured REPEAT times on each of three liveness models (the
+- spread: `faceauth.evaluation.cost.model_cost` measured REPEAT times on each of three liveness models (the
   smallest and largest of search_spaces/liveness.yaml and one between): the spread of the median
   latency between repeats (min, max, relative IQR), the same figure a trial reports.
 - search: on the same trial budget, (a) `faceauth.tune liveness --synthetic --objective eer:min
@@ -29,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from faceauth.cost import model_cost  # noqa: E402
+from faceauth.evaluation.cost import model_cost  # noqa: E402
 from faceauth.tuning.objectives import hypervolume_2d, knee, pareto_front  # noqa: E402
 from faceauth.tasks import get_task  # noqa: E402
 

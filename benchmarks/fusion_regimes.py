@@ -26,8 +26,8 @@ METRIC = "tar_at_far_1e-3"
 
 
 def run_regime(name: str, identities: int, images: int) -> dict:
-    from faceauth.cli import resolve_config
-    from faceauth.metrics import verification_metrics
+    from faceauth.commands.cli import resolve_config
+    from faceauth.evaluation.metrics import verification_metrics
     from faceauth.workflows.train import train_once
     from faceauth.tasks import get_task
     from faceauth.tasks.fusion.data import load_splits, verification_pairs

@@ -60,7 +60,7 @@ class Utilisation:
 
 
 def faceauth_epoch(task_name: str, values: dict, epochs: int) -> tuple[float, float | None]:
-    from faceauth.cli import resolve_config
+    from faceauth.commands.cli import resolve_config
     from faceauth.tasks import get_task
     from faceauth.workflows.train import train_once
 
@@ -79,9 +79,9 @@ def faceauth_epoch(task_name: str, values: dict, epochs: int) -> tuple[float, fl
 
 
 def bare_fusion_epoch(device: str, epochs: int, amp: str) -> float:
-    from faceauth.cli import resolve_config
-    from faceauth.fit import Precision
-    from faceauth.losses import ContrastiveLoss
+    from faceauth.commands.cli import resolve_config
+    from faceauth.training.fit import Precision
+    from faceauth.training.losses import ContrastiveLoss
     from faceauth.tasks import get_task
     from faceauth.tasks.fusion.data import load_splits
     from faceauth.tasks.fusion.model import FusionModel
@@ -102,8 +102,8 @@ def bare_fusion_epoch(device: str, epochs: int, amp: str) -> float:
 def bare_liveness_epoch(device: str, epochs: int, amp: str, channels_last: bool) -> float:
     import torch.nn.functional as F
 
-    from faceauth.cli import resolve_config
-    from faceauth.fit import Precision
+    from faceauth.commands.cli import resolve_config
+    from faceauth.training.fit import Precision
     from faceauth.tasks import get_task
     from faceauth.tasks.liveness.model import build_model, memory_format
     from faceauth.tasks.liveness.training import model_args

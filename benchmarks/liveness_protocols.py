@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def part_protocols(data: Path, work: Path, epochs: int, seed: int) -> dict:
-    from faceauth.config import build_config
-    from faceauth.protocol_run import train_protocol
+    from faceauth.training.config import build_config
+    from faceauth.workflows.protocols import train_protocol
     from faceauth.tasks import get_task
 
     task = get_task("liveness")
@@ -72,11 +72,11 @@ def _ci(interval) -> str:
 def part_selection(data: Path, work: Path, epochs: int, trials: int, seed: int) -> dict:
     """Two searches on the 3-attack data; each winner retrained and scored on the unseen cutout attack."""
     from faceauth import tune as tune_cli
-    from faceauth.config import build_config
+    from faceauth.training.config import build_config
     from faceauth.workflows.train import train_once
-    from faceauth.protocols import Fold, Protocol, Side, materialise, scan_items
+    from faceauth.tasks.protocols import Fold, Protocol, Side, materialise, scan_items
     from faceauth.tasks import Evaluation, get_task
-    from faceauth.verdict import build_verdict, metric_intervals
+    from faceauth.evaluation.verdict import build_verdict, metric_intervals
 
     task = get_task("liveness")
     seen = ("mask", "print", "replay")

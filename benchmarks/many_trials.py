@@ -34,9 +34,9 @@ def toy_task():
     import torch
     import torch.nn.functional as F
 
-    from faceauth.config import TrainConfig
-    from faceauth.fit import Objective, make_optimizer, optimizer_step
-    from faceauth.metrics import PAD_KEYS, pad_metrics
+    from faceauth.training.config import TrainConfig
+    from faceauth.training.fit import Objective, make_optimizer, optimizer_step
+    from faceauth.evaluation.metrics import PAD_KEYS, pad_metrics
     from faceauth.tasks import Evaluation, OnnxSpec, Task, TrainingRun
 
     @dataclass(frozen=True)

@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 def prepare_folds(root: Path, cache: Path, shared: bool) -> tuple[float, int]:
     """Seconds to load every fold's splits and the number of video decodes."""
-    from faceauth.config import build_config
-    from faceauth.protocols import materialise, resolve_protocol, scan_items
+    from faceauth.training.config import build_config
+    from faceauth.tasks.protocols import materialise, resolve_protocol, scan_items
     from faceauth.tasks.liveness import data
     from faceauth.tasks.liveness.config import LivenessConfig
 

@@ -71,8 +71,8 @@ def quality_varying(num_identities: int = 300, images: int = 8, dims=(512, 256, 
 
 
 def half_width(metric: str, scores: tuple[np.ndarray, np.ndarray], groups) -> float:
-    from faceauth.evaluation import Evaluation
-    from faceauth.verdict import metric_intervals
+    from faceauth.evaluation.result import Evaluation
+    from faceauth.evaluation.verdict import metric_intervals
 
     low, high = metric_intervals(Evaluation({"start": {}}, {"start": scores}, groups=groups), [metric], resamples=300)["start"][metric]
     return max((high - low) / 2, 0.01)
@@ -82,9 +82,9 @@ def fusion_curve(values: dict, epochs: int) -> dict:
     """Validation TAR at FAR=1e-3 per epoch (0: the start) of one fusion run, and the start's margin."""
     import torch
 
-    from faceauth.metrics import verification_metrics
-    from faceauth.runlog import seed_everything
-    from faceauth.session import LocalSession, use_session
+    from faceauth.evaluation.metrics import verification_metrics
+    from faceauth.io.runlog import seed_everything
+    from faceauth.training.session import LocalSession, use_session
     from faceauth.tasks import get_task
     from faceauth.tasks.fusion.data import load_splits, verification_pairs
     from faceauth.tasks.fusion.model import embed, pair_scores
@@ -119,9 +119,9 @@ def temporal_curve(values: dict, epochs: int) -> dict:
     """Validation EER per epoch (0: the start) of one temporal run, and the start's margin."""
     import torch
 
-    from faceauth.metrics import pad_metrics
-    from faceauth.runlog import seed_everything
-    from faceauth.session import LocalSession, use_session
+    from faceauth.evaluation.metrics import pad_metrics
+    from faceauth.io.runlog import seed_everything
+    from faceauth.training.session import LocalSession, use_session
     from faceauth.tasks import get_task
     from faceauth.tasks.temporal.data import load_splits
     from faceauth.tasks.temporal.model import video_scores

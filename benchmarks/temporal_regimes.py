@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def run_regime(regime: str, per_class: int, seed: int, overrides: dict, work: Path) -> dict:
-    from faceauth.config import build_config
+    from faceauth.training.config import build_config
     from faceauth.workflows.train import train_once
     from faceauth.tasks import get_task
     from faceauth.tasks.temporal.config import TemporalConfig

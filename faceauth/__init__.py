@@ -8,7 +8,7 @@ import importlib
 import sys
 import types
 
-from faceauth.errors import FaceauthError
+from faceauth.io.errors import FaceauthError
 
 __version__ = "0.2.0"
 __all__ = ["FaceauthError", "SearchResult", "TrainResult", "evaluate", "search", "train"]

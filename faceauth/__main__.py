@@ -2,6 +2,6 @@
 
 import sys
 
-from faceauth.command import main
+from faceauth.commands.main import main
 
 sys.exit(main(name="python -m faceauth"))

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from faceauth.errors import FaceauthError
+from faceauth.io.errors import FaceauthError
 
 from faceauth.tuning.result import SearchResult
 
@@ -90,7 +90,7 @@ def train(task: str | None = None, *, config_file: str | None = None, smoke_test
     config keys as keyword arguments."""
     import json
 
-    from faceauth.cli import task_name_from
+    from faceauth.commands.cli import task_name_from
     from faceauth.tasks import get_task
     from faceauth.train import run_training
 

@@ -15,8 +15,8 @@ import argparse
 import os
 import sys
 
-from faceauth.cli import HelpFormatter, exits_cleanly, prog
-from faceauth.errors import FaceauthError
+from faceauth.commands.cli import HelpFormatter, exits_cleanly, prog
+from faceauth.io.errors import FaceauthError
 from faceauth.tasks import get_task, list_tasks
 
 

@@ -19,9 +19,9 @@ import json
 import sys
 from pathlib import Path
 
-from faceauth.cli import HelpFormatter, exits_cleanly, prog, resolve_config
-from faceauth.errors import FaceauthError
-from faceauth.outputs import check_output
+from faceauth.commands.cli import HelpFormatter, exits_cleanly, prog, resolve_config
+from faceauth.io.errors import FaceauthError
+from faceauth.io.outputs import check_output
 from faceauth.tasks import get_task
 
 
@@ -43,7 +43,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def write_parquet(table, path: Path, metadata: dict) -> Path:
     import pyarrow.parquet as pq
 
-    from faceauth.runlog import atomic_replace
+    from faceauth.io.runlog import atomic_replace
 
     table = table.replace_schema_metadata({b"faceauth": json.dumps(metadata).encode()})
     with atomic_replace(path) as tmp:  # a failed write (a full disk) leaves the old file whole

@@ -22,21 +22,20 @@ import sys
 from pathlib import Path
 
 from faceauth import make_callable_module
-from faceauth.cli import HelpFormatter, exits_cleanly, prog
-from faceauth.log import logger
-from faceauth.outputs import check_output
-from faceauth.errors import FaceauthError
-from faceauth.evaluation import Evaluation
-from faceauth.formatting import benchmark_table, evaluation_table
-from faceauth.protocol_run import evaluate_protocol, table_keys
-from faceauth.protocols import OBJECTIVES
-from faceauth.runlog import atomic_write_text, to_jsonable
+from faceauth.commands.cli import HelpFormatter, exits_cleanly, prog
+from faceauth.io.log import logger
+from faceauth.io.outputs import check_output
+from faceauth.io.errors import FaceauthError
+from faceauth.io.formatting import benchmark_table, evaluation_table
+from faceauth.workflows.protocols import evaluate_protocol, table_keys
+from faceauth.tasks.protocols import OBJECTIVES
+from faceauth.io.runlog import atomic_write_text, to_jsonable
 from faceauth.tasks import get_task, load_task_checkpoint
 from faceauth.tasks.fusion.benchmark_scores import evaluate_benchmarks
 from faceauth.tasks.fusion.embedders import parse_embedders
 from faceauth.tasks.fusion.task import FusionTask
 from faceauth.tasks.pad import PresentationAttackTask
-from faceauth.verdict import build_verdict
+from faceauth.evaluation.verdict import build_verdict
 
 
 # Where a run wrote or cached things: reset to their defaults rather than followed from a checkpoint.
@@ -64,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-json", "--output_json", dest="output_json",
                         help="where the metrics go (default: beside the model, <name>.eval.json)")
     parser.add_argument("--protocol", metavar="NAME|FILE",
-                        help="PAD models: score the model on each fold's test side of this protocol (faceauth.protocols)")
+                        help="PAD models: score the model on each fold's test side of this protocol (faceauth.tasks.protocols)")
     parser.add_argument("--protocol-objective", "--protocol_objective", dest="protocol_objective", default="worst",
                         choices=OBJECTIVES, help="how the folds' figures are aggregated (default worst)")
     parser.add_argument("--data-root", "--data_root", dest="data_root", metavar="DIR",
@@ -105,7 +104,7 @@ def run_evaluation(model_path: str | Path, test_data: str | None = None, output_
     if verdict:
         logger.info(verdict["summary"])
     logger.info(f"{task.name} model {model_path} on {evaluation.details.get('data', test_data)}")
-    logger.info(evaluation_table(evaluation))
+    logger.info(evaluation_table(evaluation.metrics))
     written = to_jsonable({"task": task.name, "model_path": str(model_path), "verdict": verdict,
                            "metrics": evaluation.metrics, "details": evaluation.details})
     atomic_write_text(output, json.dumps(written, indent=2))
@@ -152,8 +151,8 @@ def evaluate_on_protocol(model_path: str | Path, protocol: str, data_root: str |
     results = evaluate_protocol(task, checkpoint, protocol, data_root, objective)
     logger.info(f"{task.name} model {model_path} on the test side of each fold of protocol {protocol}:")
     for name, metrics in results["folds"].items():
-        logger.info(f"\n{name}:\n{evaluation_table(Evaluation(metrics, {}))}")
-    logger.info(f"\naggregate ({objective}):\n{evaluation_table(Evaluation(results['aggregate'], {}))}")
+        logger.info(f"\n{name}:\n{evaluation_table(metrics)}")
+    logger.info(f"\naggregate ({objective}):\n{evaluation_table(results['aggregate'])}")
     if len(results["folds"]) > 1:
         keys = table_keys(protocol)
         logger.info(f"\nmean ± std over the {len(results['folds'])} folds:")

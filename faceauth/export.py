@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from faceauth.cli import HelpFormatter, exits_cleanly, prog
-from faceauth.outputs import check_output
+from faceauth.commands.cli import HelpFormatter, exits_cleanly, prog
+from faceauth.io.outputs import check_output
 from faceauth.tasks import get_task, load_task_checkpoint
 
 

@@ -9,15 +9,15 @@ import argparse
 import sys
 
 from faceauth import make_callable_module
-from faceauth.cli import (HelpFormatter, add_common_train_flags, exits_cleanly, prog, resolve_config, show_config_defaults,
+from faceauth.commands.cli import (HelpFormatter, add_common_train_flags, exits_cleanly, prog, resolve_config, show_config_defaults,
                           task_flags_epilog, task_name_from)
-from faceauth.config import to_dict
-from faceauth.log import logger
-from faceauth.outputs import check_output
-from faceauth.protocol_run import check_protocol_config, on_protocol, train_protocol_cli
-from faceauth.config import TrainConfig
-from faceauth.errors import FaceauthError
-from faceauth.formatting import benchmark_table, evaluation_table, format_metrics
+from faceauth.training.config import to_dict
+from faceauth.io.log import logger
+from faceauth.io.outputs import check_output
+from faceauth.workflows.protocols import check_protocol_config, on_protocol, train_protocol_cli
+from faceauth.training.config import TrainConfig
+from faceauth.io.errors import FaceauthError
+from faceauth.io.formatting import benchmark_table, evaluation_table, format_metrics
 from faceauth.tasks import Task, get_task, list_tasks
 from faceauth.workflows.train import result_paths, train_once, write_run_results
 
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"best epoch {best['epoch']}: val {format_metrics(best['metrics'])}")
     print(f"test ({evaluation.details.get('data', '')}; model fitted on the "
           f"{evaluation.details.get('model_fitted_on', 'training data')}):")
-    print(evaluation_table(evaluation))
+    print(evaluation_table(evaluation.metrics))
     for name, figures in evaluation.benchmarks.items():
         print(benchmark_table(name, figures))
     print(f"model: {result['output_path']}   results: {', '.join(map(str, written))}   log: {result['log_path']}   "

@@ -20,20 +20,20 @@ import sys
 import time
 from pathlib import Path
 
-from faceauth.cli import (HelpFormatter, add_common_train_flags, config_source, exits_cleanly, prog, resolve_values,
+from faceauth.commands.cli import (HelpFormatter, add_common_train_flags, config_source, exits_cleanly, prog, resolve_values,
                           show_config_defaults, task_flags_epilog)
-from faceauth.config import TrainConfig, build_config, config_keys, load_config_file, select_task_values
-from faceauth.errors import FaceauthError
-from faceauth.log import logger
-from faceauth.outputs import check_output_folder
-from faceauth.formatting import benchmark_table, format_hyperparameters, format_metrics
-from faceauth.protocol_run import (finish_protocol_search, fold_results, fold_table, on_protocol, plot_folds,
+from faceauth.training.config import TrainConfig, build_config, config_keys, load_config_file, select_task_values
+from faceauth.io.errors import FaceauthError
+from faceauth.io.log import logger
+from faceauth.io.outputs import check_output_folder
+from faceauth.io.formatting import benchmark_table, format_hyperparameters, format_metrics
+from faceauth.workflows.protocols import (finish_protocol_search, fold_results, fold_table, on_protocol, plot_folds,
                                    protocol_report_lines)
 from faceauth.tuning.best import (BestResult, TrialRecord, best_trial, collect_trials, finalized, finish_best,
                                   load_trial_checkpoint, prune_checkpoints, write_metrics_json, write_trials_table)
 from faceauth.tuning.over_defaults import search_gain
 from faceauth.tuning.dashboard import dashboard_login_hint, job_config, secure_token_file
-from faceauth.runlog import to_jsonable
+from faceauth.io.runlog import to_jsonable
 from faceauth.tuning.front import (analyse, closest_to_feasible, copy_pick, front_section, plot_front, trial_summary,
                                    write_pareto)
 from faceauth.tuning.report import saturation_warning, write_report
@@ -238,7 +238,7 @@ def search_tracking(args, options: SearchOptions, recorded: dict | None, run_uri
 
 def check_search_data(task: Task, config, options: SearchOptions) -> str:
     """The data every trial will read, checked before Ray starts: the task's own check, or every fold's."""
-    from faceauth.protocol_run import check_protocol_config, check_protocol_data, on_protocol
+    from faceauth.workflows.protocols import check_protocol_config, check_protocol_data, on_protocol
 
     check_protocol_config(task, config)
     if not on_protocol(task, config):

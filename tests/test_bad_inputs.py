@@ -29,7 +29,7 @@ from faceauth import evaluate as evaluate_cli
 from faceauth import export as export_cli
 from faceauth import train as train_cli
 from faceauth import tune as tune_cli
-from faceauth.checkpoint import load_checkpoint
+from faceauth.training.checkpoint import load_checkpoint
 from tests.benchmark_files import bin_pairs, write_bin, write_lfw
 from tests.pad_layouts import write_casia, write_celeba_spoof, write_oulu, write_replay
 from tests.test_embed import build_embedders
@@ -539,7 +539,7 @@ case("tune fusion --benchmark with --synthetic", "tune",
                 "--storage", str(w.tmp / "runs"), "--log-dir", w.logs], "benchmarks")
 
 
-# ---- public anti-spoofing datasets as they ship (faceauth.pad_datasets) ---------------------------
+# ---- public anti-spoofing datasets as they ship (faceauth.tasks.pad_datasets) ---------------------------
 def _oulu(w: World, change: Callable[[Path], None]) -> str:
     """A small OULU-NPU copy with one thing wrong."""
     root = write_oulu(w.tmp / "oulu", users={"Train_files": (1,), "Dev_files": (21,), "Test_files": (36,)},
@@ -659,7 +659,7 @@ def test_the_matrix_is_large():
 
 def test_a_feature_cache_that_cannot_be_written_is_named_not_blamed_on_the_video(tmp_path):
     """Its write error used to be listed as a problem of the video (with --skip-invalid as the advice)."""
-    from faceauth.errors import FaceauthError
+    from faceauth.io.errors import FaceauthError
     from faceauth.tasks.temporal.features import FeatureCache
 
     blocker = tmp_path / "cache"

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from faceauth import cli, command
+from faceauth.commands import cli
+from faceauth.commands import main as command
 from faceauth.tuning.dashboard import secure_token_file
 from tests.tune_helpers import ROOT
 

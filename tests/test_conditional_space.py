@@ -6,7 +6,7 @@ import pytest
 import yaml
 from ray.tune.search import Searcher
 
-from faceauth.errors import FaceauthError
+from faceauth.io.errors import FaceauthError
 from faceauth.tuning.result import EXHAUSTED, SAME_AS
 from faceauth.tuning.searcher import MAX_REPEATS, TaggedOptunaSearch
 from faceauth.tuning.space import SEARCH_SPACES_DIR, SampleActive, load_search_space

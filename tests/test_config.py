@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from faceauth.cli import resolve_config
-from faceauth.config import build_config, load_config_file, select_task_values
-from faceauth.errors import FaceauthError
+from faceauth.commands.cli import resolve_config
+from faceauth.training.config import build_config, load_config_file, select_task_values
+from faceauth.io.errors import FaceauthError
 from faceauth.tasks import get_task, list_tasks
 from faceauth.tasks.fusion.config import FusionConfig
 

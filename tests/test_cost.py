@@ -1,8 +1,8 @@
-"""What a model costs (faceauth.cost): timed at batch 1 on the file as it ships, its size and parameter count."""
+"""What a model costs (faceauth.evaluation.cost): timed at batch 1 on the file as it ships, its size and parameter count."""
 
 import torch
 
-from faceauth import cost
+from faceauth.evaluation import cost
 from faceauth.tasks.base import OnnxSpec
 
 

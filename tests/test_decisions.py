@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
-from faceauth.metrics import pad_metrics
+from faceauth.evaluation.metrics import pad_metrics
 from faceauth.tuning.best import TrialRecord, best_trial
 from faceauth.tuning.space import load_search_space
 from faceauth.tasks import get_task

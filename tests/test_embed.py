@@ -15,8 +15,8 @@ from torch import nn
 from faceauth import embed as embed_cli
 from faceauth import evaluate as evaluate_cli
 from faceauth import train as train_cli
-from faceauth.checkpoint import load_checkpoint
-from faceauth.onnx_export import export_onnx
+from faceauth.training.checkpoint import load_checkpoint
+from faceauth.evaluation.onnx_export import export_onnx
 from faceauth.tasks.fusion.data import read_embeddings_parquet
 from faceauth.tasks.fusion.embedders import parse_embedders
 from faceauth.tasks.fusion.image_embeddings import EmbedderCache, embed_directory

@@ -1,12 +1,12 @@
-"""The epoch loop every task shares (faceauth.fit.fit) on its own: divergence, early stopping, the
+"""The epoch loop every task shares (faceauth.training.fit.fit) on its own: divergence, early stopping, the
 validated start, and resuming from a checkpoint."""
 
 import pytest
 import torch
 
-from faceauth.config import TrainConfig
-from faceauth.fit import Objective, TrainingDiverged, fit
-from faceauth.session import LocalSession
+from faceauth.training.config import TrainConfig
+from faceauth.training.fit import Objective, TrainingDiverged, fit
+from faceauth.training.session import LocalSession
 
 
 def test_nan_loss_ends_the_run_with_the_reason():

@@ -3,8 +3,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from faceauth.errors import FaceauthError
-from faceauth.metrics import verification_metrics
+from faceauth.io.errors import FaceauthError
+from faceauth.evaluation.metrics import verification_metrics
 from faceauth.tasks.fusion.data import (identity_batches, merge, read_embeddings_parquet, split_by_identity,
                                         synthetic_embeddings, verification_pairs)
 from faceauth.tasks.fusion.embedding_set import embedding_set

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from faceauth import train as train_cli
-from faceauth.checkpoint import load_checkpoint
-from faceauth.metrics import verification_metrics
+from faceauth.training.checkpoint import load_checkpoint
+from faceauth.evaluation.metrics import verification_metrics
 from faceauth.tasks.fusion import linear, synthetic
 from faceauth.tasks.fusion.data import split_by_identity, verification_pairs
 from faceauth.tasks.fusion.model import FusionModel

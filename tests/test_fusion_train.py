@@ -10,8 +10,8 @@ import torch
 from faceauth import evaluate as evaluate_cli
 from faceauth import export as export_cli
 from faceauth import train as train_cli
-from faceauth.checkpoint import load_checkpoint
-from faceauth.errors import FaceauthError
+from faceauth.training.checkpoint import load_checkpoint
+from faceauth.io.errors import FaceauthError
 from faceauth.tasks.fusion.model import augment_embeddings
 from faceauth.tasks.fusion.model import build_model
 from tests.test_fusion_data import write_parquet
@@ -136,7 +136,7 @@ def test_checkpoint_refuses_pickled_code(tmp_path):
 
 @pytest.mark.parametrize("kept_epoch,kind,trained", [(2, "mlp", [1, 2]), (0, "mlp", []), (3, "linear", [])])
 def test_refit_trains_as_many_epochs_as_the_selection_kept(tmp_path, monkeypatch, kept_epoch, kind, trained):
-    from faceauth.config import to_dict
+    from faceauth.training.config import to_dict
     from faceauth.tasks import get_task
     from faceauth.tasks.fusion.training import FusionTraining
 

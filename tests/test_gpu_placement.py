@@ -16,7 +16,7 @@ import ray
 import yaml
 
 from faceauth import tune as tune_cli
-from faceauth.errors import FaceauthError
+from faceauth.io.errors import FaceauthError
 from faceauth.tuning.guard import STOPPED_FILE, SearchGuard, read_stop_reason
 from faceauth.tasks import get_task, register, unregister
 from tests.test_task_template import ToyTask

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from faceauth.imaging import open_rgb, resize_centre_crop
+from faceauth.io.imaging import open_rgb, resize_centre_crop
 from faceauth.tasks.fusion.images import read_image
 from faceauth.tasks.liveness.data import decode_image
 from faceauth.tasks.temporal.videos import _decode_image

@@ -20,9 +20,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from faceauth.metrics import pad_metrics, verification_metrics
-from faceauth.runlog import seed_everything
-from faceauth.session import LocalSession, use_session
+from faceauth.evaluation.metrics import pad_metrics, verification_metrics
+from faceauth.io.runlog import seed_everything
+from faceauth.training.session import LocalSession, use_session
 from faceauth.tasks import get_task
 
 CPU = torch.device("cpu")

@@ -13,20 +13,18 @@ PACKAGE = Path(__file__).resolve().parents[1] / "faceauth"
 # Lowest first. A module belongs to the layer of the longest prefix of its dotted name that is listed
 # ("faceauth" itself: the package's __init__ only); it may import its own layer and those below.
 LAYERS = [
-    ("foundation", ["faceauth", "faceauth.errors", "faceauth.pad_datasets", "faceauth.formatting", "faceauth.files", "faceauth.outputs", "faceauth.log",
-                    "faceauth.runlog", "faceauth.layout", "faceauth.imaging", "faceauth.config", "faceauth.metrics",
-                    "faceauth.losses", "faceauth.evaluation", "faceauth.checkpoint", "faceauth.session",
-                    "faceauth.fit", "faceauth.verdict", "faceauth.operating_point", "faceauth.onnx_export",
-                    "faceauth.cost", "faceauth.protocols"]),
+    ("io", ["faceauth", "faceauth.io"]),
+    ("training", ["faceauth.training"]),
+    ("evaluation", ["faceauth.evaluation"]),
     ("tasks", ["faceauth.tasks"]),
     # What a search's results are made of and how they are written: the space, the trial records and
     # the best trial's files, the Pareto front, the report and its plots (training runs use them too).
     ("results", ["faceauth.tuning.report", "faceauth.tuning.space", "faceauth.tuning.objectives",
                  "faceauth.tuning.front", "faceauth.tuning.measure", "faceauth.tuning.best"]),
     ("workflows", ["faceauth.workflows"]),
-    ("search", ["faceauth.tuning", "faceauth.protocol_run"]),
-    ("commands", ["faceauth.cli", "faceauth.tune", "faceauth.train", "faceauth.evaluate", "faceauth.export",
-                  "faceauth.embed", "faceauth.datasets", "faceauth.command", "faceauth.api", "faceauth.__main__"]),
+    ("search", ["faceauth.tuning"]),
+    ("commands", ["faceauth.commands", "faceauth.tune", "faceauth.train", "faceauth.evaluate", "faceauth.export",
+                  "faceauth.embed", "faceauth.datasets", "faceauth.api", "faceauth.__main__"]),
 ]
 
 
@@ -112,5 +110,5 @@ def test_no_layer_imports_one_above_it():
 
 def test_the_walk_sees_imports_inside_functions():
     edges = graph()
-    assert "faceauth.workflows.train" in edges["faceauth.protocol_run"]  # imported inside a function
+    assert "faceauth.workflows.train" in edges["faceauth.workflows.protocols"]  # imported inside a function
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 
 from faceauth import datasets as datasets_cli
-from faceauth.config import build_config
-from faceauth.errors import FaceauthError
+from faceauth.training.config import build_config
+from faceauth.io.errors import FaceauthError
 from faceauth.tasks.liveness.augment import augment, jpeg
 from faceauth.tasks.liveness.config import LivenessConfig
 from faceauth.tasks.liveness.data import DecodeOnAccess, load_folders, load_splits

@@ -11,8 +11,8 @@ from faceauth import datasets as datasets_cli
 from faceauth import evaluate as evaluate_cli
 from faceauth import export as export_cli
 from faceauth import train as train_cli
-from faceauth.checkpoint import load_checkpoint
-from faceauth.metrics import PAD_KEYS, pad_metrics
+from faceauth.training.checkpoint import load_checkpoint
+from faceauth.evaluation.metrics import PAD_KEYS, pad_metrics
 from faceauth.tasks import get_task
 from faceauth.tasks.liveness.model import build_model
 

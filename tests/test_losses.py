@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from faceauth.losses import ArcFaceLoss, ContrastiveLoss, TripletLoss, build_loss
+from faceauth.training.losses import ArcFaceLoss, ContrastiveLoss, TripletLoss, build_loss
 
 LABELS = torch.tensor([0, 0, 1, 1])
 

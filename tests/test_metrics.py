@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from faceauth.metrics import equal_error_rate, pad_metrics, pad_threshold, roc_curve, verification_metrics
+from faceauth.evaluation.metrics import equal_error_rate, pad_metrics, pad_threshold, roc_curve, verification_metrics
 
 
 def brute_force(genuine, impostor):

@@ -80,7 +80,7 @@ def test_a_two_objective_search_with_a_constraint_ships_a_feasible_model(tmp_pat
     assert low <= point["test"]["apcer"] <= high
     meta = ort.InferenceSession(str(best / "model.onnx")).get_modelmeta().custom_metadata_map
     assert float(meta["faceauth.threshold"]) == point["threshold"]
-    assert json.loads(meta["faceauth.operating_point"])["target"] == {"apcer": 0.1}
+    assert json.loads(meta["faceauth.evaluation.operating_point"])["target"] == {"apcer": 0.1}
     report = (best / "report.md").read_text()
     assert "## Accuracy against deployment cost" in report and "**yes**" in report and "Operating point:" in report
     assert (best / "front.png").stat().st_size > 1000

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import yaml
 
-from faceauth.errors import FaceauthError
-from faceauth.metrics import PAD_KEYS
-from faceauth.operating_point import apply_to_deployment, choose_threshold, operating_point, rates
+from faceauth.io.errors import FaceauthError
+from faceauth.evaluation.metrics import PAD_KEYS
+from faceauth.evaluation.operating_point import apply_to_deployment, choose_threshold, operating_point, rates
 from faceauth.tuning.best import TrialRecord, deployment_with_target
 from faceauth.tuning.front import analyse
 from faceauth.tuning.objectives import (dominates, hypervolume_2d, knee, pareto_front, parse_constraint,
@@ -106,7 +106,7 @@ def test_threshold_for_a_target_far_or_apcer():
     assert far <= 0.01 and frr == 0.25  # 0.6 is below every threshold that keeps FAR <= 1%
     # The loosest score meeting FAR <= 1% is 0.65 (the next score down, impostor[-2], breaks it); the
     # threshold then sits in the middle of the gap between them (cosine scores: plain midpoint), where
-    # the validation rates are those of 0.65 (faceauth.metrics.centre_in_gap).
+    # the validation rates are those of 0.65 (faceauth.evaluation.metrics.centre_in_gap).
     assert threshold == pytest.approx((0.65 + impostor[-2]) / 2) and impostor[-2] < threshold < 0.65
     assert rates(genuine, impostor, threshold) == rates(genuine, impostor, 0.65)
     assert rates(genuine, impostor, impostor[-2])[0] > 0.01  # the next score down breaks it

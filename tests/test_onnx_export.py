@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from faceauth.errors import FaceauthError
-from faceauth.onnx_export import PARITY_TOLERANCE, onnx_parity
+from faceauth.io.errors import FaceauthError
+from faceauth.evaluation.onnx_export import PARITY_TOLERANCE, onnx_parity
 
 
 class Log(nn.Module):

@@ -8,7 +8,7 @@ import pytest
 from faceauth import evaluate as evaluate_cli
 from faceauth import export as export_cli
 from faceauth import train as train_cli
-from faceauth.checkpoint import load_checkpoint
+from faceauth.training.checkpoint import load_checkpoint
 
 
 @pytest.fixture

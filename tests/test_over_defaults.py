@@ -7,13 +7,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from faceauth.evaluation import Evaluation
-from faceauth.fit import Objective
-from faceauth.metrics import pad_metrics
+from faceauth.evaluation.result import Evaluation
+from faceauth.training.fit import Objective
+from faceauth.evaluation.metrics import pad_metrics
 from faceauth.tuning.over_defaults import compare, defaults_record, search_gain
 from faceauth.tuning.space import load_search_space
 from faceauth.tasks import get_task
-from faceauth.verdict import bootstrap_differences
+from faceauth.evaluation.verdict import bootstrap_differences
 
 
 def pad_evaluation(attack, bonafide, groups):

@@ -1,4 +1,4 @@
-"""Public anti-spoofing datasets read where they lie (faceauth.pad_datasets), from tiny copies of their
+"""Public anti-spoofing datasets read where they lie (faceauth.tasks.pad_datasets), from tiny copies of their
 shipped layouts (tests/pad_layouts.py): detection, labels, splits, OULU-NPU's protocol lists, the
 shipped face boxes, and training on each of them end to end (the train command, in this process)."""
 
@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from faceauth import pad_datasets
+from faceauth.tasks import pad_datasets
 from faceauth import train as train_cli
-from faceauth.config import build_config
-from faceauth.errors import FaceauthError
-from faceauth.protocols import scan_items, shipped_protocol
+from faceauth.training.config import build_config
+from faceauth.io.errors import FaceauthError
+from faceauth.tasks.protocols import scan_items, shipped_protocol
 from faceauth.tasks import face_boxes
 from faceauth.tasks.liveness.config import LivenessConfig
 from faceauth.tasks.liveness.data import decode_image, decoder

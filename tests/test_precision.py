@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from faceauth.errors import FaceauthError
-from faceauth.fit import Precision
+from faceauth.io.errors import FaceauthError
+from faceauth.training.fit import Precision
 from faceauth.tasks import get_task
 from faceauth.tasks.liveness.model import batch_loader, build_model, memory_format, to_input
 

@@ -10,14 +10,14 @@ import pytest
 from faceauth import evaluate as evaluate_cli
 from faceauth import train as train_cli
 from faceauth import tune as tune_cli
-from faceauth.config import build_config
-from faceauth.metrics import pad_metrics
-from faceauth.protocol_run import train_protocol
-from faceauth.protocols import aggregate, builtin_protocol, load_protocol_file, materialise, scan_items
+from faceauth.training.config import build_config
+from faceauth.evaluation.metrics import pad_metrics
+from faceauth.workflows.protocols import train_protocol
+from faceauth.tasks.protocols import aggregate, builtin_protocol, load_protocol_file, materialise, scan_items
 from faceauth.tasks import Evaluation, get_task
 from faceauth.tasks.lbp_baseline import LOOKUP, colour_lbp_features, item_units, lbp_baseline, lbp_histograms
 from faceauth.tasks.liveness.synthetic import SyntheticSpec, write_dataset
-from faceauth.verdict import metric_intervals
+from faceauth.evaluation.verdict import metric_intervals
 
 TINY = {"epochs": 1, "max_steps_per_epoch": 1, "image_size": 16, "synthetic_image_size": 16, "width": 4, "depth": 10,
         "batch_size": 8, "synthetic_per_class": 12}
@@ -58,8 +58,8 @@ def test_protocol_objectives_by_hand():
 def test_the_headline_verdict_is_the_worst_folds():
     from types import SimpleNamespace
 
-    from faceauth.fit import Objective
-    from faceauth.protocol_run import headline_verdict
+    from faceauth.training.fit import Objective
+    from faceauth.workflows.protocols import headline_verdict
 
     folds = {"A": {"test": {"eer": 0.1, "roc_auc": 0.9}, "verdict": {"summary": "a"}},
              "B": {"test": {"eer": 0.3, "roc_auc": 0.95}, "verdict": {"summary": "b"}},
@@ -230,7 +230,7 @@ def test_a_protocol_naming_an_attack_the_data_lacks_is_refused(domain_data, tmp_
     data, _, root = domain_data
     path = tmp_path / "p.yaml"
     path.write_text("folds:\n  - name: a\n    train: {attacks: [print]}\n    test: {attacks: [makeup]}\n")
-    from faceauth.errors import FaceauthError
+    from faceauth.io.errors import FaceauthError
 
     with pytest.raises(FaceauthError, match="test.attacks names makeup, which the data does not have"):
         materialise(load_protocol_file(path), scan_items(data), root / "cache")
@@ -274,10 +274,10 @@ def test_search_on_leave_one_attack_out_reports_folds_and_aggregate(tmp_path, ta
 
 def test_a_trial_builds_its_config_once_and_each_fold_once(domain_data, monkeypatch):
     """trial_loop, as a search trial runs it: one config for the trial, one per fold, none again in train_loop."""
-    import faceauth.protocol_run as protocol_run
+    import faceauth.workflows.protocols as protocol_run
     import faceauth.tasks.base as base
-    from faceauth.protocol_run import trial_loop
-    from faceauth.session import LocalSession
+    from faceauth.workflows.protocols import trial_loop
+    from faceauth.training.session import LocalSession
 
     data, _, root = domain_data
     task = get_task("liveness")

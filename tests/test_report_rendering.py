@@ -11,12 +11,12 @@ import markdown
 import numpy as np
 import pytest
 
-from faceauth.evaluation import Evaluation
-from faceauth.fit import Objective
-from faceauth.metrics import pad_metrics, verification_metrics
+from faceauth.evaluation.result import Evaluation
+from faceauth.training.fit import Objective
+from faceauth.evaluation.metrics import pad_metrics, verification_metrics
 from faceauth.tasks.base import SCORE_AXES
 from faceauth.tuning.report import _table, importance_lines, plot_roc_det, verdict_lines
-from faceauth.verdict import build_verdict
+from faceauth.evaluation.verdict import build_verdict
 
 
 def html_of(lines: list[str]) -> str:

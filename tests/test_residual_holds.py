@@ -18,14 +18,14 @@ import numpy as np
 import pytest
 import torch
 
-from faceauth.evaluation import Evaluation
-from faceauth.metrics import verification_metrics
-from faceauth.runlog import seed_everything
-from faceauth.session import LocalSession, use_session
+from faceauth.evaluation.result import Evaluation
+from faceauth.evaluation.metrics import verification_metrics
+from faceauth.io.runlog import seed_everything
+from faceauth.training.session import LocalSession, use_session
 from faceauth.tasks import get_task
 from faceauth.tasks.fusion import synthetic
 from faceauth.tasks.fusion.training import pair_groups
-from faceauth.verdict import metric_intervals
+from faceauth.evaluation.verdict import metric_intervals
 
 METRIC = "tar_at_far_1e-3"
 DOMINANT = synthetic.REGIMES["dominant"]

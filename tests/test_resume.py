@@ -200,7 +200,7 @@ def test_a_killed_trial_and_a_driver_killed_while_writing_best_then_resume(tmp_p
     """Faults in one search: a trial's process killed while it trains and checkpoints (retried from its
     checkpoint), then the driver and its Ray killed while writing best/; the resume command of docs/search.md finishes
     it. Every file read afterwards is whole: checkpoints and best/ are written under temporary names."""
-    from faceauth.checkpoint import load_checkpoint
+    from faceauth.training.checkpoint import load_checkpoint
 
     proc, run, trial_dir = start_long_search(tmp_path, "faults", epochs=12)
     try:

@@ -15,8 +15,8 @@ import yaml
 
 from faceauth import train as train_cli
 from faceauth import tune as tune_cli
-from faceauth.checkpoint import load_checkpoint
-from faceauth.metrics import PAD_KEYS, VERIFICATION_KEYS
+from faceauth.training.checkpoint import load_checkpoint
+from faceauth.evaluation.metrics import PAD_KEYS, VERIFICATION_KEYS
 from faceauth.tasks import get_task, list_tasks
 from tests.tune_helpers import trials
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from faceauth.errors import FaceauthError
+from faceauth.io.errors import FaceauthError
 from faceauth.tuning.space import SEARCH_SPACES_DIR, load_search_space
 from faceauth.tasks import get_task, list_tasks
 

@@ -16,11 +16,11 @@ import yaml
 from faceauth import datasets as datasets_cli
 from faceauth import train as train_cli
 from faceauth import tune as tune_cli
-from faceauth.checkpoint import load_checkpoint
-from faceauth.config import TrainConfig
-from faceauth.fit import Objective, make_optimizer, optimizer_step
-from faceauth.layout import SPLITS
-from faceauth.metrics import PAD_KEYS, pad_metrics
+from faceauth.training.checkpoint import load_checkpoint
+from faceauth.training.config import TrainConfig
+from faceauth.training.fit import Objective, make_optimizer, optimizer_step
+from faceauth.io.layout import SPLITS
+from faceauth.evaluation.metrics import PAD_KEYS, pad_metrics
 from faceauth.tasks import Evaluation, OnnxSpec, Task, TrainingRun, get_task, list_tasks, register, unregister
 from tests.tune_helpers import trials
 

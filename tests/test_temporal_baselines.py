@@ -8,10 +8,10 @@ import torch
 import yaml
 
 from faceauth import train as train_cli
-from faceauth.checkpoint import load_checkpoint
-from faceauth.config import build_config
-from faceauth.errors import FaceauthError
-from faceauth.metrics import pad_metrics, pad_threshold
+from faceauth.training.checkpoint import load_checkpoint
+from faceauth.training.config import build_config
+from faceauth.io.errors import FaceauthError
+from faceauth.evaluation.metrics import pad_metrics, pad_threshold
 from faceauth.tasks import get_task
 from faceauth.tasks.temporal.baselines import clip_mean_scores, fit_logistic, fit_on_val
 from faceauth.tasks.temporal.clip_head import L2_GRID as CLIP_L2_GRID

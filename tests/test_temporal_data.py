@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from faceauth.checkpoint import make_checkpoint, save_checkpoint
-from faceauth.errors import FaceauthError
+from faceauth.training.checkpoint import make_checkpoint, save_checkpoint
+from faceauth.io.errors import FaceauthError
 from faceauth.tasks import get_task
 from faceauth.tasks.temporal.config import TemporalConfig
 from faceauth.tasks.temporal.data import VideoSet, eval_windows, feature_statistics, load_splits, train_windows, window_starts
@@ -147,7 +147,7 @@ def test_a_changed_frame_misses_the_cache_and_the_rest_hit(videos, tmp_path):
 
 def liveness_extractor(path: Path, seed: int) -> Path:
     """A small liveness checkpoint (untrained) to serve as a frame extractor."""
-    from faceauth.config import to_dict
+    from faceauth.training.config import to_dict
     from faceauth.tasks.liveness.config import LivenessConfig
     from faceauth.tasks.liveness.training import model_args
 

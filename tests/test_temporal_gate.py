@@ -15,7 +15,7 @@ import io
 import numpy as np
 import pytest
 
-from faceauth.config import build_config
+from faceauth.training.config import build_config
 from faceauth.train import train_once
 from faceauth.tasks import get_task
 from faceauth.tasks.temporal.config import TemporalConfig

@@ -7,7 +7,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from faceauth.checkpoint import make_checkpoint
+from faceauth.training.checkpoint import make_checkpoint
 from faceauth.tasks import get_task
 from faceauth.tasks.temporal.data import VideoSet
 from faceauth.tasks.temporal.features import TextureExtractor

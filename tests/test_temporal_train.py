@@ -12,8 +12,8 @@ import yaml
 from faceauth import evaluate as evaluate_cli
 from faceauth import export as export_cli
 from faceauth import train as train_cli
-from faceauth.checkpoint import load_checkpoint
-from faceauth.metrics import PAD_KEYS
+from faceauth.training.checkpoint import load_checkpoint
+from faceauth.evaluation.metrics import PAD_KEYS
 from faceauth.tasks.temporal.model import build_model
 
 TINY = {"synthetic_per_class": 4, "synthetic_frames": 12, "synthetic_size": 32, "seq_len": 4, "hidden_size": 8,

@@ -1,15 +1,15 @@
 """A threshold chosen on validation scores lies inside the gap below the lowest score it accepts (in the
 middle, in the logit for probabilities), keeps every validation rate, and comes with a warning when
-the validation split holds few samples of a class (faceauth.metrics.centre_in_gap, pad_threshold,
-faceauth.operating_point.choose_threshold)."""
+the validation split holds few samples of a class (faceauth.evaluation.metrics.centre_in_gap, pad_threshold,
+faceauth.evaluation.operating_point.choose_threshold)."""
 
 import numpy as np
 import pytest
 
-from faceauth.evaluation import Evaluation
-from faceauth.metrics import (MIN_THRESHOLD_SAMPLES, equal_error_rate, pad_metrics, pad_threshold, roc_curve,
+from faceauth.evaluation.result import Evaluation
+from faceauth.evaluation.metrics import (MIN_THRESHOLD_SAMPLES, equal_error_rate, pad_metrics, pad_threshold, roc_curve,
                               verification_metrics)
-from faceauth.operating_point import apply_to_deployment, choose_threshold, operating_point, rates
+from faceauth.evaluation.operating_point import apply_to_deployment, choose_threshold, operating_point, rates
 from faceauth.tuning.report import operating_point_lines
 from faceauth.tasks import get_task
 

@@ -59,7 +59,7 @@ def test_a_diverging_trial_fails_with_its_reason_and_the_search_goes_on(tmp_path
     # in error.txt, only the first came out of the training loop; the others stop at the marker.
     for row in failed:
         failures = (tmp_path / "runs" / "nan" / row["trial_name"] / "error.txt").read_text().split("Failure # ")[1:]
-        assert len(failures) == 3 and sum("faceauth/fit.py" in f for f in failures) == 1
+        assert len(failures) == 3 and sum("faceauth/training/fit.py" in f for f in failures) == 1
     assert any(r["status"] == "completed" for r in rows)
     assert json.loads((tmp_path / "runs" / "nan" / "best" / "metrics.json").read_text())["hyperparameters"]["lr"] == 1e-3
     # The study names the failure; the start it validated and kept (epoch 0) is its value, as in trials.parquet.

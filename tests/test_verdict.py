@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from faceauth.evaluation import Evaluation
-from faceauth.fit import Objective
-from faceauth.metrics import SortedScores, roc_curve, verification_metrics
+from faceauth.evaluation.result import Evaluation
+from faceauth.training.fit import Objective
+from faceauth.evaluation.metrics import SortedScores, roc_curve, verification_metrics
 from faceauth.tasks.fusion.data import verification_pairs
-from faceauth.verdict import _weights, bootstrap_differences, build_verdict, clearly_better, weighted_metric
+from faceauth.evaluation.verdict import _weights, bootstrap_differences, build_verdict, clearly_better, weighted_metric
 
 
 def test_weighted_roc_counts_a_score_twice():
@@ -113,7 +113,7 @@ def test_apcer_worst_is_the_highest_weighted_rate_over_attack_types():
 
 
 def test_each_number_follows_its_name_and_the_difference_says_better_or_worse():
-    from faceauth.verdict import summary_text
+    from faceauth.evaluation.verdict import summary_text
 
     entry = {"model": 0.5, "baseline": 0.0, "difference": 0.5, "ci95": [0.3, 0.7], "beats": False, "outcome": "worse"}
     verdict = {"metric": "eer", "mode": "min", "units": 12, "unit": "images", "baselines": {"lbp_logreg": entry}}
@@ -125,7 +125,7 @@ def test_each_number_follows_its_name_and_the_difference_says_better_or_worse():
 
 
 def test_hyperparameters_read_as_a_person_writes_them():
-    from faceauth.formatting import format_hyperparameters
+    from faceauth.io.formatting import format_hyperparameters
 
     text = format_hyperparameters({"lr": 0.006130894464763302, "dropout": 0.15000000000000002, "hidden_sizes": [512, 256],
                                    "loss": "triplet", "batch_size": 128})

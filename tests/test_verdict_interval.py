@@ -1,15 +1,15 @@
 """The verdict's and the operating point's intervals are the 95% intervals they are labelled: exactly the
 2.5 and 97.5 percentiles of the bootstrap samples, and on simulated evaluations with a known true
-difference they cover it about 95% of the time (faceauth.verdict)."""
+difference they cover it about 95% of the time (faceauth.evaluation.verdict)."""
 
 from statistics import NormalDist
 
 import numpy as np
 import pytest
 
-from faceauth.evaluation import Evaluation
-from faceauth.fit import Objective
-from faceauth.verdict import LEVEL, bootstrap_differences, build_verdict, metric_intervals
+from faceauth.evaluation.result import Evaluation
+from faceauth.training.fit import Objective
+from faceauth.evaluation.verdict import LEVEL, bootstrap_differences, build_verdict, metric_intervals
 
 PHI = NormalDist().cdf
 

@@ -18,14 +18,14 @@ from PIL import Image
 
 from faceauth import evaluate as evaluate_cli
 from faceauth import train as train_cli
-from faceauth.errors import FaceauthError
-from faceauth.metrics import tenfold_accuracy
+from faceauth.io.errors import FaceauthError
+from faceauth.evaluation.metrics import tenfold_accuracy
 from faceauth.tasks import get_task, load_task_checkpoint
 from faceauth.tasks.fusion import benchmark_embeddings
 from faceauth.tasks.fusion.baselines import baseline_embeddings
 from faceauth.tasks.fusion.benchmarks import open_benchmark
 from faceauth.tasks.fusion.embedding_set import EmbeddingSet
-from faceauth.verdict import _weights, tenfold_differences
+from faceauth.evaluation.verdict import _weights, tenfold_differences
 from tests.benchmark_files import bin_pairs, write_bin, write_lfw
 from tests.test_embed import ARCHITECTURES, build_embedders, embedder_flags, write_faces
 

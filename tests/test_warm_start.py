@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from faceauth.errors import FaceauthError
+from faceauth.io.errors import FaceauthError
 from faceauth.tuning.space import Parameter, SearchSpace
 from faceauth.tuning.storage import search_settings, write_settings
 from faceauth.tuning.warm_start import warm_start_trials

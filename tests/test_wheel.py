@@ -20,7 +20,7 @@ CHECK = """
 import json, sys, faceauth, optuna
 from optuna_dashboard._storage_url import get_storage
 from mlflow.tracking import MlflowClient
-from faceauth.cli import EXAMPLE_CONFIG
+from faceauth.commands.cli import EXAMPLE_CONFIG
 from faceauth.tuning.space import SEARCH_SPACES_DIR
 run, store = sys.argv[1], sys.argv[2]
 study = optuna.load_study(study_name="wheel", storage=get_storage(run + "/optuna-study.log"))  # as optuna-dashboard opens it

@@ -8,8 +8,8 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from faceauth.checkpoint import load_checkpoint
-from faceauth.errors import FaceauthError
+from faceauth.training.checkpoint import load_checkpoint
+from faceauth.io.errors import FaceauthError
 from faceauth.tasks.base import Evaluation, OnnxSpec, Task, TrainingRun
 
 BUILTIN_TASKS = (
@@ -57,7 +57,7 @@ def get_task(name: str) -> Task:
 
 
 def load_task_checkpoint(path: str | Path) -> dict[str, Any]:
-    """A checkpoint file (faceauth.checkpoint.load_checkpoint: plain tensors and data, complete) whose
+    """A checkpoint file (faceauth.training.checkpoint.load_checkpoint: plain tensors and data, complete) whose
     task this faceauth has and whose weights fit the model its model_args describe; each failure is a
     FaceauthError naming the file. Every command that takes a model file, and the search reading a
     trial's checkpoint back from the run folder, load through here."""

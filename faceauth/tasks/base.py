@@ -1,7 +1,7 @@
 """What a task is: one class with a template, found through the registry (faceauth.tasks).
 
 `Task` does what every task does the same way: builds its config once into its typed dataclass, runs
-`train_loop` (seed, session, the task's data and model, the epoch loop through `faceauth.fit.fit`),
+`train_loop` (seed, session, the task's data and model, the epoch loop through `faceauth.training.fit.fit`),
 finishes a selected checkpoint (refit, test evaluation beside the baselines, verdict), exports it to
 ONNX, generates its command-line flags from its config's fields. A task subclasses it and supplies
 small hooks: `prepare` (its data, model, loss and the two callables of `fit`), `build_model`,
@@ -18,12 +18,12 @@ from typing import Any, Callable, ClassVar, Mapping
 
 import torch
 
-from faceauth import session as sessions
-from faceauth.config import TrainConfig, add_config_flags, build_config
-from faceauth.evaluation import Evaluation
-from faceauth.fit import Objective, fit
-from faceauth.runlog import seed_everything
-from faceauth.verdict import build_verdict
+from faceauth.training import session as sessions
+from faceauth.training.config import TrainConfig, add_config_flags, build_config
+from faceauth.evaluation.result import Evaluation
+from faceauth.training.fit import Objective, fit
+from faceauth.io.runlog import seed_everything
+from faceauth.evaluation.verdict import build_verdict
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class TrainingRun:
 
     `train_epoch` None: nothing to train (a closed-form model), epoch 0 is the only report.
     `validate_start`: the untrained model is validated and reported as epoch 0. `beats_start`: see
-    `faceauth.fit.fit`. `extra_modules` (e.g. a loss with parameters) are checkpointed beside the model."""
+    `faceauth.training.fit.fit`. `extra_modules` (e.g. a loss with parameters) are checkpointed beside the model."""
 
     model: torch.nn.Module
     model_args: dict[str, Any]
@@ -133,8 +133,8 @@ class Task:
     def export_onnx(self, checkpoint: Mapping[str, Any], output_path: str | Path) -> dict[str, Any]:
         """Write ONNX and check it in onnxruntime at other sizes than the export example (batch 2):
         batch 5, and 7 for each further dynamic axis. Raises FaceauthError when parity fails."""
-        from faceauth.onnx_export import export_onnx, onnx_parity
-        from faceauth.runlog import atomic_replace
+        from faceauth.evaluation.onnx_export import export_onnx, onnx_parity
+        from faceauth.io.runlog import atomic_replace
 
         model = self.load_model(checkpoint)
         spec = self.onnx_spec(checkpoint["model_args"])

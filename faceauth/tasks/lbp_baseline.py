@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceauth.metrics import pad_metrics, pad_threshold
+from faceauth.evaluation.metrics import pad_metrics, pad_threshold
 from faceauth.tasks.video_files import FRAME_MARK
 
 SYSTEM = "lbp_logreg"

@@ -3,9 +3,9 @@ its labelled splits, the PAD metrics at the validation threshold, and the evalua
 
     data_root/{train,val,test}/{live,spoof}/   spoof/ may hold one subfolder per attack type
 
-Scores are attack probabilities (higher = attack, faceauth.metrics); the operating threshold is the
+Scores are attack probabilities (higher = attack, faceauth.evaluation.metrics); the operating threshold is the
 validation EER threshold (in the middle of the gap between the classes where the validation split
-separates them: faceauth.metrics.pad_threshold), stored in the checkpoint's metrics and fixed before
+separates them: faceauth.evaluation.metrics.pad_threshold), stored in the checkpoint's metrics and fixed before
 the test data is seen (ISO/IEC 30107-3: APCER and BPCER at a threshold chosen beforehand; `eer` and
 `roc_auc` are threshold-free). A validation split with fewer than 20 attacks or bona fide samples
 adds `threshold_warning` to those metrics and to the deployment section.
@@ -21,14 +21,14 @@ from typing import Any, Callable, ClassVar, Literal, Mapping, Optional
 import numpy as np
 import torch
 
-from faceauth import pad_datasets
-from faceauth.config import TrainConfig, check
-from faceauth.errors import FaceauthError
-from faceauth.fit import Objective
-from faceauth.layout import UNTYPED_ATTACK
-from faceauth.metrics import PAD_KEYS, pad_metrics
-from faceauth.protocols import builtin_protocol, materialise, scan_items
-from faceauth.session import resolve_device
+from faceauth.tasks import pad_datasets
+from faceauth.training.config import TrainConfig, check
+from faceauth.io.errors import FaceauthError
+from faceauth.training.fit import Objective
+from faceauth.io.layout import UNTYPED_ATTACK
+from faceauth.evaluation.metrics import PAD_KEYS, pad_metrics
+from faceauth.tasks.protocols import builtin_protocol, materialise, scan_items
+from faceauth.training.session import resolve_device
 from faceauth.tasks.base import Evaluation, Task
 from faceauth.tasks.lbp_baseline import DESCRIPTION as LBP_DESCRIPTION
 from faceauth.tasks.lbp_baseline import SYSTEM as LBP_SYSTEM
@@ -40,7 +40,7 @@ class PadConfig(TrainConfig):
     """Keys every presentation-attack task shares; a task's config subclasses it (and may change defaults)."""
 
     # Data: --synthetic, or data_root/{train,val,test}/{live,spoof}/, or a public dataset as it ships
-    # (faceauth.pad_datasets): its layout detected ("auto") or named.
+    # (faceauth.tasks.pad_datasets): its layout detected ("auto") or named.
     synthetic: bool = False
     data_root: Optional[str] = None
     dataset: Literal["auto", "faceauth", "oulu-npu", "casia-fasd", "replay-attack", "celeba-spoof"] = "auto"
@@ -56,7 +56,7 @@ class PadConfig(TrainConfig):
     balance_classes: bool = True
     # Where the standalone command writes the best model (as <task>_best.pth).
     output_dir: str = "checkpoints"
-    # Evaluation protocol (faceauth.protocols): standard | leave-one-attack-out | leave-one-domain-out |
+    # Evaluation protocol (faceauth.tasks.protocols): standard | leave-one-attack-out | leave-one-domain-out |
     # cross-dataset | a protocol YAML file; how the folds' validation figures become the one number a
     # search optimises; for cross-dataset, the data root whose test/ split is the test side.
     protocol: str = "standard"
@@ -93,7 +93,7 @@ def data_root(config: PadConfig, task: str, items: str, layout: str, synthetic: 
 
 def shipped_test_side(path: str | Path, cache_dir: str | Path) -> Path | None:
     """Test data given as a public dataset in its shipped layout (e.g. `--test-data /data/replayattack`):
-    its own test side, laid out as a fold's data root of links (faceauth.protocols); None for any
+    its own test side, laid out as a fold's data root of links (faceauth.tasks.protocols); None for any
     other folder."""
     path = Path(path).expanduser()
     if not path.is_dir() or pad_datasets.reader(path) is None:
@@ -157,7 +157,7 @@ def split_metrics(split: AttackLabels, scores: np.ndarray, threshold: float | No
 
 def threshold_warning(checkpoint: Mapping[str, Any]) -> dict[str, str]:
     """`{"threshold_warning": ...}` for a deployment section when the checkpoint's validation threshold
-    was chosen on few samples (faceauth.metrics.pad_metrics), else nothing."""
+    was chosen on few samples (faceauth.evaluation.metrics.pad_metrics), else nothing."""
     warning = checkpoint.get("metrics", {}).get("threshold_warning")
     return {"threshold_warning": str(warning)} if warning else {}
 
@@ -205,7 +205,7 @@ class PresentationAttackTask(Task):
         return Evaluation(metrics, system_scores, details, self.score_groups(split), split.attack_type_labels())
 
     def protocol_data(self, config: PadConfig) -> Path:
-        """The data root a protocol's folds are cut from (faceauth.protocols): the configured one, or the
+        """The data root a protocol's folds are cut from (faceauth.tasks.protocols): the configured one, or the
         synthetic data drawn with the config's domains and attack types."""
         raise NotImplementedError
 

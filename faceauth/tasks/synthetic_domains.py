@@ -1,7 +1,7 @@
 """Camera domains for the synthetic PAD generators: the same kind of scene seen through other sensors.
 
 A generated dataset with N domains is laid out `root/<domain>/{train,val,test}/{live,spoof/<attack>}/`
-(faceauth.protocols reads that level). Each domain is one camera with its own colour response and
+(faceauth.tasks.protocols reads that level). Each domain is one camera with its own colour response and
 conditions, applied to every image or frame of that domain alike, live and attack:
 
 - white balance: per-channel gains (a warm or cold cast);
@@ -73,7 +73,7 @@ def camera_domains(count: int, seed: int = 0) -> list[CameraDomain]:
 def dataset_roots(out_dir: str | Path, domains: int, seed: int) -> tuple[Path, list[tuple[int, CameraDomain | None, Path]]]:
     """Where a generator writes: `out_dir` (refused unless new or empty) and, per camera domain, (index,
     camera, the folder its splits go in); without domains one entry (0, None, out_dir)."""
-    from faceauth.errors import FaceauthError
+    from faceauth.io.errors import FaceauthError
 
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):

@@ -12,14 +12,14 @@ from typing import Any
 import numpy as np
 import yaml
 
-from faceauth.checkpoint import save_checkpoint
-from faceauth.cost import COST_KEYS
-from faceauth.errors import FaceauthError
-from faceauth.onnx_export import set_metadata
-from faceauth.operating_point import apply_to_deployment, onnx_metadata, operating_point
-from faceauth.runlog import atomic_replace, atomic_write_text, package_versions, to_jsonable
+from faceauth.training.checkpoint import save_checkpoint
+from faceauth.evaluation.cost import COST_KEYS
+from faceauth.io.errors import FaceauthError
+from faceauth.evaluation.onnx_export import set_metadata
+from faceauth.evaluation.operating_point import apply_to_deployment, onnx_metadata, operating_point
+from faceauth.io.runlog import atomic_replace, atomic_write_text, package_versions, to_jsonable
 from faceauth.tuning.space import SearchSpace
-from faceauth.session import CHECKPOINT_FILE
+from faceauth.training.session import CHECKPOINT_FILE
 from faceauth.tasks import Evaluation, Task, load_task_checkpoint
 
 
@@ -41,7 +41,7 @@ class TrialRecord:
     loop_time_s: float
     checkpoint: Any  # a ray.tune.Checkpoint (or None)
     # The metrics of the report whose model the trial keeps (its `kept_epoch`; the last report when the
-    # trainer did not say), with the deployment cost (faceauth.cost) every report carries.
+    # trainer did not say), with the deployment cost (faceauth.evaluation.cost) every report carries.
     kept: dict[str, float] = field(default_factory=dict)
     # The best value of the epochs that trained (epoch >= 1), kept or not: where a trained epoch did not
     # clearly beat the closed-form start (epoch 0), the trial keeps the start and `best` is the start's.
@@ -236,9 +236,9 @@ class BestResult:
     search: dict[str, Any]
     versions: dict[str, str]
     evaluation: Evaluation
-    # A protocol search (faceauth.protocol_run): the protocol, "folds", "aggregate" and what was exported.
+    # A protocol search (faceauth.workflows.protocols): the protocol, "folds", "aggregate" and what was exported.
     protocol: dict[str, Any] | None = None
-    # The deployment cost of the trial's model (faceauth.cost) and, in a search with several objectives
+    # The deployment cost of the trial's model (faceauth.evaluation.cost) and, in a search with several objectives
     # or constraints, the trial's place in it (faceauth.tuning.front.trial_summary).
     cost: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -274,7 +274,7 @@ def finish_best(task: Task, record: TrialRecord, space: SearchSpace, best_dir: P
                 target: tuple[str, float] | None = None) -> BestResult:
     """Rebuild, refit (where the task has it), evaluate on the test data with the verdict, export ONNX
     (parity checked) and write best/. `target` ("far" or "apcer", value): the operating point chosen
-    on the validation split (faceauth.operating_point) goes into `deployment` and the ONNX metadata."""
+    on the validation split (faceauth.evaluation.operating_point) goes into `deployment` and the ONNX metadata."""
     checkpoint, evaluation, verdict = finalized(task, record)
     best_dir.mkdir(parents=True, exist_ok=True)
     save_checkpoint(checkpoint, best_dir / "model.pt")

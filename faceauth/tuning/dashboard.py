@@ -12,7 +12,7 @@ import os
 import stat
 from pathlib import Path
 
-from faceauth.log import logger
+from faceauth.io.log import logger
 
 
 def token_path() -> Path:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from faceauth.cost import COST_KEYS
+from faceauth.evaluation.cost import COST_KEYS
 from faceauth.tuning.best import TrialRecord
 from faceauth.tuning.objectives import knee, pareto_front
 from faceauth.tuning.space import SearchSpace

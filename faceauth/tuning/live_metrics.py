@@ -34,7 +34,7 @@ GAUGES = {
     "faceauth_trial_train_loss": ("the trial's training loss at its latest epoch", "train_loss"),
     "faceauth_trial_epoch_seconds": ("wall time of the trial's latest epoch (training and validation)", "epoch_time_s"),
     "faceauth_trial_onnx_latency_ms": ("median batch-1 onnxruntime latency of the trial's model, one CPU thread "
-                                       "(faceauth.cost; measured once, at its first report)", "onnx_latency_ms"),
+                                       "(faceauth.evaluation.cost; measured once, at its first report)", "onnx_latency_ms"),
     "faceauth_trial_running": ("1 while the trial runs", None),
 }
 COUNTERS = {

@@ -1,4 +1,4 @@
-"""Every trial of a search reports what its model costs to ship (faceauth.cost: `onnx_latency_ms`,
+"""Every trial of a search reports what its model costs to ship (faceauth.evaluation.cost: `onnx_latency_ms`,
 `params`, `onnx_bytes`) beside its accuracy, and which epoch's model it keeps.
 
 `CostReporting` wraps the session a trial's `train_loop` reports through. At the first report, when
@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from faceauth.cost import checkpoint_cost
-from faceauth.session import Session
+from faceauth.evaluation.cost import checkpoint_cost
+from faceauth.training.session import Session
 
 
 class CostReporting(Session):

@@ -15,9 +15,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from faceauth.cost import COST_KEYS
-from faceauth.errors import FaceauthError
-from faceauth.fit import Objective
+from faceauth.evaluation.cost import COST_KEYS
+from faceauth.io.errors import FaceauthError
+from faceauth.training.fit import Objective
 
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z0-9_.\-]+?)\s*(<=|>=)\s*(\S+)\s*$")
 

@@ -1,7 +1,7 @@
 """What the search itself added: its best trial against the search space's defaults (always the first
 trial), on the same test data, with the verdict's bootstrap interval.
 
-The verdict (faceauth.verdict) says whether the shipped model beats the free baselines. This says
+The verdict (faceauth.evaluation.verdict) says whether the shipped model beats the free baselines. This says
 whether searching was worth it: a search whose best trial is the defaults, or beats them only within
 the noise, found nothing a single run at the defaults did not have. Both models are finished the same
 way (refit where the task has it, then the test data), and the difference of the objective metric is
@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from faceauth.errors import FaceauthError
-from faceauth.evaluation import Evaluation
-from faceauth.fit import Objective
-from faceauth.verdict import LEVEL, RESAMPLES, bootstrap_differences, difference_scale
+from faceauth.io.errors import FaceauthError
+from faceauth.evaluation.result import Evaluation
+from faceauth.training.fit import Objective
+from faceauth.evaluation.verdict import LEVEL, RESAMPLES, bootstrap_differences, difference_scale
 
 BEST, DEFAULTS = "best", "defaults"
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from ray.tune import Callback
 
-from faceauth.formatting import format_hyperparameters
-from faceauth.log import logger
+from faceauth.io.formatting import format_hyperparameters
+from faceauth.io.log import logger
 from faceauth.tuning.trial_reports import ending_status
 
 WIDTH = 120

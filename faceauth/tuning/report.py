@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from faceauth.formatting import hyperparameter_value, number_cell, threshold_note
-from faceauth.metrics import equal_error_rate, higher_is_better, roc_curve, tpr_at_fpr
-from faceauth.runlog import atomic_replace, atomic_write_text
+from faceauth.io.formatting import hyperparameter_value, number_cell, threshold_note
+from faceauth.evaluation.metrics import equal_error_rate, higher_is_better, roc_curve, tpr_at_fpr
+from faceauth.io.runlog import atomic_replace, atomic_write_text
 from faceauth.tuning.best import BestResult, TrialRecord
 from faceauth.tuning.space import SearchSpace
 from faceauth.tasks import Evaluation

@@ -23,16 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from faceauth.errors import FaceauthError
-from faceauth.log import show_progress
-from faceauth.fit import TrainingDiverged
+from faceauth.io.errors import FaceauthError
+from faceauth.io.log import show_progress
+from faceauth.training.fit import TrainingDiverged
 from faceauth.tuning.guard import DEFAULT_STUCK_S
 from faceauth.tuning.live_metrics import TrialMetrics
 from faceauth.tuning.measure import CostReporting
 from faceauth.tuning.result import STUDY_FILE, load_study, study_storage
-from faceauth.protocol_run import trial_loop
+from faceauth.workflows.protocols import trial_loop
 from faceauth.tuning.space import SearchSpace
-from faceauth.session import TrainSession, TuneSession, use_session
+from faceauth.training.session import TrainSession, TuneSession, use_session
 from faceauth.tasks import Task
 
 # Train-in-Tune start-up on small machines (docs/ray-notes.md): these cut a TorchTrainer's overhead.

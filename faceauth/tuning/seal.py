@@ -28,7 +28,7 @@ from typing import Any
 
 from ray.tune.callback import Callback
 
-from faceauth.errors import FaceauthError
+from faceauth.io.errors import FaceauthError
 from faceauth.tuning.result import STUDY_FILE
 from faceauth.tuning.storage import write_run_json
 

@@ -29,7 +29,7 @@ import optuna
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from faceauth.fit import Objective
+from faceauth.training.fit import Objective
 from faceauth.tuning.objectives import Constraint
 from faceauth.tuning.result import EXHAUSTED, SAME_AS
 from faceauth.tuning.space import SampleActive, SearchSpace

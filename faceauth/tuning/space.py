@@ -45,11 +45,11 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 
-from faceauth.config import build_config, coerce, config_keys, read_yaml_file
-from faceauth.errors import FaceauthError
+from faceauth.training.config import build_config, coerce, config_keys, read_yaml_file
+from faceauth.io.errors import FaceauthError
 from faceauth.tuning.objectives import (Constraint, check_objectives, parse_constraint, parse_objective,
                                         primary_objective)
-from faceauth.fit import Objective
+from faceauth.training.fit import Objective
 
 TYPES = ("float", "log_float", "int", "log_int", "categorical")
 # search_spaces/ at the top of the checkout, linked into the package (faceauth/search_spaces) so that a

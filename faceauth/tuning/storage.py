@@ -10,7 +10,7 @@ import json
 import os
 from pathlib import Path
 
-from faceauth.errors import FaceauthError
+from faceauth.io.errors import FaceauthError
 
 # Filesystem types that several machines mount at once.
 SHARED_FILESYSTEMS = {
@@ -84,7 +84,7 @@ def write_run_json(run_uri: str, name: str, record: dict) -> None:
     """A JSON file in the run folder (local or URI), written under a temporary name and moved."""
     import pyarrow.fs
 
-    from faceauth.runlog import to_jsonable
+    from faceauth.io.runlog import to_jsonable
 
     filesystem, root = pyarrow.fs.FileSystem.from_uri(run_uri)
     filesystem.create_dir(root, recursive=True)
@@ -118,7 +118,7 @@ def read_settings(run_uri: str) -> dict | None:
 
 def check_same_search(recorded: dict, current: dict, run_uri: str) -> None:
     """A resume must continue the same search: refuse, naming each setting that differs."""
-    from faceauth.runlog import to_jsonable
+    from faceauth.io.runlog import to_jsonable
 
     current = json.loads(json.dumps(to_jsonable(current)))
     keys = ("task", "metric", "mode", "parameters", "fixed", "data", "objectives", "constraints")

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from faceauth.errors import FaceauthError
-from faceauth.log import logger
+from faceauth.io.errors import FaceauthError
+from faceauth.io.log import logger
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 TensorBoard): faceauth's metrics without Ray's bookkeeping, the report of the model the trial keeps,
 and how the trial ended.
 
-A trial keeps the model of its last checkpoint, which need not be its last epoch's (faceauth.fit keeps
+A trial keeps the model of its last checkpoint, which need not be its last epoch's (faceauth.training.fit keeps
 an epoch only where it beats the best so far); every report carries `kept_epoch`, and the report whose
 `epoch` is that epoch holds the kept model's figures. Those figures are the ones best/, trials.parquet,
 the study and the report use, so the trackers log them too, as `kept_<metric>`, beside each epoch's.

@@ -11,7 +11,7 @@ import json
 import math
 from pathlib import Path
 
-from faceauth.errors import FaceauthError
+from faceauth.io.errors import FaceauthError
 from faceauth.tuning.space import SearchSpace
 from faceauth.tuning.storage import SETTINGS_FILE, read_settings, search_settings
 

@@ -8,14 +8,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from faceauth.checkpoint import save_checkpoint
-from faceauth.config import TrainConfig, to_dict
-from faceauth.errors import FaceauthError
-from faceauth.formatting import format_metrics
-from faceauth.log import logger
-from faceauth.outputs import check_output_folder
-from faceauth.runlog import ExperimentLog, atomic_write_text, package_versions, to_jsonable
-from faceauth.session import LocalSession, use_session
+from faceauth.training.checkpoint import save_checkpoint
+from faceauth.training.config import TrainConfig, to_dict
+from faceauth.io.errors import FaceauthError
+from faceauth.io.formatting import format_metrics
+from faceauth.io.log import logger
+from faceauth.io.outputs import check_output_folder
+from faceauth.io.runlog import ExperimentLog, atomic_write_text, package_versions, to_jsonable
+from faceauth.training.session import LocalSession, use_session
 from faceauth.tasks import Task
 from faceauth.tasks.base import SCORE_AXES
 

@@ -19,9 +19,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from faceauth.errors import FaceauthError
-from faceauth.files import file_sha256
-from faceauth.log import logger
+from faceauth.io.errors import FaceauthError
+from faceauth.io.files import file_sha256
+from faceauth.io.log import logger
 from faceauth.tasks.fusion.benchmarks import Benchmark, ImageSource
 from faceauth.tasks.fusion.embedders import EmbedderSpec, OnnxEmbedder, open_embedders
 from faceauth.tasks.fusion.image_embeddings import Log, Progress, batches_loaded, cache_folder, write_cache_table

@@ -1,10 +1,10 @@
 """The fused model and its baselines on verification benchmarks, reported as the field reports them.
 
 Per benchmark and system: the 10-fold accuracy (mean and population std over the folds, each fold's
-threshold chosen on the other nine: faceauth.metrics.tenfold_accuracy), beside EER, ROC AUC and TAR
+threshold chosen on the other nine: faceauth.evaluation.metrics.tenfold_accuracy), beside EER, ROC AUC and TAR
 at FAR where there are impostor pairs enough for it. The verdict compares the fused model with each
 baseline on the 10-fold accuracy, with a 95% bootstrap interval of the difference over the pairs
-(.bin files carry no identities) or over the identities (LFW folders) (faceauth.verdict).
+(.bin files carry no identities) or over the identities (LFW folders) (faceauth.evaluation.verdict).
 The systems: the fused model, each embedder alone, score and embedding averaging (baselines.py).
 """
 
@@ -16,10 +16,10 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
-from faceauth.errors import FaceauthError
-from faceauth.fit import Objective
-from faceauth.log import logger
-from faceauth.metrics import MIN_IMPOSTORS_BEYOND, TENFOLD_THRESHOLDS, enough_impostors, tenfold_accuracy, verification_metrics
+from faceauth.io.errors import FaceauthError
+from faceauth.training.fit import Objective
+from faceauth.io.log import logger
+from faceauth.evaluation.metrics import MIN_IMPOSTORS_BEYOND, TENFOLD_THRESHOLDS, enough_impostors, tenfold_accuracy, verification_metrics
 from faceauth.tasks.fusion.baselines import baseline_embeddings
 from faceauth.tasks.fusion.benchmark_embeddings import embed_benchmark
 from faceauth.tasks.fusion.benchmarks import Benchmark, open_benchmark
@@ -27,7 +27,7 @@ from faceauth.tasks.fusion.embedders import EmbedderSpec
 from faceauth.tasks.fusion.embedding_set import EmbeddingSet
 from faceauth.tasks.fusion.image_embeddings import Log
 from faceauth.tasks.fusion.model import embed
-from faceauth.verdict import RESAMPLES, tenfold_differences, verdict_of
+from faceauth.evaluation.verdict import RESAMPLES, tenfold_differences, verdict_of
 
 OBJECTIVE = Objective("accuracy_10fold", "max")
 FARS = ("1e-2", "1e-3")
@@ -74,7 +74,7 @@ def system_figures(benchmark: Benchmark, embeddings: np.ndarray) -> tuple[dict[s
 
 
 def score_benchmark(benchmark: Benchmark, systems: dict[str, np.ndarray], resamples: int = RESAMPLES) -> dict[str, Any]:
-    """One benchmark's figures per system and the verdict (the dict shape of faceauth.verdict)."""
+    """One benchmark's figures per system and the verdict (the dict shape of faceauth.evaluation.verdict)."""
     figures, correct = {}, {}
     for name, embeddings in systems.items():
         figures[name], correct[name] = system_figures(benchmark, embeddings)

@@ -29,8 +29,8 @@ from typing import Union
 
 import numpy as np
 
-from faceauth.errors import FaceauthError
-from faceauth.files import file_sha256
+from faceauth.io.errors import FaceauthError
+from faceauth.io.files import file_sha256
 
 FOLDS = 10
 PAIRS_FILE = "pairs.txt"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
-from faceauth.config import TrainConfig, check
+from faceauth.training.config import TrainConfig, check
 from faceauth.tasks.fusion.embedders import EmbedderSpec, parse_embedders
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceauth.errors import FaceauthError
+from faceauth.io.errors import FaceauthError
 from faceauth.tasks.fusion.embedding_set import EmbeddingSet, embedding_set
 
 

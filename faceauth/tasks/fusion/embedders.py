@@ -32,9 +32,9 @@ from typing import Any, Literal, Mapping, Optional, Sequence, Union
 import numpy as np
 import yaml
 
-from faceauth.config import build_config, check
-from faceauth.errors import FaceauthError
-from faceauth.files import bounded_lines
+from faceauth.training.config import build_config, check
+from faceauth.io.errors import FaceauthError
+from faceauth.io.files import bounded_lines
 
 
 @dataclass(frozen=True)

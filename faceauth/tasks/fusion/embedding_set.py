@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from faceauth.errors import FaceauthError
+from faceauth.io.errors import FaceauthError
 
 
 @dataclass(frozen=True)

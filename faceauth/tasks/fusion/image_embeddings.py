@@ -26,10 +26,10 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from faceauth.log import logger
-from faceauth.errors import FaceauthError
+from faceauth.io.log import logger
+from faceauth.io.errors import FaceauthError
 from faceauth.tasks.fusion.embedding_set import EmbeddingSet, embedding_set
-from faceauth.files import file_sha256
+from faceauth.io.files import file_sha256
 from faceauth.tasks.fusion.embedders import EmbedderSpec, OnnxEmbedder, listing, open_embedders
 from faceauth.tasks.fusion.images import ImageFile, load_resized, scan_images, small_identities
 

@@ -14,7 +14,7 @@ from typing import Iterable
 
 import numpy as np
 
-from faceauth.errors import FaceauthError
+from faceauth.io.errors import FaceauthError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -73,7 +73,7 @@ def read_image(path: Path, largest_side: int):
     """Decode to an upright RGB PIL image. JPEGs are decoded at a reduced scale when much larger than
     the largest input (Pillow's draft mode: DCT scaling), which is most of the decoding time of
     camera-size photos. Raises whatever Pillow raises for a file it cannot read."""
-    from faceauth.imaging import open_rgb
+    from faceauth.io.imaging import open_rgb
 
     return open_rgb(path, largest_side)
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from faceauth.errors import FaceauthError
+from faceauth.io.errors import FaceauthError
 
 IDENTITY_FACTORS = 256
 
@@ -148,7 +148,7 @@ def write_parquet(data, path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from faceauth.runlog import atomic_replace
+    from faceauth.io.runlog import atomic_replace
 
     columns = {"identity": data.identities[data.labels].tolist()}
     for name, part in zip(data.model_names, data.per_model()):

@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from faceauth import session as sessions
-from faceauth.checkpoint import make_checkpoint
-from faceauth.errors import FaceauthError
-from faceauth.log import logger
-from faceauth.fit import Objective
-from faceauth.metrics import MIN_IMPOSTORS_BEYOND, VERIFICATION_KEYS, enough_impostors, verification_metrics
-from faceauth.runlog import seed_everything
+from faceauth.training import session as sessions
+from faceauth.training.checkpoint import make_checkpoint
+from faceauth.io.errors import FaceauthError
+from faceauth.io.log import logger
+from faceauth.training.fit import Objective
+from faceauth.evaluation.metrics import MIN_IMPOSTORS_BEYOND, VERIFICATION_KEYS, enough_impostors, verification_metrics
+from faceauth.io.runlog import seed_everything
 from faceauth.tasks import register
 from faceauth.tasks.base import Evaluation, OnnxSpec, Task, TrainingRun
 from faceauth.tasks.fusion import linear

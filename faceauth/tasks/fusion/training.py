@@ -9,17 +9,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from faceauth import session as sessions
-from faceauth.fit import Precision, make_optimizer
-from faceauth.losses import build_loss
-from faceauth.metrics import verification_metrics
+from faceauth.training import session as sessions
+from faceauth.training.fit import Precision, make_optimizer
+from faceauth.training.losses import build_loss
+from faceauth.evaluation.metrics import verification_metrics
 from faceauth.tasks.base import Evaluation
 from faceauth.tasks.fusion import linear
 from faceauth.tasks.fusion.config import FusionConfig
 from faceauth.tasks.fusion.data import EmbeddingSet, identity_batches, normalized_concat
 from faceauth.tasks.fusion.linear import LinearFusion
 from faceauth.tasks.fusion.model import augment_embeddings, build_model, pair_scores
-from faceauth.verdict import clearly_better
+from faceauth.evaluation.verdict import clearly_better
 
 
 def model_args(config: FusionConfig, data: EmbeddingSet, fusion: LinearFusion) -> dict[str, Any]:

@@ -30,8 +30,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from faceauth.errors import FaceauthError
-from faceauth.files import locked
+from faceauth.io.errors import FaceauthError
+from faceauth.io.files import locked
 
 # Bumped whenever decoding or resizing changes, so old arrays are not mistaken for new ones.
 CACHE_VERSION = 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-from faceauth.config import check
+from faceauth.training.config import check
 from faceauth.tasks.pad import PadConfig
 
 # ResNet depth -> BasicBlocks per stage (He et al. 2016, table 1; 10 is the common light variant).
@@ -23,7 +23,7 @@ class LivenessConfig(PadConfig):
     batch_size: int = 32
     augment_strength: float = 0.3
     # Data (PadConfig): --synthetic, or data_root/{train,val,test}/{live,spoof}/ of JPEG/PNG images or
-    # video files, or a public dataset as it ships (faceauth.pad_datasets).
+    # video files, or a public dataset as it ships (faceauth.tasks.pad_datasets).
     # Skip (and list) unreadable images instead of stopping on them.
     skip_corrupt: bool = False
     # Decoded, resized images are kept here as memory-mapped arrays shared by every run on the node;

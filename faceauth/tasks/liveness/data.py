@@ -18,7 +18,7 @@ image_size, and kept in a memory-mapped cache (cache.py) so that a search decode
 node, not per trial.
 
 A public dataset in its shipped layout (OULU-NPU, CASIA-FASD, Replay-Attack, CelebA-Spoof) reaches
-this loader as a fold's data root of links in this layout (faceauth.protocols).
+this loader as a fold's data root of links in this layout (faceauth.tasks.protocols).
 """
 
 from __future__ import annotations
@@ -36,10 +36,10 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from faceauth.log import logger
-from faceauth.errors import FaceauthError
-from faceauth.imaging import open_rgb, resize_centre_crop
-from faceauth.layout import CLASSES, SPLITS, UNTYPED_ATTACK, not_a_folder
+from faceauth.io.log import logger
+from faceauth.io.errors import FaceauthError
+from faceauth.io.imaging import open_rgb, resize_centre_crop
+from faceauth.io.layout import CLASSES, SPLITS, UNTYPED_ATTACK, not_a_folder
 from faceauth.tasks import face_boxes, pad
 from faceauth.tasks.liveness import cache
 from faceauth.tasks.video_files import FRAME_MARK, is_video_file, sampled_frames

@@ -3,7 +3,7 @@ how likely a face image is a presentation attack. Torch only, trained from scrat
 
 Input: (batch, 3, S, S) RGB in [0, 1]; the model normalises with `mean` and `std` itself, so an ONNX
 consumer only divides pixels by 255. Output: (batch,) attack logits; sigmoid(logit) is the attack
-probability (faceauth.metrics convention: higher = attack).
+probability (faceauth.evaluation.metrics convention: higher = attack).
 """
 
 from __future__ import annotations

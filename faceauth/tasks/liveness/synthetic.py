@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from faceauth.log import logger
-from faceauth.files import generated_once
+from faceauth.io.log import logger
+from faceauth.io.files import generated_once
 from faceauth.tasks.drawing import blur
 
 ATTACK_TYPES = ("print", "replay", "mask")

@@ -15,9 +15,9 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from faceauth import session as sessions
-from faceauth.errors import FaceauthError
-from faceauth.layout import SPLITS
+from faceauth.training import session as sessions
+from faceauth.io.errors import FaceauthError
+from faceauth.io.layout import SPLITS
 from faceauth.tasks import register
 from faceauth.tasks.base import OnnxSpec, TrainingRun
 from faceauth.tasks.liveness import training

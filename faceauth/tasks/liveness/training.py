@@ -16,8 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from faceauth import session as sessions
-from faceauth.fit import Precision, make_optimizer
+from faceauth.training import session as sessions
+from faceauth.training.fit import Precision, make_optimizer
 from faceauth.tasks.base import TrainingRun
 from faceauth.tasks.liveness.augment import augment
 from faceauth.tasks.liveness.config import LivenessConfig

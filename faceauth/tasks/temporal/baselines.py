@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from faceauth.metrics import equal_error_rate, pad_metrics, pad_threshold, roc_curve
+from faceauth.evaluation.metrics import equal_error_rate, pad_metrics, pad_threshold, roc_curve
 
 L2_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from faceauth.metrics import equal_error_rate, roc_auc, roc_curve
+from faceauth.evaluation.metrics import equal_error_rate, roc_auc, roc_curve
 from faceauth.tasks.temporal.baselines import fit_logistic
 from faceauth.tasks.temporal.data import VideoSet, eval_windows
 from faceauth.tasks.temporal.model import TemporalModel, window_statistics

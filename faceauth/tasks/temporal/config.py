@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Optional
 
-from faceauth.config import check
+from faceauth.training.config import check
 from faceauth.tasks.pad import PadConfig
 from faceauth.tasks.temporal.model import KINDS
 from faceauth.tasks.temporal.synthetic import REGIMES

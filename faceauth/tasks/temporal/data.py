@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from faceauth.log import logger
-from faceauth.errors import FaceauthError
+from faceauth.io.log import logger
+from faceauth.io.errors import FaceauthError
 from faceauth.tasks import pad
 from faceauth.tasks.temporal.features import FeatureCache, FrameExtractor, make_extractor, video_features
 from faceauth.tasks.temporal.synthetic import ATTACK_TYPES, SyntheticSpec, cached_dataset, regime_spec

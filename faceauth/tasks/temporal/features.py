@@ -26,9 +26,9 @@ from typing import Iterator, Protocol
 
 import numpy as np
 
-from faceauth.errors import FaceauthError
-from faceauth.files import file_sha256
-from faceauth.imaging import resize_centre_crop
+from faceauth.io.errors import FaceauthError
+from faceauth.io.files import file_sha256
+from faceauth.io.imaging import resize_centre_crop
 from faceauth.tasks.temporal.videos import Video, check_frames, check_length, read_frames
 
 

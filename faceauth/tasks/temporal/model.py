@@ -2,7 +2,7 @@
 
 Input: (batch, seq, feature_dim) raw frame features, any seq >= 1; the model standardises them with
 the training split's statistics (buffers, so they travel in the checkpoint and the ONNX file).
-Output: (batch,) attack logits; sigmoid(logit) is the attack probability (faceauth.metrics
+Output: (batch,) attack logits; sigmoid(logit) is the attack probability (faceauth.evaluation.metrics
 convention: higher = attack). A video's score is the mean probability of its windows.
 
 The logit is a sum of two parts, by `kind` (KINDS):
@@ -57,7 +57,7 @@ class TemporalModel(nn.Module):
     LSTM residual whose last layer starts at zero.
 
     A plain nn.LSTM, not a hand-written cell loop: it exports to ONNX as the LSTM operator, whose
-    time axis stays dynamic (faceauth.onnx_export clears a stale torch dispatch cache that otherwise
+    time axis stays dynamic (faceauth.evaluation.onnx_export clears a stale torch dispatch cache that otherwise
     froze it on a second export in one process, bidirectional or not)."""
 
     def __init__(self, feature_dim: int, kind: str = "lstm", hidden_size: int = 16, num_layers: int = 1,

@@ -42,10 +42,10 @@ from pathlib import Path
 
 import numpy as np
 
-from faceauth.log import logger
-from faceauth.errors import FaceauthError
-from faceauth.files import generated_once
-from faceauth.layout import SPLITS
+from faceauth.io.log import logger
+from faceauth.io.errors import FaceauthError
+from faceauth.io.files import generated_once
+from faceauth.io.layout import SPLITS
 
 ATTACK_TYPES = ("print", "replay")
 # With `attack_types` 3 or 4: also a worn mask and a paper cut-out (mask_clip, cutout_clip).

@@ -19,8 +19,8 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from faceauth import session as sessions
-from faceauth.errors import FaceauthError
+from faceauth.training import session as sessions
+from faceauth.io.errors import FaceauthError
 from faceauth.tasks import register
 from faceauth.tasks.base import OnnxSpec, TrainingRun
 from faceauth.tasks.lbp_baseline import video_lbp_features

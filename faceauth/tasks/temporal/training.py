@@ -17,17 +17,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from faceauth import session as sessions
-from faceauth.errors import FaceauthError
-from faceauth.fit import Precision, make_optimizer
-from faceauth.metrics import pad_metrics
+from faceauth.training import session as sessions
+from faceauth.io.errors import FaceauthError
+from faceauth.training.fit import Precision, make_optimizer
+from faceauth.evaluation.metrics import pad_metrics
 from faceauth.tasks.base import Evaluation, TrainingRun
 from faceauth.tasks.pad import split_metrics
 from faceauth.tasks.temporal.clip_head import fit_clip_head
 from faceauth.tasks.temporal.config import TemporalConfig
 from faceauth.tasks.temporal.data import VideoSet, feature_statistics, load_splits, train_windows
 from faceauth.tasks.temporal.model import build_model, video_scores
-from faceauth.verdict import clearly_better
+from faceauth.evaluation.verdict import clearly_better
 
 
 def model_args(config: TemporalConfig, train: VideoSet) -> dict[str, Any]:

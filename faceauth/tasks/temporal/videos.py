@@ -24,9 +24,9 @@ from typing import Iterator
 
 import numpy as np
 
-from faceauth.errors import FaceauthError
-from faceauth.files import bounded_lines
-from faceauth.layout import SPLITS, UNTYPED_ATTACK, not_a_folder
+from faceauth.io.errors import FaceauthError
+from faceauth.io.files import bounded_lines
+from faceauth.io.layout import SPLITS, UNTYPED_ATTACK, not_a_folder
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 from faceauth.tasks.face_boxes import side_file, video_window
@@ -145,7 +145,7 @@ def _face_window(video: Video, frames: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def _decode_image(path: Path) -> np.ndarray:
-    from faceauth.imaging import open_rgb
+    from faceauth.io.imaging import open_rgb
 
     try:
         return np.asarray(open_rgb(path), dtype=np.uint8)

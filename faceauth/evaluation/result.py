@@ -20,7 +20,7 @@ class Evaluation:
     metrics: dict[str, dict[str, float]]
     scores: dict[str, tuple[np.ndarray, np.ndarray]]
     details: dict[str, Any] = field(default_factory=dict)
-    # The independent units behind each score, for bootstrap intervals (faceauth.verdict): for the
+    # The independent units behind each score, for bootstrap intervals (faceauth.evaluation.verdict): for the
     # positive and the negative scores, an int array of shape (n,) (the video or subject of a sample)
     # or (n, 2) (the two identities of a pair). The same for every system: they score the same items.
     groups: tuple[np.ndarray, np.ndarray] | None = None

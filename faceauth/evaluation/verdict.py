@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from faceauth.metrics import SortedScores, bpcer_at_apcer, equal_error_rate, roc_auc, tpr_at_fpr
-from faceauth.evaluation import Evaluation
-from faceauth.fit import Objective
+from faceauth.evaluation.metrics import SortedScores, bpcer_at_apcer, equal_error_rate, roc_auc, tpr_at_fpr
+from faceauth.evaluation.result import Evaluation
+from faceauth.training.fit import Objective
 
 RESAMPLES = 1000
 LEVEL = 0.95
@@ -191,7 +191,7 @@ def verdict_of(differences: dict[str, tuple[float, np.ndarray]], values: dict[st
 def tenfold_differences(correct: dict[str, np.ndarray], folds: np.ndarray, groups: np.ndarray,
                         resamples: int = RESAMPLES, seed: int = 0) -> dict[str, tuple[float, np.ndarray]]:
     """For each baseline: (model - baseline k-fold accuracy, the same on each resample). `correct`: each
-    system's right/wrong decision per pair at its fold's chosen threshold (faceauth.metrics.tenfold_accuracy),
+    system's right/wrong decision per pair at its fold's chosen threshold (faceauth.evaluation.metrics.tenfold_accuracy),
     the model first; `groups`: each pair's unit, (n,) (the pair itself) or (n, 2) (its two identities).
     A resample reweights the pairs as `bootstrap_differences` does; the thresholds stay as chosen."""
     _, folds = np.unique(folds, return_inverse=True)

@@ -12,7 +12,7 @@ import stat
 from pathlib import Path
 from typing import Iterable
 
-from faceauth.errors import FaceauthError
+from faceauth.io.errors import FaceauthError
 
 
 def check_output(path: str | Path, flag: str, inputs: Iterable[str | Path | None] = ()) -> Path:

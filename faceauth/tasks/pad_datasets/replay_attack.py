@@ -17,8 +17,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from faceauth.errors import FaceauthError
-from faceauth.pad_datasets.media import Media, check_media, relative
+from faceauth.io.errors import FaceauthError
+from faceauth.tasks.pad_datasets.media import Media, check_media, relative
 
 NAME = "replay-attack"
 EXPECTED = "train/, devel/ and test/, each with real/*.mov and attack/{fixed,hand}/*.mov"

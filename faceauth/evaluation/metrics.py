@@ -53,7 +53,7 @@ class RocCurve:
 def roc_curve(positive: np.ndarray, negative: np.ndarray,
               positive_weights: np.ndarray | None = None, negative_weights: np.ndarray | None = None) -> RocCurve:
     """Weights (optional, >= 0) count a score that many times: a bootstrap resample of subjects or
-    identities is a reweighting of the same scores (faceauth.verdict)."""
+    identities is a reweighting of the same scores (faceauth.evaluation.verdict)."""
     return SortedScores(positive, negative).curve(positive_weights, negative_weights)
 
 

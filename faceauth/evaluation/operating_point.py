@@ -9,13 +9,13 @@ subjects) for an error rate the team names, and what that threshold actually giv
 
 Either threshold then moves off the edge score into the middle of the gap below it (the logit
 midpoint for PAD's attack probabilities, the plain midpoint for verification's cosine similarities:
-faceauth.metrics.centre_in_gap), which keeps every validation rate and leaves new data just beyond the
+faceauth.evaluation.metrics.centre_in_gap), which keeps every validation rate and leaves new data just beyond the
 validation edge on the right side. A validation split with fewer than MIN_THRESHOLD_SAMPLES of either
 class adds a warning: the operating point is uncertain there.
 
 On the test data the same threshold gives FAR/FRR (APCER/BPCER) that drift from the promise; each
 comes with a 95% percentile bootstrap interval over the independent units behind the scores
-(identities, videos or subjects: Evaluation.groups; faceauth.verdict.metric_intervals), so the team sees
+(identities, videos or subjects: Evaluation.groups; faceauth.evaluation.verdict.metric_intervals), so the team sees
 how far the operating point moves on people the model never saw.
 """
 
@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from faceauth.metrics import MIN_IMPOSTORS_BEYOND, centre_in_gap, few_samples_warning, roc_curve
-from faceauth.evaluation import Evaluation
-from faceauth.verdict import RESAMPLES, metric_intervals
+from faceauth.evaluation.metrics import MIN_IMPOSTORS_BEYOND, centre_in_gap, few_samples_warning, roc_curve
+from faceauth.evaluation.result import Evaluation
+from faceauth.evaluation.verdict import RESAMPLES, metric_intervals
 
 # target name -> (the rate it bounds, the other rate, the names of the positive and negative classes)
 TARGETS = {
@@ -151,7 +151,7 @@ def onnx_metadata(task: str, deployment: dict[str, Any]) -> dict[str, str]:
     when one was asked for, the operating point (JSON)."""
     import json
 
-    from faceauth.runlog import to_jsonable
+    from faceauth.io.runlog import to_jsonable
 
     metadata = {"faceauth.task": task}
     if "threshold" in deployment:
@@ -160,5 +160,5 @@ def onnx_metadata(task: str, deployment: dict[str, Any]) -> dict[str, str]:
         metadata["faceauth.threshold_logit"] = repr(float(deployment["threshold_logit"]))
     if "operating_point" in deployment:
         point = deployment["operating_point"]
-        metadata["faceauth.operating_point"] = json.dumps(to_jsonable({k: point[k] for k in ("target", "threshold", "rule", "test")}))
+        metadata["faceauth.evaluation.operating_point"] = json.dumps(to_jsonable({k: point[k] for k in ("target", "threshold", "rule", "test")}))
     return metadata

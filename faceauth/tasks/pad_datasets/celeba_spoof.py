@@ -7,7 +7,7 @@ The label files decide which images are read and how: each maps an image's path 
 integers, of which [40] is the spoof type (0 live, 1 photo, 2 poster, 3 A4, 4 face mask, 5 upper-body
 mask, 6 region mask, 7 PC, 8 pad, 9 phone, 10 3D mask) and [43] live (0) or spoof (1); the two and the
 image's live/ or spoof/ folder must agree. The dataset ships no validation side: the last fifth of the
-training subjects validate (faceauth.pad_datasets.held_out_subjects). The `_BB.txt` boxes crop each image
+training subjects validate (faceauth.tasks.pad_datasets.held_out_subjects). The `_BB.txt` boxes crop each image
 (faceauth.tasks.face_boxes).
 """
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from faceauth.errors import FaceauthError
-from faceauth.pad_datasets.media import Media, check_media, held_out_subjects
+from faceauth.io.errors import FaceauthError
+from faceauth.tasks.pad_datasets.media import Media, check_media, held_out_subjects
 
 NAME = "celeba-spoof"
 EXPECTED = "Data/{train,test}/<subject>/{live,spoof}/ images and metas/intra_test/{train,test}_label.json"

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from faceauth.errors import FaceauthError
+from faceauth.io.errors import FaceauthError
 
 PARITY_TOLERANCE = 1e-4
 
@@ -104,7 +104,7 @@ def set_metadata(path: str | Path, metadata: dict[str, str]) -> None:
     a consumer reads them with onnxruntime's `get_modelmeta().custom_metadata_map`. Atomic."""
     import onnx
 
-    from faceauth.runlog import atomic_replace
+    from faceauth.io.runlog import atomic_replace
 
     model = onnx.load(str(path))
     kept = [p for p in model.metadata_props if p.key not in metadata]

@@ -6,15 +6,15 @@
 The file name is the class: 1, 2 and HR_1 bona fide; 3, 4 and HR_2 a warped printed photo; 5, 6 and
 HR_3 a cut printed photo (eye holes); 7, 8 and HR_4 a video replay. Subject folders restart at 1 in
 test_release (test subject s is subject s + 20). The dataset ships no validation side: the last fifth
-of the training subjects (17-20) validate (faceauth.pad_datasets.held_out_subjects). No face boxes ship.
+of the training subjects (17-20) validate (faceauth.tasks.pad_datasets.held_out_subjects). No face boxes ship.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from faceauth.errors import FaceauthError
-from faceauth.pad_datasets.media import Media, check_media, held_out_subjects, relative
+from faceauth.io.errors import FaceauthError
+from faceauth.tasks.pad_datasets.media import Media, check_media, held_out_subjects, relative
 
 NAME = "casia-fasd"
 EXPECTED = "train_release/<subject>/ and test_release/<subject>/ with the videos 1.avi .. 8.avi, HR_1.avi .. HR_4.avi"

@@ -15,7 +15,7 @@ The data a protocol reads: `data_root/{train,val,test}/{live,spoof/<attack type>
 with a domain level above the splits, `data_root/<domain>/{train,val,test}/...` (a camera, a session,
 a source dataset). An item is what sits directly in live/ or spoof/<attack type>/: an image, a video
 (file or frames folder) or a folder of one subject's or one video's images; items are never split
-across train and test, and bootstrap intervals resample them (faceauth.verdict).
+across train and test, and bootstrap intervals resample them (faceauth.evaluation.verdict).
 
 The operating threshold of every fold is chosen on that fold's val side, which holds only what its
 train side holds (no unseen attack, no unseen domain): the test side is never seen by training,
@@ -54,12 +54,12 @@ from typing import Any
 
 import numpy as np
 
-from faceauth import pad_datasets
-from faceauth.config import read_yaml_file
-from faceauth.errors import FaceauthError
-from faceauth.files import generated_once
-from faceauth.layout import SPLITS, UNTYPED_ATTACK as UNTYPED
-from faceauth.metrics import higher_is_better
+from faceauth.tasks import pad_datasets
+from faceauth.training.config import read_yaml_file
+from faceauth.io.errors import FaceauthError
+from faceauth.io.files import generated_once
+from faceauth.io.layout import SPLITS, UNTYPED_ATTACK as UNTYPED
+from faceauth.evaluation.metrics import higher_is_better
 
 ROLES = ("train", "val", "test")
 BUILTIN = ("standard", "leave-one-attack-out", "leave-one-domain-out", "cross-dataset")
@@ -110,7 +110,7 @@ def is_flat(root: Path) -> bool:
 
 
 def scan_items(root: Path, what: str = "data_root", dataset: str = "auto") -> list[Item]:
-    """Every item under root: of a public dataset in its shipped layout (faceauth.pad_datasets), or of
+    """Every item under root: of a public dataset in its shipped layout (faceauth.tasks.pad_datasets), or of
     faceauth's layout, with or without a domain level above the splits."""
     root = Path(root).expanduser()
     if not root.is_dir():

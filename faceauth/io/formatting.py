@@ -5,7 +5,6 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from faceauth.evaluation import Evaluation
 
 
 def format_metrics(metrics: dict[str, Any], keys: tuple[str, ...] | None = None) -> str:
@@ -14,15 +13,16 @@ def format_metrics(metrics: dict[str, Any], keys: tuple[str, ...] | None = None)
                      for k in keys if k in metrics)
 
 
-def evaluation_table(evaluation: Evaluation) -> str:
-    """The model's and the baselines' metrics side by side; their thresholds below (threshold_note)."""
-    systems = list(evaluation.metrics)
-    keys = [k for k in evaluation.model_metrics if k != "threshold"]
+def evaluation_table(metrics: dict[str, dict[str, Any]]) -> str:
+    """The model's and the baselines' metrics (system -> metrics, the model first) side by side; their
+    thresholds below (threshold_note)."""
+    systems = list(metrics)
+    keys = [k for k in next(iter(metrics.values())) if k != "threshold"]
     width = max(len(k) for k in keys) + 2
     lines = [" " * width + "".join(f"{s:>20}" for s in systems)]
     for key in keys:
-        lines.append(f"{key:<{width}}" + "".join(f"{number_cell(evaluation.metrics[s].get(key)):>20}" for s in systems))
-    note = threshold_note(evaluation.metrics)
+        lines.append(f"{key:<{width}}" + "".join(f"{number_cell(metrics[s].get(key)):>20}" for s in systems))
+    note = threshold_note(metrics)
     return "\n".join(lines + ([textwrap.fill(note, 120)] if note else []))
 
 

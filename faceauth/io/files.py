@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from faceauth.errors import FaceauthError
+from faceauth.io.errors import FaceauthError
 
 _sha256_memo: dict[tuple[str, int, int], str] = {}
 

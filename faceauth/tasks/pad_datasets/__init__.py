@@ -1,6 +1,6 @@
 """Public anti-spoofing datasets read where they lie, in the layouts they ship in: OULU-NPU, CASIA-FASD,
 Idiap Replay-Attack and CelebA-Spoof. Readers of paths, labels and protocol lists only (no decoding);
-they import nothing of faceauth but its errors, and faceauth.protocols turns what they return into
+they import nothing of faceauth but its errors, and faceauth.tasks.protocols turns what they return into
 folds (media.py: what they return).
 
 Each reader module has `NAME`, `detect(root)`, `read(root) -> list[Media]` and, where the dataset ships
@@ -13,14 +13,14 @@ from __future__ import annotations
 from pathlib import Path
 from types import ModuleType
 
-from faceauth.errors import FaceauthError
-from faceauth.pad_datasets.media import FoldLists, Media
+from faceauth.io.errors import FaceauthError
+from faceauth.tasks.pad_datasets.media import FoldLists, Media
 
 __all__ = ["FoldLists", "Media", "LAYOUTS", "reader", "reader_of", "protocol_names"]
 
 
 def _readers() -> dict[str, ModuleType]:
-    from faceauth.pad_datasets import casia_fasd, celeba_spoof, oulu_npu, replay_attack
+    from faceauth.tasks.pad_datasets import casia_fasd, celeba_spoof, oulu_npu, replay_attack
 
     return {m.NAME: m for m in (oulu_npu, casia_fasd, replay_attack, celeba_spoof)}
 

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from faceauth.config import TrainConfig, add_config_flags, build_config, load_config_file, select_task_values
-from faceauth.errors import FaceauthError
-from faceauth.log import show_progress
+from faceauth.training.config import TrainConfig, add_config_flags, build_config, load_config_file, select_task_values
+from faceauth.io.errors import FaceauthError
+from faceauth.io.log import show_progress
 from faceauth.tasks import Task, list_tasks
 
 # configs/ at the top of the checkout, linked into the package so that a wheel ships it.
@@ -94,7 +94,7 @@ def exits_cleanly(main: Callable[..., int | None]) -> Callable[..., int]:
     return wrapper
 
 
-# The flags every trainer takes, generated from TrainConfig's fields (faceauth.config.add_config_flags).
+# The flags every trainer takes, generated from TrainConfig's fields (faceauth.training.config.add_config_flags).
 COMMON_FLAGS: dict[str, dict[str, Any]] = {
     "epochs": {},
     "batch_size": {},

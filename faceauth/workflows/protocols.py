@@ -1,4 +1,4 @@
-"""Training, searching and evaluating a PAD task on a protocol's folds (faceauth.protocols).
+"""Training, searching and evaluating a PAD task on a protocol's folds (faceauth.tasks.protocols).
 
     python -m faceauth.train liveness --synthetic --protocol leave-one-attack-out
     python -m faceauth.tune liveness --synthetic --protocol leave-one-attack-out --protocol-objective worst
@@ -24,15 +24,15 @@ from typing import Any
 
 import numpy as np
 
-from faceauth.checkpoint import FORMAT
-from faceauth.config import build_config, to_dict
-from faceauth.errors import FaceauthError
-from faceauth.pad_datasets import protocol_names
-from faceauth.protocols import (FoldData, known_protocols, aggregate, aggregate_metrics, describe, load_protocol_file, materialise,
+from faceauth.training.checkpoint import FORMAT
+from faceauth.training.config import build_config, to_dict
+from faceauth.io.errors import FaceauthError
+from faceauth.tasks.pad_datasets import protocol_names
+from faceauth.tasks.protocols import (FoldData, known_protocols, aggregate, aggregate_metrics, describe, load_protocol_file, materialise,
                                 resolve_protocol, scan_items, source_of, uses_folds)
-from faceauth.session import Session, use_session
-from faceauth.evaluation import Evaluation
-from faceauth.log import logger
+from faceauth.training.session import Session, use_session
+from faceauth.evaluation.result import Evaluation
+from faceauth.io.log import logger
 from faceauth.tasks import Task
 from faceauth.tasks.pad import PresentationAttackTask
 
@@ -236,7 +236,7 @@ def _clean(checkpoint: dict[str, Any]) -> dict[str, Any]:
 def fold_results(task: Task, checkpoints: dict[str, dict[str, Any]], objective: str) -> dict[str, Any]:
     """Each fold's model evaluated on its own test side beside the baselines, with the verdict and 95%
     bootstrap intervals; and the aggregate over folds. {"folds": {...}, "aggregate": {...}, "evaluations"}."""
-    from faceauth.verdict import metric_intervals
+    from faceauth.evaluation.verdict import metric_intervals
 
     folds, evaluations = {}, {}
     for name, checkpoint in checkpoints.items():
@@ -414,7 +414,7 @@ def write_protocol_run(task: Task, results: dict[str, Any], folder: Path, title:
     """protocol.metrics.json and protocol.report.md (with the per-fold plot) in `folder`."""
     import json
 
-    from faceauth.runlog import atomic_write_text, package_versions, to_jsonable
+    from faceauth.io.runlog import atomic_write_text, package_versions, to_jsonable
 
     folder.mkdir(parents=True, exist_ok=True)
     plot = plot_folds(results, folder / "protocol_folds.png")
@@ -456,8 +456,8 @@ def finish_protocol_search(task: Task, record, space, best_dir: Path, summary: d
 
     import yaml
 
-    from faceauth.checkpoint import save_checkpoint
-    from faceauth.runlog import atomic_write_text, package_versions, to_jsonable
+    from faceauth.training.checkpoint import save_checkpoint
+    from faceauth.io.runlog import atomic_write_text, package_versions, to_jsonable
     from faceauth.tuning.best import BestResult, load_trial_checkpoint
 
     selected = load_trial_checkpoint(record)

@@ -15,10 +15,10 @@ from typing import Any, Callable
 
 import torch
 
-from faceauth.checkpoint import make_checkpoint
-from faceauth.config import TrainConfig, to_dict
-from faceauth.errors import FaceauthError
-from faceauth.session import Session
+from faceauth.training.checkpoint import make_checkpoint
+from faceauth.training.config import TrainConfig, to_dict
+from faceauth.io.errors import FaceauthError
+from faceauth.training.session import Session
 
 
 class TrainingDiverged(FaceauthError):

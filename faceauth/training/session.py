@@ -22,9 +22,9 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from faceauth.errors import FaceauthError
+from faceauth.io.errors import FaceauthError
 
-from faceauth.checkpoint import load_checkpoint, save_checkpoint
+from faceauth.training.checkpoint import load_checkpoint, save_checkpoint
 
 CHECKPOINT_FILE = "model.pt"
 
@@ -155,7 +155,7 @@ def _load_from(checkpoint: Any) -> dict[str, Any] | None:
         return load_checkpoint(Path(directory) / CHECKPOINT_FILE)
 
 
-# Per thread: the folds of a protocol (faceauth.protocols) each run their train_loop in a thread of their own.
+# Per thread: the folds of a protocol (faceauth.tasks.protocols) each run their train_loop in a thread of their own.
 _installed = threading.local()
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from faceauth.errors import FaceauthError
+from faceauth.io.errors import FaceauthError
 
 SPLITS = ("train", "val", "test")
 

@@ -18,7 +18,7 @@ from typing import Any, Literal, Mapping, TypeVar, Union, get_args, get_origin, 
 
 import yaml
 
-from faceauth.errors import FaceauthError
+from faceauth.io.errors import FaceauthError
 
 C = TypeVar("C")
 
@@ -38,7 +38,7 @@ class TrainConfig:
     # Cap on optimiser steps per epoch (0: the whole training split); smoke tests set it small.
     max_steps_per_epoch: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    # Mixed precision for training's forward pass (faceauth/fit.py Precision): off, bf16 (autocast), or
+    # Mixed precision for training's forward pass (faceauth/training/fit.py Precision): off, bf16 (autocast), or
     # fp16 (autocast and a GradScaler). For GPUs: bf16 on Ampere and newer, fp16 on older ones; it runs
     # on CPU too, seldom faster there. true/false (the older form) mean bf16/off.
     amp: Union[Literal["off", "bf16", "fp16"], bool] = "off"

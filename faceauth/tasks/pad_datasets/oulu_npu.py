@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from faceauth.errors import FaceauthError
-from faceauth.pad_datasets.media import FoldLists, Media, check_media, relative
+from faceauth.io.errors import FaceauthError
+from faceauth.tasks.pad_datasets.media import FoldLists, Media, check_media, relative
 
 NAME = "oulu-npu"
 EXPECTED = ("Train_files/, Dev_files/ and Test_files/ with <phone>_<session>_<user>_<file>.avi videos, and "

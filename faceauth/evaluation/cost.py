@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from faceauth.onnx_export import export_onnx
+from faceauth.evaluation.onnx_export import export_onnx
 
 COST_KEYS = ("onnx_latency_ms", "params", "onnx_bytes")
 WARMUP = 10

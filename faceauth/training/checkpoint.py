@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from faceauth.errors import FaceauthError
+from faceauth.io.errors import FaceauthError
 
 FORMAT = "faceauth-checkpoint/1"
 
@@ -27,7 +27,7 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def save_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> Path:
-    from faceauth.runlog import atomic_replace
+    from faceauth.io.runlog import atomic_replace
 
     with atomic_replace(path) as tmp:  # never half a checkpoint under the real name; a failed write keeps the old one
         try:
