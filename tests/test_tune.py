@@ -69,6 +69,7 @@ def test_a_diverging_trial_fails_with_its_reason_and_the_search_goes_on(tmp_path
         assert study[row["trial_name"]].value == pytest.approx(row["best_tar_at_far_1e-3"])
 
 
+@pytest.mark.slow  # about 35 s: a driver started, killed mid-search and resumed in subprocesses
 def test_resume_after_the_driver_is_killed(tmp_path, capsys):
     space = mlp_only_space(tmp_path)
     proc = start_tune(tmp_path, "killed", "--trials", "6", "--scheduler", "none", "--max-concurrent", "1",
