@@ -26,7 +26,7 @@ METRIC = "tar_at_far_1e-3"
 
 
 def run_regime(name: str, identities: int, images: int) -> dict:
-    from faceauth.commands.cli import resolve_config
+    from faceauth.workflows.config import resolve_config
     from faceauth.evaluation.metrics import verification_metrics
     from faceauth.workflows.train import train_once
     from faceauth.tasks import get_task

@@ -23,7 +23,7 @@ from pathlib import Path
 
 def run_faceauth(epochs: int) -> dict:
     started = time.perf_counter()
-    from faceauth.commands.cli import resolve_config
+    from faceauth.workflows.config import resolve_config
     from faceauth.workflows.train import train_once
     from faceauth.tasks import get_task
 
@@ -50,7 +50,7 @@ def run_bare(epochs: int) -> dict:
     started = time.perf_counter()
     import torch
 
-    from faceauth.commands.cli import resolve_config
+    from faceauth.workflows.config import resolve_config
     from faceauth.training.losses import ContrastiveLoss
     from faceauth.tasks import get_task
     from faceauth.tasks.fusion.data import load_splits

@@ -60,7 +60,7 @@ class Utilisation:
 
 
 def faceauth_epoch(task_name: str, values: dict, epochs: int) -> tuple[float, float | None]:
-    from faceauth.commands.cli import resolve_config
+    from faceauth.workflows.config import resolve_config
     from faceauth.tasks import get_task
     from faceauth.workflows.train import train_once
 
@@ -79,7 +79,7 @@ def faceauth_epoch(task_name: str, values: dict, epochs: int) -> tuple[float, fl
 
 
 def bare_fusion_epoch(device: str, epochs: int, amp: str) -> float:
-    from faceauth.commands.cli import resolve_config
+    from faceauth.workflows.config import resolve_config
     from faceauth.training.fit import Precision
     from faceauth.training.losses import ContrastiveLoss
     from faceauth.tasks import get_task
@@ -102,7 +102,7 @@ def bare_fusion_epoch(device: str, epochs: int, amp: str) -> float:
 def bare_liveness_epoch(device: str, epochs: int, amp: str, channels_last: bool) -> float:
     import torch.nn.functional as F
 
-    from faceauth.commands.cli import resolve_config
+    from faceauth.workflows.config import resolve_config
     from faceauth.training.fit import Precision
     from faceauth.tasks import get_task
     from faceauth.tasks.liveness.model import build_model, memory_format

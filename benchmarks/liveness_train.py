@@ -44,7 +44,7 @@ def make_frames(source: Path, target: Path, size=(640, 480)) -> Path:
 
 def train_epoch_time(data_root: str, cache: bool, epochs: int, cache_dir: str) -> float:
     """One standalone run of the default model; the time of its last epoch (warm)."""
-    from faceauth.commands.cli import resolve_config
+    from faceauth.workflows.config import resolve_config
     from faceauth.workflows.train import train_once
     from faceauth.tasks import get_task
 
@@ -61,7 +61,7 @@ def decode_rates(data_root: str, cache_dir: str) -> dict:
     on all threads, writing the array) and of reading the cached array in shuffled batches of 32."""
     import numpy as np
 
-    from faceauth.commands.cli import resolve_config
+    from faceauth.workflows.config import resolve_config
     from faceauth.tasks import get_task
     from faceauth.tasks.liveness.data import decode_image, load_splits, scan_folder
 
@@ -135,7 +135,7 @@ def bench_search(trials: int, tmp: Path) -> dict:
 
 def bench_single(tmp: Path) -> dict:
     """The default configuration alone (the search's first point), evaluated on the same test split."""
-    from faceauth.commands.cli import resolve_config
+    from faceauth.workflows.config import resolve_config
     from faceauth.workflows.train import train_once
     from faceauth.tasks import get_task
 

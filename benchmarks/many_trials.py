@@ -105,8 +105,9 @@ def one_size(trials: int) -> dict:
     import ray.cloudpickle
     import yaml
 
-    from faceauth import tune as tune_module
+    from faceauth import tune as tune_command
     from faceauth.tasks import register
+    from faceauth.tuning import search as tune_module
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     register(toy_task())
@@ -132,7 +133,7 @@ def one_size(trials: int) -> dict:
             "parameters": {"lr": {"type": "log_float", "low": 1e-3, "high": 1e-1},
                            "hidden": {"type": "int", "low": 2, "high": 64}}}))
         started = time.perf_counter()
-        result = tune_module.run_search(*tune_module.parse_args([
+        result = tune_module.run_search(*tune_command.parse_args([
             "blobs", "--trials", str(trials), "--name", "many", "--storage", str(Path(tmp) / "runs"),
             "--search-space", str(space), "--no-dashboard", "--scheduler", "none", "--log-dir", str(Path(tmp) / "logs")]))
         command_s = time.perf_counter() - started

@@ -59,7 +59,7 @@ def bench_search(trials: int, run_dir: Path) -> dict:
 
 
 def bench_single(tmp: Path) -> dict:
-    from faceauth.commands.cli import resolve_config
+    from faceauth.workflows.config import resolve_config
     from faceauth.workflows.train import train_once
     from faceauth.tasks import get_task
 
@@ -74,7 +74,7 @@ def bench_single(tmp: Path) -> dict:
 def bench_plain_optuna(trials: int, seed: int = 0) -> dict:
     import optuna
 
-    from faceauth.commands.cli import resolve_values
+    from faceauth.workflows.config import resolve_values
     from faceauth.tuning.space import default_space_path, load_search_space
     from faceauth.training.session import LocalSession, use_session
     from faceauth.tasks import get_task

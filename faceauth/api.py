@@ -19,9 +19,10 @@ logger (`logging.basicConfig(level=logging.INFO)` shows it).
 from __future__ import annotations
 
 import os
+import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Literal, Union, get_args, get_origin, get_type_hints
 
 from faceauth.io.errors import FaceauthError
 
@@ -29,50 +30,62 @@ from faceauth.tuning.result import SearchResult
 
 
 def search(task: str, trials: int | None = None, *, config_file: str | None = None, **options: Any) -> SearchResult:
-    """Run a hyperparameter search of `task` as `faceauth tune` does; see the module docstring."""
-    from faceauth import tune
+    """Run a hyperparameter search of `task` as `faceauth tune` does; see the module docstring. The
+    keywords that are `SearchRequest` fields make the request; the others are training config keys."""
     from faceauth.tasks import get_task
+    from faceauth.tuning.search import SearchRequest, run_search
 
-    get_task(task)  # an unknown task: FaceauthError naming the tasks, not argparse's exit
-    parser, training = tune.build_parser(task)
-    args = parser.parse_args([task])  # the command's defaults: one source for both
-    args.config = config_file
-    training_keys = {a.dest for a in training._group_actions} - {"config"}
-    actions = {a.dest: a for a in parser._actions}
-    flags = {}
+    searched = get_task(task)  # an unknown task: FaceauthError naming the tasks
+    request_hints = get_type_hints(SearchRequest)
+    config_hints = get_type_hints(searched.config_cls)
+    request, flags = {}, {}
     for key, value in {"trials": trials, **options}.items():
-        value = keyword_value(actions.get(key), key, value)
-        if key in training_keys or not hasattr(args, key):
-            flags[key] = value  # a config key; build_config names it when it is not one
-        else:
-            setattr(args, key, value)
-    return tune.run_search(args, flags)
+        if key in request_hints and key not in ("task", "config_file"):
+            value = keyword_value(key, value, request_hints[key])
+            request[key] = tuple(value) if isinstance(value, list) else value
+        else:  # a config key; build_config names it when it is not one
+            flags[key] = keyword_value(key, value, config_hints.get(key), searched.flags.get(key, {}).get("type"))
+    return run_search(SearchRequest(task=task, config_file=config_file, **request), flags)
 
 
-def keyword_value(action, key: str, value: Any) -> Any:
-    """A keyword argument as the command's flag would have it: a string goes through the flag's type (data
-    paths made absolute, numbers parsed), a path becomes a string, and anything else must already be of
-    the flag's kind; FaceauthError naming the keyword when it is not."""
-    if action is None or value is None or isinstance(action.const, bool) and action.nargs == 0:
+def keyword_value(key: str, value: Any, hint: Any, convert: Callable[[str], Any] | None = None) -> Any:
+    """A keyword argument as the command's flag would have it, from the field's type: a string goes
+    through `convert` (e.g. a data path made absolute) or is parsed as the number the field is, a path
+    becomes a string, and anything else must already be of the field's kind; FaceauthError naming the
+    keyword when it is not."""
+    if value is None or hint is None:
         return value
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
-    kind = action.type if callable(action.type) else str
+    if get_origin(hint) in (Union, types.UnionType):
+        hint = next(a for a in get_args(hint) if a is not type(None))
     try:
-        if isinstance(value, str):
-            value = kind(value)
-        elif kind in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                       or kind is int and not float(value).is_integer()):
-            raise ValueError(f"{value!r} is not {'an integer' if kind is int else 'a number'}")
-        elif kind is int:
-            value = int(value)
-        elif kind not in (int, float) and not isinstance(value, (str, list, tuple)):
+        if get_origin(hint) is Literal:
+            choices = get_args(hint)
+            if isinstance(value, str) and all(isinstance(c, int) for c in choices):
+                value = int(value)
+            if value not in choices:
+                raise FaceauthError(f"keyword {key}: {value!r} is not one of {', '.join(map(str, choices))}")
+        elif hint is bool:
+            if not isinstance(value, bool):
+                raise ValueError(f"{value!r} is not True or False")
+        elif hint in (int, float):
+            value = _number(value, hint)
+        elif hint is str and not isinstance(value, str):
             raise ValueError(f"{value!r} is of type {type(value).__name__}, not a string")
+        if convert is not None:
+            value = [convert(v) for v in value] if isinstance(value, (list, tuple)) else convert(value)
     except (TypeError, ValueError) as err:
         raise FaceauthError(f"keyword {key}: {err}") from None
-    if action.choices is not None and value not in action.choices:
-        raise FaceauthError(f"keyword {key}: {value!r} is not one of {', '.join(map(str, action.choices))}")
     return value
+
+
+def _number(value: Any, kind: type) -> int | float:
+    if isinstance(value, str):
+        return kind(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or kind is int and not float(value).is_integer():
+        raise ValueError(f"{value!r} is not {'an integer' if kind is int else 'a number'}")
+    return kind(value)
 
 
 @dataclass

@@ -15,7 +15,8 @@ import argparse
 import os
 import sys
 
-from faceauth.commands.cli import HelpFormatter, exits_cleanly, prog
+from faceauth.commands.cli import HelpFormatter, exits_cleanly
+from faceauth.io.formatting import prog
 from faceauth.io.errors import FaceauthError
 from faceauth.tasks import get_task, list_tasks
 

@@ -19,7 +19,9 @@ import json
 import sys
 from pathlib import Path
 
-from faceauth.commands.cli import HelpFormatter, exits_cleanly, prog, resolve_config
+from faceauth.commands.cli import HelpFormatter, exits_cleanly
+from faceauth.io.formatting import prog
+from faceauth.workflows.config import resolve_config
 from faceauth.io.errors import FaceauthError
 from faceauth.io.outputs import check_output
 from faceauth.tasks import get_task

@@ -22,7 +22,8 @@ import sys
 from pathlib import Path
 
 from faceauth import make_callable_module
-from faceauth.commands.cli import HelpFormatter, exits_cleanly, prog
+from faceauth.commands.cli import HelpFormatter, exits_cleanly
+from faceauth.io.formatting import prog
 from faceauth.io.log import logger
 from faceauth.io.outputs import check_output
 from faceauth.io.errors import FaceauthError

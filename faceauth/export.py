@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from faceauth.commands.cli import HelpFormatter, exits_cleanly, prog
+from faceauth.commands.cli import HelpFormatter, exits_cleanly
+from faceauth.io.formatting import prog
 from faceauth.io.outputs import check_output
 from faceauth.tasks import get_task, load_task_checkpoint
 

@@ -9,8 +9,9 @@ import argparse
 import sys
 
 from faceauth import make_callable_module
-from faceauth.commands.cli import (HelpFormatter, add_common_train_flags, exits_cleanly, prog, resolve_config, show_config_defaults,
-                          task_flags_epilog, task_name_from)
+from faceauth.commands.cli import HelpFormatter, add_common_train_flags, exits_cleanly, show_config_defaults, task_flags_epilog, task_name_from
+from faceauth.io.formatting import prog
+from faceauth.workflows.config import resolve_config
 from faceauth.training.config import to_dict
 from faceauth.io.log import logger
 from faceauth.io.outputs import check_output

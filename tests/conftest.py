@@ -24,7 +24,7 @@ def run_key(tmp_path_factory):
 @pytest.fixture
 def shared_ray():
     """A local Ray kept up from one in-process search test to the next, as a notebook keeps its Ray:
-    each such search then joins it (faceauth.tune.start_ray) instead of starting and stopping its own,
+    each such search then joins it (faceauth.tuning.search.start_ray) instead of starting and stopping its own,
     and its trials reuse Ray's idle worker processes (about 6 s a search on 2 cores)."""
     import ray
 

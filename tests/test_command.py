@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from faceauth.commands import cli
 from faceauth.commands import main as command
+from faceauth.io import formatting
 from faceauth.tuning.dashboard import secure_token_file
 from tests.tune_helpers import ROOT
 
@@ -16,7 +16,7 @@ from tests.tune_helpers import ROOT
 @pytest.fixture(autouse=True)
 def module_prefix():
     yield
-    cli.set_command_prefix("python -m faceauth.")  # command.main names the commands `faceauth ...`
+    formatting.set_command_prefix("python -m faceauth.")  # command.main names the commands `faceauth ...`
 
 
 def help_of(capsys, *argv: str) -> str:

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from faceauth.commands.cli import resolve_config
+from faceauth.workflows.config import resolve_config
 from faceauth.training.config import build_config, load_config_file, select_task_values
 from faceauth.io.errors import FaceauthError
 from faceauth.tasks import get_task, list_tasks

@@ -199,7 +199,7 @@ def test_liveness_trains_on_the_dataset_where_it_lies(layouts, tmp_path, capsys,
             "--output-dir", str(out), "--log-dir", str(tmp_path / "logs")]
     assert train_cli.main(argv) == 0
     printed = capsys.readouterr().out
-    assert f"protocol standard" in printed and (out / "protocol.metrics.json").is_file()
+    assert "protocol standard" in printed and (out / "protocol.metrics.json").is_file()
     results = json.loads((out / "protocol.metrics.json").read_text())
     test = results["folds"]["standard"]["test_data"]
     assert test["bootstrap_unit"].startswith("videos" if name != "celeba-spoof" else "images")

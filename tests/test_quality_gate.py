@@ -9,7 +9,7 @@ training identities has room (beats score averaging by 3+ points), it must gain 
 
 import pytest
 
-from faceauth.commands.cli import resolve_config
+from faceauth.workflows.config import resolve_config
 from faceauth.train import train_once
 from faceauth.tasks import get_task
 from faceauth.tasks.fusion import synthetic

@@ -9,27 +9,14 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from faceauth.training.config import TrainConfig, add_config_flags, build_config, load_config_file, select_task_values
+from faceauth.training.config import TrainConfig, add_config_flags, build_config, load_config_file
 from faceauth.io.errors import FaceauthError
+from faceauth.io.formatting import prog
 from faceauth.io.log import show_progress
 from faceauth.tasks import Task, list_tasks
 
 # configs/ at the top of the checkout, linked into the package so that a wheel ships it.
-EXAMPLE_CONFIG = Path(__file__).resolve().parent / "configs" / "example.yaml"
-
-# How the commands name themselves in help and messages: `faceauth train` when run through the
-# `faceauth` command (or `python -m faceauth`), `python -m faceauth.train` when run as a module.
-_command_prefix = "python -m faceauth."
-
-
-def set_command_prefix(prefix: str) -> None:
-    global _command_prefix
-    _command_prefix = prefix
-
-
-def prog(command: str) -> str:
-    return f"{_command_prefix}{command}"
-
+EXAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "example.yaml"
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """The module docstring as written, and every option's default where its help does not give it."""
@@ -116,35 +103,11 @@ def add_common_train_flags(parser: argparse.ArgumentParser | Any, seed: bool = T
     add_config_flags(parser, TrainConfig, {k: v for k, v in COMMON_FLAGS.items() if seed or k != "seed"})
 
 
-def config_source(config_file: str | None) -> str:
-    """Where config values came from, for error messages."""
-    return f"{config_file} (+ flags)" if config_file else "command-line flags (or keyword arguments)"
-
-
 def task_flags_epilog(command: str, task: Task | None) -> str:
     if task is not None:
         return f"The flags above include the {task.name} task's own; other tasks have theirs: {prog(command)} TASK --help."
     return (f"Each task has its own flags besides these: {prog(command)} TASK --help "
             f"(tasks: {', '.join(list_tasks())}). Flags override the --config file.")
-
-
-def resolve_values(task: Task, config_file: str | None, flags: dict[str, Any], smoke_test: bool = False,
-                   defaults: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Config values in order of precedence, lowest first: `defaults` (e.g. a search space's fixed
-    keys), the config file, the task's smoke-test overrides, flags. Not validated: `task.config`
-    (once, with `config_source`) does that."""
-    values = dict(defaults or {})
-    if config_file:
-        values.update(select_task_values(load_config_file(config_file), task.name, list_tasks(), config_file))
-    if smoke_test:
-        values.update(task.smoke_overrides())
-    values.update(flags)
-    return values
-
-
-def resolve_config(task: Task, config_file: str | None, flags: dict[str, Any], smoke_test: bool = False) -> TrainConfig:
-    """The command's typed config, built once; errors name the key and where it came from."""
-    return task.config(resolve_values(task, config_file, flags, smoke_test), config_source(config_file))
 
 
 def task_name_from(argv_task: str | None, config_file: str | None) -> str:

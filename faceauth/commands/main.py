@@ -11,7 +11,7 @@ import importlib
 import sys
 
 from faceauth import __version__
-from faceauth.commands.cli import set_command_prefix
+from faceauth.io.formatting import set_command_prefix
 
 # command -> what it does; each is the module faceauth.<command> with a main(argv) -> exit code.
 COMMANDS = {

@@ -7,6 +7,20 @@ from typing import Any
 
 
 
+# How the commands name themselves in help and messages: `faceauth train` when run through the
+# `faceauth` command (or `python -m faceauth`), `python -m faceauth.train` when run as a module.
+_command_prefix = "python -m faceauth."
+
+
+def set_command_prefix(prefix: str) -> None:
+    global _command_prefix
+    _command_prefix = prefix
+
+
+def prog(command: str) -> str:
+    return f"{_command_prefix}{command}"
+
+
 def format_metrics(metrics: dict[str, Any], keys: tuple[str, ...] | None = None) -> str:
     keys = keys or tuple(metrics)
     return "  ".join(f"{k} {number_cell(metrics[k])}" if isinstance(metrics[k], (float, type(None))) else f"{k} {metrics[k]}"
