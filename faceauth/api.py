@@ -103,9 +103,9 @@ def train(task: str | None = None, *, config_file: str | None = None, smoke_test
     config keys as keyword arguments."""
     import json
 
-    from faceauth.commands.cli import task_name_from
+    from faceauth.workflows.config import task_name_from
     from faceauth.tasks import get_task
-    from faceauth.train import run_training
+    from faceauth.workflows.training_run import run_training
 
     result = run_training(get_task(task_name_from(task, config_file)), config_file, config, smoke_test)
     return TrainResult(Path(result["output_path"]), json.loads(Path(result["written"][0]).read_text()), result["history"],
@@ -119,7 +119,7 @@ def evaluate(model_path: str | Path, test_data: str | None = None, output_json: 
     `output_json` (default `<model>.eval.json`): task, verdict, metrics by system, details. With
     `benchmarks` (insightface .bin files, LFW folders or pairs.txt files) and `embedders`
     (["arcface=arcface.onnx", ...]): a fusion model on each benchmark instead, as `--benchmark` does."""
-    from faceauth.evaluate import run_benchmarks, run_evaluation
+    from faceauth.workflows.evaluate import run_benchmarks, run_evaluation
 
     for key, value in (("model_path", model_path), ("test_data", test_data), ("output_json", output_json),
                        ("cache_dir", cache_dir)):

@@ -9,18 +9,14 @@ import argparse
 import sys
 
 from faceauth import make_callable_module
-from faceauth.commands.cli import HelpFormatter, add_common_train_flags, exits_cleanly, show_config_defaults, task_flags_epilog, task_name_from
-from faceauth.io.formatting import prog
-from faceauth.workflows.config import resolve_config
-from faceauth.training.config import to_dict
-from faceauth.io.log import logger
-from faceauth.io.outputs import check_output
-from faceauth.workflows.protocols import check_protocol_config, on_protocol, train_protocol_cli
+from faceauth.commands.cli import HelpFormatter, add_common_train_flags, exits_cleanly, show_config_defaults, task_flags_epilog
+from faceauth.io.formatting import benchmark_table, evaluation_table, format_metrics, prog
+from faceauth.tasks import get_task, list_tasks
 from faceauth.training.config import TrainConfig
-from faceauth.io.errors import FaceauthError
-from faceauth.io.formatting import benchmark_table, evaluation_table, format_metrics
-from faceauth.tasks import Task, get_task, list_tasks
-from faceauth.workflows.train import result_paths, train_once, write_run_results
+from faceauth.workflows.config import resolve_config, task_name_from
+from faceauth.workflows.protocols import check_protocol_config, on_protocol, train_protocol_cli
+from faceauth.workflows.train import train_once  # noqa: F401 (faceauth.train.train_once, as before)
+from faceauth.workflows.training_run import run_training
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict]:
@@ -44,25 +40,6 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict]:
     args = parser.parse_args(argv)  # --help without a task: the common flags and where the task's are; exit 0
     flags = {k: v for k, v in vars(args).items() if k not in ("task", "config", "smoke_test")}
     return argparse.Namespace(task=task, config=args.config, smoke_test=args.smoke_test), flags
-
-
-def run_training(task: Task, config_file: str | None, flags: dict, smoke_test: bool = False,
-                 config: TrainConfig | None = None) -> dict:
-    """One training run as the command does it, for the command and for `faceauth.train(...)`: the
-    result of `train_once` plus "written" (the metrics and report files beside the model). `config`:
-    the one the command already resolved from the same file and flags."""
-    config = config or resolve_config(task, config_file, flags, smoke_test)
-    check_protocol_config(task, config)
-    if on_protocol(task, config):
-        raise FaceauthError(f"protocol {config.protocol}: faceauth.train(...) trains one split; train every fold "
-                            f"with `faceauth train {task.name} --protocol {config.protocol}`")
-    output = config.output_path()
-    inputs = [getattr(config, key, None) for key in ("embeddings", "test_data", "data_dir", "data_root", "frame_extractor")]
-    for path in (output, *result_paths(output)):  # before training: a wrong output path costs nothing
-        check_output(path, "--output", [config_file, *inputs])
-    logger.info(f"training {task.name}: {format_metrics(to_dict(config), ('epochs', 'batch_size', 'lr', 'seed'))}")
-    result = train_once(task, config)
-    return {**result, "written": write_run_results(task, result)}
 
 
 @exits_cleanly

@@ -112,3 +112,20 @@ def test_the_walk_sees_imports_inside_functions():
     edges = graph()
     assert "faceauth.workflows.train" in edges["faceauth.workflows.protocols"]  # imported inside a function
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_the_api_and_the_workflows_build_no_parser():
+    """faceauth.api and the workflows (faceauth.workflows, the search's faceauth.tuning.search) take typed
+    requests: they import no argparse and no command module, so nothing a command parses stands between
+    a caller and a workflow."""
+    commands = {"faceauth.tune", "faceauth.train", "faceauth.evaluate", "faceauth.export", "faceauth.embed",
+                "faceauth.datasets", "faceauth.commands.cli", "faceauth.commands.main"}
+    found = modules()
+    edges = graph()
+    checked = [m for m in found if m == "faceauth.api" or m.startswith("faceauth.workflows") or m == "faceauth.tuning.search"]
+    assert "faceauth.tuning.search" in checked and "faceauth.workflows.evaluate" in checked
+    for module in checked:
+        tree = ast.parse(found[module].read_text())
+        argparse_imports = [n for n in ast.walk(tree) if isinstance(n, ast.Import) and any(a.name == "argparse" for a in n.names)]
+        assert not argparse_imports, f"{module} imports argparse"
+        assert not edges[module] & commands, f"{module} imports {sorted(edges[module] & commands)}"

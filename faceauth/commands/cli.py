@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from faceauth.training.config import TrainConfig, add_config_flags, build_config, load_config_file
+from faceauth.training.config import TrainConfig, add_config_flags, build_config
 from faceauth.io.errors import FaceauthError
 from faceauth.io.formatting import prog
 from faceauth.io.log import show_progress
@@ -110,12 +110,3 @@ def task_flags_epilog(command: str, task: Task | None) -> str:
             f"(tasks: {', '.join(list_tasks())}). Flags override the --config file.")
 
 
-def task_name_from(argv_task: str | None, config_file: str | None) -> str:
-    """The positional task, or the `task:` key of a search's best config.yaml."""
-    if argv_task:
-        return argv_task
-    if config_file:
-        task = load_config_file(config_file).get("task")
-        if task:
-            return str(task)
-    raise FaceauthError(f"name a task ({', '.join(list_tasks())}) or pass --config with a 'task:' key")

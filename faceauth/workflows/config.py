@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from faceauth.io.errors import FaceauthError
 from faceauth.tasks import Task, list_tasks
 from faceauth.training.config import TrainConfig, load_config_file, select_task_values
 
@@ -32,3 +33,14 @@ def resolve_values(task: Task, config_file: str | None, flags: dict[str, Any], s
 def resolve_config(task: Task, config_file: str | None, flags: dict[str, Any], smoke_test: bool = False) -> TrainConfig:
     """The command's typed config, built once; errors name the key and where it came from."""
     return task.config(resolve_values(task, config_file, flags, smoke_test), config_source(config_file))
+
+
+def task_name_from(argv_task: str | None, config_file: str | None) -> str:
+    """The positional task, or the `task:` key of a search's best config.yaml."""
+    if argv_task:
+        return argv_task
+    if config_file:
+        task = load_config_file(config_file).get("task")
+        if task:
+            return str(task)
+    raise FaceauthError(f"name a task ({', '.join(list_tasks())}) or pass --config with a 'task:' key")
