@@ -1,4 +1,4 @@
-"""Embedding speed of a folder of face images with the three test embedders (tests/test_embed.py:
+"""Embedding speed of a folder of face images with the three test embedders (tests/unit/tasks/fusion/test_embed.py:
 ArcFace-, FaceNet- and MobileFaceNet-like ONNX models of 112, 160 and 96 pixels), cold against cached.
 
     .venv/bin/python benchmarks/embed_images.py [--identities 50] [--per-identity 8] [--size 250]
@@ -59,7 +59,7 @@ def main() -> None:
 
     from faceauth.tasks.fusion.embedders import parse_embedders
     from faceauth.tasks.fusion.image_embeddings import embed_directory
-    from tests.test_embed import ARCHITECTURES, build_embedders
+    from tests.unit.tasks.fusion.test_embed import ARCHITECTURES, build_embedders
 
     quiet = lambda line: None  # noqa: E731
     with tempfile.TemporaryDirectory() as tmp:

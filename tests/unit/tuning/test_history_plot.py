@@ -35,7 +35,7 @@ def test_the_zoom_spans_the_median_to_the_best_at_least_a_point_wide():
 
 def test_the_plot_is_written_for_tied_and_trained_trials(tmp_path):
     task = get_task("fusion")
-    space = load_search_space(Path(__file__).resolve().parents[1] / "faceauth" / "search_spaces" / "fusion.yaml", task.config_cls, task.metric_names)
+    space = load_search_space(Path(__file__).resolve().parents[3] / "faceauth" / "search_spaces" / "fusion.yaml", task.config_cls, task.metric_names)
     records = [record(f"fusion_{i:04d}", 2 * i, 0.839 if i else 0.62, None if i < 2 else 0.84 + i / 1000) for i in range(8)]
     path = plot_history(records, space, tmp_path / "history.png")
     assert path.stat().st_size > 10_000
@@ -45,7 +45,7 @@ def test_a_search_whose_trials_tie_at_the_metrics_limit_says_so_and_names_a_tell
     from faceauth.tuning.report import saturation_warning
 
     task = get_task("liveness")
-    space = load_search_space(Path(__file__).resolve().parents[1] / "faceauth" / "search_spaces" / "liveness.yaml",
+    space = load_search_space(Path(__file__).resolve().parents[3] / "faceauth" / "search_spaces" / "liveness.yaml",
                               task.config_cls, task.metric_names)
     records = [record(f"liveness_{i:04d}", i, 0.0, None) for i in range(5)]
     for i, r in enumerate(records):

@@ -14,7 +14,7 @@ from faceauth.training.checkpoint import load_checkpoint
 from faceauth.io.errors import FaceauthError
 from faceauth.tasks.fusion.model import augment_embeddings
 from faceauth.tasks.fusion.model import build_model
-from tests.test_fusion_data import write_parquet
+from tests.unit.tasks.fusion.test_fusion_data import write_parquet
 
 
 def write_config(tmp_path, small_fusion, **extra):

@@ -20,7 +20,7 @@ from faceauth.tasks.temporal.features import TEXTURE_FEATURES, TextureExtractor
 from faceauth.tasks.temporal.synthetic import generate_temporal_dataset
 from faceauth.tasks.temporal.videos import VideoProblem, check_length
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[4]
 
 
 @pytest.fixture(scope="module")

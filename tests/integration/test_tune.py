@@ -114,7 +114,7 @@ def test_resume_of_an_unknown_run_is_a_clear_error(tmp_path, capsys):
 
 
 # A subprocess search of 2 x 20 epochs whose worker is killed (35-47 s): with the slow tests, beside the
-# node-loss test (tests/test_tune_cluster.py), which also resumes lost trials from their checkpoints.
+# node-loss test (tests/integration/test_tune_cluster.py), which also resumes lost trials from their checkpoints.
 @pytest.mark.slow
 @pytest.mark.parametrize("max_failures,expected", [(1, "completed"), (0, "failed")])
 def test_a_crashed_trial_is_retried_from_its_checkpoint_then_recorded_as_failed(tmp_path, max_failures, expected):

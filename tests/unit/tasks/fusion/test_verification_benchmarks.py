@@ -27,7 +27,7 @@ from faceauth.tasks.fusion.benchmarks import open_benchmark
 from faceauth.tasks.fusion.embedding_set import EmbeddingSet
 from faceauth.evaluation.verdict import _weights, tenfold_differences
 from tests.benchmark_files import bin_pairs, write_bin, write_lfw
-from tests.test_embed import ARCHITECTURES, build_embedders, embedder_flags, write_faces
+from tests.unit.tasks.fusion.test_embed import ARCHITECTURES, build_embedders, embedder_flags, write_faces
 
 NAMES = tuple(ARCHITECTURES)
 

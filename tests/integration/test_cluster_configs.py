@@ -23,7 +23,7 @@ import pytest
 import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 
-CLUSTER = Path(__file__).resolve().parents[1] / "cluster"
+CLUSTER = Path(__file__).resolve().parents[2] / "cluster"
 LAUNCHER_YAMLS = sorted(CLUSTER.glob("*.yaml"))
 KUBERAY_YAMLS = sorted((CLUSTER / "kuberay").glob("*.yaml"))
 GPU_CLOUDS = {"aws", "gcp"}

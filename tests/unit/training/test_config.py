@@ -8,7 +8,7 @@ from faceauth.io.errors import FaceauthError
 from faceauth.tasks import get_task, list_tasks
 from faceauth.tasks.fusion.config import FusionConfig
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_unknown_key_names_the_key_and_suggests_the_right_one():

@@ -32,9 +32,9 @@ from faceauth import tune as tune_cli
 from faceauth.training.checkpoint import load_checkpoint
 from tests.benchmark_files import bin_pairs, write_bin, write_lfw
 from tests.pad_layouts import write_casia, write_celeba_spoof, write_oulu, write_replay
-from tests.test_embed import build_embedders
-from tests.test_fusion_data import COLUMNS, write_parquet
-from tests.test_liveness_data import write_image, write_split
+from tests.unit.tasks.fusion.test_embed import build_embedders
+from tests.unit.tasks.fusion.test_fusion_data import COLUMNS, write_parquet
+from tests.unit.tasks.liveness.test_liveness_data import write_image, write_split
 
 COMMANDS = {"train": train_cli, "tune": tune_cli, "evaluate": evaluate_cli, "export": export_cli,
             "embed": embed_cli, "datasets": datasets_cli}

@@ -1,0 +1,1 @@
+"""Tests of one part each, in folders that mirror faceauth/ (io, training, evaluation, tasks, tuning, commands)."""
