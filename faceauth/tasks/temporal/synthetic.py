@@ -29,7 +29,7 @@ to carry the signal: `static_cue` scales the static ones (default `1 - 0.8 * dif
 `blink_rate` (blinks per 24 frames), `shake` (how far hands and cameras move) and `light_drift`
 (a slow exposure and white-balance drift in every clip) vary the rest. `REGIMES` names mixes from
 obvious to nearly static-free; the temporal defaults were tuned on `TUNING_REGIMES` only, and the
-quality gate (tests/test_temporal_gate.py) checks the others. Each split holds frame folders (PNG) and,
+quality gate (tests/integration/test_temporal_gate.py) checks the others. Each split holds frame folders (PNG) and,
 for each class and attack type, one video file: live as .mp4 (H.264, lossless), attacks as .avi
 (FFV1, lossless), so both decoding paths are exercised.
 """
@@ -106,7 +106,7 @@ class SyntheticSpec:
 
 # Named regimes: the frame size, clip length and cue mix of a kind of video (SyntheticSpec fields).
 # Defaults were chosen on TUNING_REGIMES; HELD_OUT_REGIMES were not looked at while choosing them and
-# are what the quality gate (tests/test_temporal_gate.py) and benchmarks/temporal_regimes.py report.
+# are what the quality gate (tests/integration/test_temporal_gate.py) and benchmarks/temporal_regimes.py report.
 REGIMES: dict[str, dict[str, float]] = {
     # tuning
     "obvious": dict(frames=32, size=64, difficulty=0.3, static_cue=1.0),
