@@ -47,6 +47,8 @@ SEARCH_FLAGS = {
     "target_apcer": {"metavar": "APCER", "help": "presentation-attack detection: ship the model with the threshold whose "
                      "validation APCER is at most this (e.g. 0.01)"},
     "pick": {"help": "which feasible trial becomes best/: the best accuracy (default) or the knee of the Pareto front"},
+    "verbose": {"help": "also show Ray's, Tune's and Optuna's own INFO lines (hidden by default: the search's lines say "
+                "what they say)"},
 }
 WHERE_FLAGS = {
     "workers_per_trial": {"help": "DDP workers per trial; >1 runs each trial under a Ray Train TorchTrainer (one worker: "

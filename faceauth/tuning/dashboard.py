@@ -36,6 +36,21 @@ def token_auth_on() -> bool:
     return os.environ.get("RAY_AUTH_MODE", "token") != "disabled" and token_path().is_file()
 
 
+def token_for_cluster() -> str:
+    """Before joining a cluster: Ray 2.60 clusters ask for a token by default, and a driver sends its
+    token only with RAY_AUTH_MODE=token in its environment (without it Ray prints 20 s of
+    "InvalidAuthToken" lines, then "Failed to connect", as if no cluster were there). With a token
+    file and no mode set, the mode is set here. Returns what to tell a user whose join fails."""
+    path = token_path()
+    if "RAY_AUTH_MODE" not in os.environ and (path.is_file() or os.environ.get("RAY_AUTH_TOKEN")):
+        os.environ["RAY_AUTH_MODE"] = "token"
+        logger.info(f"joining with the Ray token in {'RAY_AUTH_TOKEN' if os.environ.get('RAY_AUTH_TOKEN') else path}")
+    where = "RAY_AUTH_TOKEN" if os.environ.get("RAY_AUTH_TOKEN") else (f"{path}" if path.is_file() else f"{path} (missing)")
+    return (f"If the cluster uses token authentication (Ray's default), the token tried was from {where}: it must be the "
+            "head's (`ray get-auth-token` on the head prints it; put it in that file or in RAY_AUTH_TOKEN), "
+            "with RAY_AUTH_MODE=token")
+
+
 def dashboard_login_hint() -> str:
     if not token_auth_on():
         return ""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import logging
 import os
 import re
 import shutil
@@ -32,7 +33,7 @@ from faceauth.tasks import Task, get_task, list_tasks
 from faceauth.training.config import TrainConfig, build_config, config_keys, load_config_file, select_task_values
 from faceauth.tuning.best import (BestResult, TrialRecord, best_trial, collect_trials, finalized, finish_best,
                                   load_trial_checkpoint, prune_checkpoints, write_metrics_json, write_trials_table)
-from faceauth.tuning.dashboard import dashboard_login_hint, job_config, secure_token_file
+from faceauth.tuning.dashboard import dashboard_login_hint, job_config, secure_token_file, token_for_cluster
 from faceauth.tuning.front import (analyse, closest_to_feasible, copy_pick, front_section, plot_front, trial_summary,
                                    write_pareto)
 from faceauth.tuning.guard import DEFAULT_STUCK_S, STOPPED_FILE, read_stop_reason
@@ -88,6 +89,7 @@ class SearchRequest:
     no_dashboard: bool = False
     dashboard_port: Optional[int] = None
     metrics_export_port: Optional[int] = None
+    verbose: bool = False  # Ray's, Tune's and Optuna's own INFO lines too
     # Experiment tracking.
     mlflow: Optional[str] = None
     mlflow_experiment: Optional[str] = None
@@ -239,6 +241,20 @@ def check_address(address: str, timeout_s: float = 5.0) -> None:
                             "address and port (`ray status` on the head prints them) and that it is running") from None
 
 
+# Libraries' lines that repeat what the search's own lines say ("A new study created in Journal ...",
+# "Wrote the latest version of all result files ...", and at every start Ray's notice that token
+# authentication is on, which the dashboard line explains): shown with --verbose only.
+CHATTY_LOGGERS = {"ray.tune": logging.WARNING, "ray._private.authentication.authentication_token_setup": logging.ERROR}
+
+
+def quiet_libraries(verbose: bool) -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
+    for name, level in CHATTY_LOGGERS.items():
+        logging.getLogger(name).setLevel(logging.INFO if verbose else level)
+
+
 def start_ray(request: SearchRequest, use_train: bool, job_name: str) -> bool:
     """Join the Ray this process already runs (a notebook's `ray.init()`), else start or join one.
     True when this call started it, so the search shuts down only what it started."""
@@ -253,18 +269,23 @@ def start_ray(request: SearchRequest, use_train: bool, job_name: str) -> bool:
         return False
     dashboard = use_train or not request.no_dashboard  # Train's clean-up needs the dashboard (docs/ray-notes.md)
     secure_token_file()
+    # Ray's own INFO lines ("Started a local Ray instance ...") only with --verbose: the next line says it.
+    logging_level = logging.INFO if request.verbose else logging.WARNING
     if request.address:
+        token = token_for_cluster()
         try:
-            context = ray.init(address=request.address, log_to_driver=True, job_config=job_config(job_name))
-        except ConnectionError as err:  # "auto" with no cluster running here, or a head that went away
+            context = ray.init(address=request.address, log_to_driver=True, job_config=job_config(job_name),
+                               logging_level=logging_level)
+        except ConnectionError as err:  # "auto" with no cluster running here, a head that went away, or a token refused
             raise FaceauthError(f"--address {request.address}: no Ray cluster to join ({err}); start one with "
-                                "`ray start --head`, or leave --address out to run on this machine") from None
+                                f"`ray start --head`, or leave --address out to run on this machine. {token}") from None
     else:
         # The dashboard and Jobs API can run code: bind them to this machine only.
         # address="local": always a fresh instance, never a `ray start` cluster already running here.
         ports = {"dashboard_port": request.dashboard_port, "_metrics_export_port": request.metrics_export_port}
         context = ray.init(address="local", num_cpus=request.num_cpus, include_dashboard=dashboard, dashboard_host="127.0.0.1",
-                           job_config=job_config(job_name), **{k: v for k, v in ports.items() if v is not None})
+                           job_config=job_config(job_name), logging_level=logging_level,
+                           **{k: v for k, v in ports.items() if v is not None})
     secure_token_file()  # the first start writes the token
     url = context.dashboard_url
     logger.info(f"Ray dashboard: http://{url}{dashboard_login_hint()}" if url else "Ray dashboard: off (--no-dashboard)")
@@ -276,6 +297,7 @@ def run_search(request: SearchRequest, flags: dict | None = None) -> SearchResul
     config keys (they override the config file and the space's fixed keys). Raises FaceauthError for
     what the user can fix, logs through the "faceauth" logger."""
     flags = dict(flags or {})
+    quiet_libraries(request.verbose)
     task = get_task(request.task)
     options = search_options(request, task)
     recorded = recorded_settings(options)  # a resume: its run folder's seal checked, its settings read
