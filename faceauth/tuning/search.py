@@ -20,7 +20,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Callable, Literal, Optional
 
 from faceauth.io.formatting import prog
 from faceauth.workflows.config import config_source, resolve_values
@@ -365,10 +365,9 @@ def run_search(request: SearchRequest, flags: dict | None = None) -> SearchResul
         finally:  # however fit ends (Ctrl-C included), the seal covers Ray's last state files
             Sealer(f"{storage_path(options.storage)}/{options.name}").seal()
         wall = time.perf_counter() - started
-        result = finish(task, options, space, config, results, wall, request.pick, target)
-        if result.finished:
-            log_best_artifacts(tracking, result)
-        return result
+        # best/ reaches the trackers before the summary is printed: the summary stays the last thing on the terminal.
+        return finish(task, options, space, config, results, wall, request.pick, target,
+                      on_finished=lambda finished: log_best_artifacts(tracking, finished))
     finally:
         if started_ray:
             ray.shutdown()
@@ -408,7 +407,10 @@ def objectives_text(space: SearchSpace) -> str:
 
 
 def finish(task: Task, options: SearchOptions, space: SearchSpace, config: TrainConfig, results, wall: float,
-           pick: str = "best", target: tuple[str, float] | None = None) -> SearchResult:
+           pick: str = "best", target: tuple[str, float] | None = None,
+           on_finished: Callable[[SearchResult], None] | None = None) -> SearchResult:
+    """The finished search's results: trials.parquet, best/ (or pareto/), the report, the study's best;
+    `on_finished` gets the result before the summary is printed; the summary is printed last."""
     records = collect_trials(results, space, config.epochs)
     # A URI run gets its best/ written here first, then copied beside Ray's files.
     local_run = local_run_dir(options)
@@ -490,6 +492,9 @@ def finish(task: Task, options: SearchOptions, space: SearchSpace, config: Train
     record_best(local_run / STUDY_FILE, options.name, record.name, record.number, space.metric, value, best.test)
     if "://" in options.storage:
         publish_run_files(local_run, f"{options.storage.rstrip('/')}/{options.name}")
+    result = SearchResult(task.name, options.name, local_run, True, results)
+    if on_finished is not None:
+        on_finished(result)
     if best.verdict:
         logger.info(f"\n{best.verdict['summary']}")
     for name, figures in best.evaluation.benchmarks.items():
@@ -517,4 +522,4 @@ def finish(task: Task, options: SearchOptions, space: SearchSpace, config: Train
     logger.info(f"wrote {best_dir}/ (model.pt, model.onnx, metrics.json, config.yaml, report.md), {local_run / 'trials.parquet'} "
                 f"and the Optuna study {local_run / STUDY_FILE} (optuna-dashboard {local_run / STUDY_FILE})"
                 + (f"; the Pareto front in {local_run / 'pareto'}/" if front is not None and front.front else ""))
-    return SearchResult(task.name, options.name, local_run, True, results)
+    return result
