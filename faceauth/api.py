@@ -7,6 +7,8 @@
     result.study                                          # the Optuna study; result.result_grid: Ray's
     run = faceauth.train("fusion", synthetic=True, epochs=5, output="weights/fusion.pth")
     report = faceauth.evaluate("weights/fusion.pth")
+    faceauth.export("weights/fusion.pth", "weights/fusion.onnx")
+    faceauth.embed("faces/", ["arcface=arcface.onnx", "facenet=facenet.onnx"], "embeddings.parquet")
 
 Keyword arguments are the command's flags with underscores (`max_concurrent=2`, `no_dashboard=True`,
 `smoke_test=True`) and the task's config keys (`lr=1e-3`, `embeddings=...`); `config_file` is
@@ -132,3 +134,29 @@ def evaluate(model_path: str | Path, test_data: str | None = None, output_json: 
         return run_benchmarks(os.fspath(model_path), [os.fspath(b) for b in benchmarks or []], list(embedders or []),
                               cache_dir and os.fspath(cache_dir), output)
     return run_evaluation(os.fspath(model_path), test_data and os.fspath(test_data), output)
+
+
+def export(model_path: str | Path, output_path: str | Path) -> dict[str, Any]:
+    """`faceauth export`: the model as ONNX, checked against onnxruntime; returns the export's record
+    (path, max_abs_diff, tolerance, checked_input_shapes)."""
+    from faceauth.workflows.export import export_model
+
+    for key, value in (("model_path", model_path), ("output_path", output_path)):
+        if not isinstance(value, (str, os.PathLike)):
+            raise FaceauthError(f"keyword {key}: {value!r} is of type {type(value).__name__}, not a path")
+    return export_model(os.fspath(model_path), os.fspath(output_path))
+
+
+def embed(data_dir: str | Path | None = None, embedders: list[str] | None = None, output: str | Path = "embeddings.parquet", *,
+          config_file: str | None = None, **options: Any) -> dict[str, Any]:
+    """`faceauth embed`: face images (`data_dir`/person_id/image.jpg) embedded by `embedders`
+    (["arcface=arcface.onnx", ...]) into the Parquet file `output`; options: cache_dir, skip_corrupt,
+    embed_batch_size. Returns what it wrote (output, images, identities, columns, skipped)."""
+    from faceauth.tasks import get_task
+    from faceauth.workflows.embed import embed_folder
+
+    fusion = get_task("fusion")
+    hints = get_type_hints(fusion.config_cls)
+    values = {key: keyword_value(key, value, hints.get(key), fusion.flags.get(key, {}).get("type"))
+              for key, value in {"data_dir": data_dir, "embedders": embedders, **options}.items() if value is not None}
+    return embed_folder(os.fspath(output), config_file, **values)

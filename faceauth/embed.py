@@ -15,16 +15,12 @@ data_dir, embedders, cache_dir, skip_corrupt and embed_batch_size from the file'
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
+from faceauth import make_callable_module
 from faceauth.commands.cli import HelpFormatter, exits_cleanly
 from faceauth.io.formatting import prog
-from faceauth.workflows.config import resolve_config
-from faceauth.io.errors import FaceauthError
-from faceauth.io.outputs import check_output
-from faceauth.tasks import get_task
+from faceauth.workflows.embed import embed_folder
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -42,35 +38,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def write_parquet(table, path: Path, metadata: dict) -> Path:
-    import pyarrow.parquet as pq
-
-    from faceauth.io.runlog import atomic_replace
-
-    table = table.replace_schema_metadata({b"faceauth": json.dumps(metadata).encode()})
-    with atomic_replace(path) as tmp:  # a failed write (a full disk) leaves the old file whole
-        pq.write_table(table, tmp)
-    return path
-
-
 @exits_cleanly
 def main(argv: list[str] | None = None) -> int:
-    from faceauth.tasks.fusion.image_embeddings import embed_directory
-
     args = parse_args(argv)
-    check_output(args.output, "--output", [args.config])
-    flags = {k: v for k, v in vars(args).items() if k not in ("config", "output") and v is not None}
-    config = resolve_config(get_task("fusion"), args.config, flags)
-    if config.data_dir is None:
-        raise FaceauthError("name the image folder: python -m faceauth.embed DATA_DIR --embedder NAME=MODEL.onnx ...")
-    specs = config.embedder_specs()
-    result = embed_directory(config.data_dir, specs, config.cache_dir, config.embed_batch_size, config.skip_corrupt)
-    metadata = {"data_dir": str(config.data_dir), "embedders": [vars(spec) for spec in specs], "skipped": result.skipped}
-    output = write_parquet(result.table(), Path(args.output), metadata)
-    print(f"wrote {output}: {len(result.files)} images of {len(set(f.identity for f in result.files))} identities, "
-          f"columns identity, path, {', '.join(result.arrays)}")
+    values = {k: v for k, v in vars(args).items() if k not in ("config", "output") and v is not None}
+    written = embed_folder(args.output, args.config, **values)
+    print(f"wrote {written['output']}: {written['images']} images of {written['identities']} identities, "
+          f"columns {', '.join(written['columns'])}")
     return 0
 
+
+make_callable_module(__name__)  # faceauth.embed(...) calls faceauth.api.embed
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from faceauth import make_callable_module
 from faceauth.commands.cli import HelpFormatter, exits_cleanly
 from faceauth.io.formatting import prog
-from faceauth.io.outputs import check_output
-from faceauth.tasks import get_task, load_task_checkpoint
+from faceauth.workflows.export import export_model
 
 
 @exits_cleanly
@@ -22,13 +22,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-path", "--model_path", dest="model_path", required=True)
     parser.add_argument("--output-path", "--output_path", dest="output_path", required=True)
     args = parser.parse_args(argv)
-    check_output(args.output_path, "--output-path", [args.model_path])
-    checkpoint = load_task_checkpoint(args.model_path)
-    result = get_task(checkpoint["task"]).export_onnx(checkpoint, args.output_path)
+    result = export_model(args.model_path, args.output_path)
     print(f"wrote {result['path']}; onnxruntime parity on inputs {result['checked_input_shapes']}: "
           f"max abs diff {result['max_abs_diff']:.2e} (tolerance {result['tolerance']})")
     return 0
 
+
+make_callable_module(__name__)  # faceauth.export(...) calls faceauth.api.export
 
 if __name__ == "__main__":
     sys.exit(main())
