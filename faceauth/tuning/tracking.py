@@ -66,9 +66,9 @@ class Tracking:
             callbacks.append(FaceauthMLflowCallback(tracking_uri=self.mlflow_tracking_uri, experiment_name=self.mlflow_experiment,
                                                     tags={"faceauth_search": self.search_name}))
         if self.wandb_project:
-            from ray.air.integrations.wandb import WandbLoggerCallback
+            from faceauth.tuning.wandb_runs import FaceauthWandbCallback
 
-            callbacks.append(WandbLoggerCallback(project=self.wandb_project, group=self.search_name, **_wandb_mode()))
+            callbacks.append(FaceauthWandbCallback(project=self.wandb_project, group=self.search_name, **_wandb_mode()))
         return callbacks
 
 

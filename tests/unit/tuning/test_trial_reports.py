@@ -3,6 +3,8 @@ how the trial ended (faceauth.tuning.trial_reports); no Ray started."""
 
 import pickle
 
+import pytest
+
 from faceauth.tuning.searcher import TaggedOptunaSearch
 from faceauth.tuning.trial_reports import KeptReports, ending_status, kept_figures
 
@@ -50,3 +52,40 @@ def test_a_searcher_saved_by_an_earlier_faceauth_resumes_gathering_kept_reports(
     searcher.restore(str(saved))
     searcher._kept.see("t", START)
     assert searcher._kept.pop("t", LAST) == START
+
+
+def test_wandb_runs_log_faceauths_metrics_and_end_with_the_kept_model():
+    """The W&B callback's queue to a trial's logging actor (no W&B service needed): reports without Ray's
+    bookkeeping, then the kept model's figures, then the end."""
+    import queue
+
+    pytest.importorskip("wandb", reason="the wandb extra is not installed")
+    from ray.air.integrations.wandb import _QueueItem
+
+    from faceauth.tuning.wandb_runs import FaceauthWandbCallback
+
+    class Trial:
+        last_result: dict = {}
+
+    trial = Trial()
+    callback = FaceauthWandbCallback(project="p", mode="offline")
+    callback._kept = KeptReports()
+    callback._trial_logging_actors = {trial: object()}
+    callback._trial_queues = {trial: queue.Queue()}
+    callback._cleanup_logging_actors = lambda *args, **kwargs: None
+    reports = [{"epoch": 0, "eer": 0.2, "kept_epoch": 0, "best_eer": 0.2, "done": False, "pid": 7, "config/lr": 0.1,
+                "training_iteration": 1},
+               {"epoch": 1, "eer": 0.3, "kept_epoch": 0, "best_eer": 0.2, "done": True, "pid": 7, "config/lr": 0.1,
+                "training_iteration": 2}]
+    for index, report in enumerate(reports):
+        callback.log_trial_result(index + 1, trial, report)
+    trial.last_result = reports[-1]
+    callback.log_trial_end(trial)
+    items = []
+    while not callback._trial_queues[trial].empty():
+        items.append(callback._trial_queues[trial].get())
+    kinds = [kind for kind, _ in items]
+    assert kinds == [_QueueItem.RESULT, _QueueItem.RESULT, _QueueItem.RESULT, _QueueItem.END]
+    assert all(not {"done", "pid", "config/lr"} & set(content) for _, content in items[:2])
+    assert items[1][1]["eer"] == 0.3 and items[1][1]["training_iteration"] == 2
+    assert items[2][1]["kept_eer"] == 0.2 and items[2][1]["kept_epoch"] == 0 and "training_iteration" not in items[2][1]
