@@ -116,24 +116,25 @@ def train(task: str | None = None, *, config_file: str | None = None, smoke_test
 
 def evaluate(model_path: str | Path, test_data: str | None = None, output_json: str | Path | None = None, *,
              benchmarks: list[str | Path] | None = None, embedders: list[str] | None = None,
-             cache_dir: str | Path | None = None) -> dict[str, Any]:
+             cache_dir: str | Path | None = None, protocol: str | None = None, protocol_objective: str = "worst",
+             data_root: str | Path | None = None) -> dict[str, Any]:
     """`faceauth evaluate`: the model beside its baselines on test data; returns what it writes to
     `output_json` (default `<model>.eval.json`): task, verdict, metrics by system, details. With
     `benchmarks` (insightface .bin files, LFW folders or pairs.txt files) and `embedders`
-    (["arcface=arcface.onnx", ...]): a fusion model on each benchmark instead, as `--benchmark` does."""
-    from faceauth.workflows.evaluate import run_benchmarks, run_evaluation
+    (["arcface=arcface.onnx", ...]): a fusion model on each benchmark instead, as `--benchmark` does;
+    with `protocol`: a PAD model on each fold's test side, as `--protocol` does."""
+    from faceauth.workflows.evaluate import EvaluateRequest
+    from faceauth.workflows.evaluate import evaluate as run
 
-    for key, value in (("model_path", model_path), ("test_data", test_data), ("output_json", output_json),
-                       ("cache_dir", cache_dir)):
+    paths = {"model_path": model_path, "test_data": test_data, "output_json": output_json, "cache_dir": cache_dir,
+             "data_root": data_root}
+    for key, value in paths.items():
         if value is not None and not isinstance(value, (str, os.PathLike)):
             raise FaceauthError(f"keyword {key}: {value!r} is of type {type(value).__name__}, not a path")
-    output = output_json and os.fspath(output_json)
-    if benchmarks or embedders:
-        if test_data is not None:
-            raise FaceauthError("keyword benchmarks is the test data: leave test_data out")
-        return run_benchmarks(os.fspath(model_path), [os.fspath(b) for b in benchmarks or []], list(embedders or []),
-                              cache_dir and os.fspath(cache_dir), output)
-    return run_evaluation(os.fspath(model_path), test_data and os.fspath(test_data), output)
+    given = {key: os.fspath(value) for key, value in paths.items() if value is not None}
+    objective = keyword_value("protocol_objective", protocol_objective, get_type_hints(EvaluateRequest)["protocol_objective"])
+    return run(EvaluateRequest(**given, protocol=protocol, protocol_objective=objective,
+                               benchmarks=tuple(os.fspath(b) for b in benchmarks or ()), embedders=tuple(embedders or ())))
 
 
 def export(model_path: str | Path, output_path: str | Path) -> dict[str, Any]:

@@ -20,10 +20,9 @@ import sys
 
 from faceauth import make_callable_module
 from faceauth.commands.cli import HelpFormatter, exits_cleanly
-from faceauth.io.errors import FaceauthError
 from faceauth.io.formatting import prog
 from faceauth.tasks.protocols import OBJECTIVES
-from faceauth.workflows.evaluate import evaluate_on_protocol, run_benchmarks, run_evaluation
+from faceauth.workflows.evaluate import EvaluateRequest, evaluate
 
 
 @exits_cleanly
@@ -47,16 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", "--cache_dir", dest="cache_dir", metavar="DIR",
                         help="with --benchmark: where embeddings are cached (default: .faceauth-cache/ beside each benchmark)")
     args = parser.parse_args(argv)
-    if args.benchmark or args.embedder:
-        if args.test_data or args.protocol:
-            raise FaceauthError(f"--benchmark is the test data: drop {'--test-data' if args.test_data else '--protocol'}, "
-                                "or evaluate the benchmarks in a separate run")
-        run_benchmarks(args.model_path, args.benchmark or [], args.embedder or [], args.cache_dir, args.output_json)
-    elif args.protocol:
-        evaluate_on_protocol(args.model_path, args.protocol, args.data_root, args.protocol_objective, args.test_data,
-                             args.output_json)
-    else:
-        run_evaluation(args.model_path, args.test_data, args.output_json)
+    evaluate(EvaluateRequest(args.model_path, args.test_data, args.output_json, args.protocol, args.protocol_objective,
+                             args.data_root, tuple(args.benchmark or ()), tuple(args.embedder or ()), args.cache_dir))
     return 0
 
 

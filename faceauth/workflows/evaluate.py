@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, Optional
 
 from faceauth.evaluation.verdict import build_verdict
 from faceauth.io.errors import FaceauthError
@@ -24,6 +26,39 @@ from faceauth.tasks.fusion.embedders import parse_embedders
 from faceauth.tasks.fusion.task import FusionTask
 from faceauth.tasks.pad import PresentationAttackTask
 from faceauth.workflows.protocols import evaluate_protocol, table_keys
+
+
+@dataclass(frozen=True)
+class EvaluateRequest:
+    """What `faceauth evaluate` (and `faceauth.evaluate(...)`) is asked: the model, and its test data
+    as a path, a protocol's folds, or verification benchmarks with the embedders that read them.
+    Checked where it is built (the message names the flag)."""
+
+    model_path: str
+    test_data: Optional[str] = None
+    output_json: Optional[str] = None  # default: beside the model, <name>.eval.json
+    protocol: Optional[str] = None  # PAD models: each fold's test side
+    protocol_objective: Literal["worst", "mean", "mean_plus_std"] = "worst"
+    data_root: Optional[str] = None  # with protocol: the data the folds are cut from
+    benchmarks: tuple[str, ...] = ()  # fusion models: .bin files, LFW folders or pairs.txt files
+    embedders: tuple[str, ...] = ()  # with benchmarks: NAME=MODEL.onnx[,settings]
+    cache_dir: Optional[str] = None  # with benchmarks: where their embeddings are cached
+
+    def __post_init__(self) -> None:
+        if (self.benchmarks or self.embedders) and (self.test_data or self.protocol):
+            raise FaceauthError(f"--benchmark is the test data: drop {'--test-data' if self.test_data else '--protocol'}, "
+                                "or evaluate the benchmarks in a separate run")
+
+
+def evaluate(request: EvaluateRequest) -> dict:
+    """The evaluation the request asks for; returns what it wrote to its JSON (and where)."""
+    if request.benchmarks or request.embedders:
+        return run_benchmarks(request.model_path, list(request.benchmarks), list(request.embedders), request.cache_dir,
+                              request.output_json)
+    if request.protocol:
+        return evaluate_on_protocol(request.model_path, request.protocol, request.data_root, request.protocol_objective,
+                                    request.test_data, request.output_json)
+    return run_evaluation(request.model_path, request.test_data, request.output_json)
 
 
 # Where a run wrote or cached things: reset to their defaults rather than followed from a checkpoint.
