@@ -43,7 +43,7 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [to_jsonable(v) for v in value]
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()  # then checked like a Python number: a numpy NaN is no valid JSON either
     if isinstance(value, float) and not np.isfinite(value):
         return str(value)  # JSON has no NaN/inf
     return value

@@ -160,11 +160,14 @@ class Sealer:
             self._versions = {k: list(v) for k, v in (_load_seal(filesystem, root, key) or {}).items()}
         present = _covered_files(filesystem, root, errored)
         changed |= self._add(key, filesystem, present, "")
+        staged: set[str] = set()
         if staging_dir and os.path.isdir(staging_dir):
             local = pyarrow.fs.LocalFileSystem()
-            top = _covered_files(local, staging_dir, [])
-            changed |= self._add(key, local, {k: v for k, v in top.items() if "/" not in k}, "staging:")
-        gone = set(self._versions) - set(present)
+            top = {k: v for k, v in _covered_files(local, staging_dir, []).items() if "/" not in k}
+            changed |= self._add(key, local, top, "staging:")
+            staged = set(top)
+        # A file only staged so far (about to be uploaded) is not gone: its digest must outlive this seal.
+        gone = set(self._versions) - set(present) - staged
         if errored is not None:  # a partial listing: only top-level files can be seen to be gone
             gone = {relpath for relpath in gone if "/" not in relpath}
         for relpath in gone:

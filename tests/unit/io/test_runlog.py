@@ -131,3 +131,12 @@ def test_package_versions_name_the_libraries_a_run_used(monkeypatch):
     assert versions["ray"].startswith("2.60.")  # pyproject pins Ray 2.60 (the sealed resume relies on it)
     monkeypatch.setattr(runlog, "PACKAGES", ("torch", "faceauth-no-such-package"))
     assert package_versions()["faceauth-no-such-package"] == "not installed"
+
+
+def test_numpy_nan_and_inf_become_valid_json():
+    import json
+
+    import numpy as np
+
+    text = json.dumps(to_jsonable({"eer": np.float64("nan"), "far": np.float32("inf"), "n": np.int64(3)}), allow_nan=False)
+    assert json.loads(text) == {"eer": "nan", "far": "inf", "n": 3}

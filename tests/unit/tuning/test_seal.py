@@ -170,6 +170,18 @@ def test_a_staged_copy_is_sealed_before_it_replaces_the_run_folders_file(run, tm
         verify_run_folder(str(run))
 
 
+def test_a_new_file_only_staged_so_far_stays_sealed_until_it_is_uploaded(run, tmp_path):
+    """A state file Ray writes for the first time is in its staging folder before the run folder: its
+    digest must survive the seal that saw only the staged copy (a driver killed right after would
+    otherwise leave a run folder its own resume refuses)."""
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    (staging / "experiment_state-2.json").write_bytes(b"{}")
+    Sealer(str(run)).seal(str(staging), errored=[])
+    (run / "experiment_state-2.json").write_bytes(b"{}")  # Ray's upload, after the seal
+    assert verify_run_folder(str(run)) == 4
+
+
 def test_a_sealer_carries_no_digests_or_key_when_pickled(run, key):
     sealer = Sealer(str(run))
     sealer.seal()
