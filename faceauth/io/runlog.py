@@ -86,7 +86,8 @@ def atomic_replace(path: str | Path) -> Iterator[Path]:
         yield tmp
         tmp.replace(path)
     except OSError as err:
-        if err.filename is None:  # a write() on a full disk says where no more
+        # The file the user named, not the temporary one (a write() on a full disk names none at all).
+        if err.filename is None or err.filename == str(tmp):
             raise OSError(err.errno, err.strerror, str(path)) from None
         raise
     finally:

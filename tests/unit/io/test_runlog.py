@@ -140,3 +140,9 @@ def test_numpy_nan_and_inf_become_valid_json():
 
     text = json.dumps(to_jsonable({"eer": np.float64("nan"), "far": np.float32("inf"), "n": np.int64(3)}), allow_nan=False)
     assert json.loads(text) == {"eer": "nan", "far": "inf", "n": 3}
+
+
+def test_a_write_that_fails_names_the_file_the_user_named():
+    with pytest.raises(OSError) as caught:
+        atomic_write_text("/proc/faceauth-test.json", "{}")  # /proc takes no new files
+    assert caught.value.filename == "/proc/faceauth-test.json"
