@@ -132,6 +132,7 @@ def test_what_cannot_work_on_the_gpus_is_refused_in_one_line_before_any_trial(tm
     assert not list((tmp_path / "runs" / "refused").glob("slow_toy_*"))  # no trial started
 
 
+@pytest.mark.slow  # about 12 s: trials on logical GPUs failing one after another until the search ends
 @pytest.mark.own_ray
 def test_trials_that_keep_failing_end_the_search_with_their_cause(tmp_path, toys, capsys):
     assert search(tmp_path, "broken_toy", "broken", "--trials", "8", "--num-cpus", "2", "--max-failures", "0") != 0

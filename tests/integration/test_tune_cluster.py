@@ -43,6 +43,7 @@ def test_unmeetable_resources_fail_at_start(tmp_path, capsys):
     assert "more than any node has" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # about 25 s: a two-node Ray cluster and a search across it
 @pytest.mark.own_ray
 def test_search_across_two_nodes_with_uri_storage(tmp_path, two_node_cluster, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a URI run keeps its best/ under ./runs too
