@@ -37,18 +37,17 @@ def token_auth_on() -> bool:
 
 
 def token_for_cluster() -> str:
-    """Before joining a cluster: Ray 2.60 clusters ask for a token by default, and a driver sends its
-    token only with RAY_AUTH_MODE=token in its environment (without it Ray prints 20 s of
-    "InvalidAuthToken" lines, then "Failed to connect", as if no cluster were there). With a token
-    file and no mode set, the mode is set here. Returns what to tell a user whose join fails."""
+    """What to tell a user whose join of a cluster fails. Ray 2.60 clusters started with `ray start`
+    ask for a token by default, and a driver sends its token only with RAY_AUTH_MODE=token in its
+    environment: without it Ray prints 20 s of "InvalidAuthToken" lines, then "Failed to connect", as
+    if no cluster were there. The mode is not set here: a cluster that does not use it (one started
+    from Python, e.g. ray.cluster_utils) then loses its trials' actors."""
     path = token_path()
-    if "RAY_AUTH_MODE" not in os.environ and (path.is_file() or os.environ.get("RAY_AUTH_TOKEN")):
-        os.environ["RAY_AUTH_MODE"] = "token"
-        logger.info(f"joining with the Ray token in {'RAY_AUTH_TOKEN' if os.environ.get('RAY_AUTH_TOKEN') else path}")
     where = "RAY_AUTH_TOKEN" if os.environ.get("RAY_AUTH_TOKEN") else (f"{path}" if path.is_file() else f"{path} (missing)")
-    return (f"If the cluster uses token authentication (Ray's default), the token tried was from {where}: it must be the "
-            "head's (`ray get-auth-token` on the head prints it; put it in that file or in RAY_AUTH_TOKEN), "
-            "with RAY_AUTH_MODE=token")
+    mode = os.environ.get("RAY_AUTH_MODE")
+    return (f"If the cluster uses token authentication (`ray start`'s default), export RAY_AUTH_MODE=token (it is "
+            f"{'set to ' + repr(mode) if mode else 'not set'}) with the head's token in {where}: `ray get-auth-token` on "
+            "the head prints it; put it in that file or in RAY_AUTH_TOKEN")
 
 
 def dashboard_login_hint() -> str:

@@ -272,13 +272,12 @@ def start_ray(request: SearchRequest, use_train: bool, job_name: str) -> bool:
     # Ray's own INFO lines ("Started a local Ray instance ...") only with --verbose: the next line says it.
     logging_level = logging.INFO if request.verbose else logging.WARNING
     if request.address:
-        token = token_for_cluster()
         try:
             context = ray.init(address=request.address, log_to_driver=True, job_config=job_config(job_name),
                                logging_level=logging_level)
         except ConnectionError as err:  # "auto" with no cluster running here, a head that went away, or a token refused
             raise FaceauthError(f"--address {request.address}: no Ray cluster to join ({err}); start one with "
-                                f"`ray start --head`, or leave --address out to run on this machine. {token}") from None
+                                f"`ray start --head`, or leave --address out to run on this machine. {token_for_cluster()}") from None
     else:
         # The dashboard and Jobs API can run code: bind them to this machine only.
         # address="local": always a fresh instance, never a `ray start` cluster already running here.

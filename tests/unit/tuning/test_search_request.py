@@ -56,14 +56,15 @@ def test_library_info_lines_only_with_verbose():
     quiet_libraries(False)
 
 
-def test_joining_a_cluster_sends_the_token_there_is_and_names_it_when_refused(tmp_path, monkeypatch):
+def test_a_refused_join_names_the_token_file_the_mode_and_how_to_get_the_token(tmp_path, monkeypatch):
     token = tmp_path / "auth_token"
     monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(token))
     monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
     monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
     hint = token_for_cluster()
-    assert "RAY_AUTH_MODE" not in os.environ and f"{token} (missing)" in hint
-    assert "ray get-auth-token" in hint
+    assert f"{token} (missing)" in hint and "export RAY_AUTH_MODE=token (it is not set)" in hint
+    assert "ray get-auth-token" in hint and "RAY_AUTH_MODE" not in os.environ  # never set behind the user's back
     token.write_text("secret")
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     hint = token_for_cluster()
-    assert os.environ["RAY_AUTH_MODE"] == "token" and f"from {token}:" in hint and "secret" not in hint
+    assert f"token in {token}:" in hint and "(it is set to 'disabled')" in hint and "secret" not in hint
