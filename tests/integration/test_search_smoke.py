@@ -27,8 +27,10 @@ def smoke_search(tmp_path, task) -> int:
                           "--storage", str(tmp_path / "runs"), "--log-dir", str(tmp_path / "logs"), *extra])
 
 
+# The temporal search (18 s) runs with the slow tests: the search's path is the same code for every task,
+# and the temporal task's own training, evaluation and export run in the default set.
 @pytest.mark.usefixtures("shared_ray")
-@pytest.mark.parametrize("name", list_tasks())
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "temporal" else n for n in list_tasks()])
 def test_smoke_search_writes_a_complete_best_folder(tmp_path, name, capsys):
     task = get_task(name)
     assert smoke_search(tmp_path, task) == 0
