@@ -17,7 +17,6 @@ from faceauth.commands.cli import HelpFormatter, add_common_train_flags, exits_c
 from faceauth.io.formatting import prog
 from faceauth.tasks import get_task, list_tasks
 from faceauth.training.config import TrainConfig, add_config_flags
-from faceauth.tuning.guard import DEFAULT_STUCK_S
 from faceauth.tuning.search import SearchRequest, run_search
 from faceauth.tuning.space import SEARCH_SPACES_DIR
 
@@ -27,12 +26,12 @@ SEARCH_FLAGS = {
     "search_space": {"flag": "search-space", "metavar": "YAML", "help": f"a search-space file (default: {SEARCH_SPACES_DIR}/<task>.yaml)"},
     "seed": {"help": "seeds the TPE sampler and every trial's training (default 0)"},
     "scheduler": {"help": "ASHA early stopping (default) or none"},
-    "grace_period": {"help": "ASHA: epochs before a trial can be stopped (default 3)"},
+    "grace_period": {"help": "ASHA: epochs before a trial can be stopped"},
     "max_concurrent": {"help": "trials at once (default: what the cluster's resources allow)"},
     "time_budget_s": {"help": "stop starting trials after this many seconds"},
-    "max_failures": {"help": "retries of a crashed trial from its last checkpoint (default 2)"},
+    "max_failures": {"help": "retries of a crashed trial from its last checkpoint"},
     "stuck_timeout_s": {"help": "end the search, naming the resources it waited for, when trials wait this long for "
-                                f"resources while none runs (default {DEFAULT_STUCK_S:g})"},
+                                "resources while none runs"},
     "smoke_test": {"flag": "smoke-test", "help": "two trials, a few steps, tiny data: checks the whole path"},
     "warm_start": {"metavar": "RUN", "help": "start from an earlier search's trials (the folder runs/<name>) of the same "
                    "task and space: TPE sees them as finished trials before its first suggestion"},

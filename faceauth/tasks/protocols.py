@@ -300,9 +300,8 @@ def shipped_protocol(root: Path, name: str, dataset: str, items: list[Item]) -> 
         raise FaceauthError(f"protocol {name} is {owner}'s; --data-root {root} is "
                             f"{'not a shipped dataset' if shipped is None else shipped.NAME}: point it at {owner} as it ships "
                             f"({pad_datasets.reader_of(owner).EXPECTED})")
-    media = [pad_datasets.Media(i.path, i.relpath, i.split, i.attack_type, "") for i in items]
     folds = tuple(Fold(f.name, Side(SPLITS, files=f.train), Side(SPLITS, files=f.val), Side(SPLITS, files=f.test))
-                  for f in shipped.protocol(root, name, media))
+                  for f in shipped.protocol(root, name, {i.relpath for i in items}))
     return Protocol(name, folds, source=f"{owner} {name}")
 
 

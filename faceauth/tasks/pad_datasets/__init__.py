@@ -4,7 +4,7 @@ they import nothing of faceauth but its errors, and faceauth.tasks.protocols tur
 folds (media.py: what they return).
 
 Each reader module has `NAME`, `detect(root)`, `read(root) -> list[Media]` and, where the dataset ships
-protocols, `PROTOCOLS` (the names `--protocol` takes) and `protocol(root, name, media) -> list[FoldLists]`.
+protocols, `PROTOCOLS` (the names `--protocol` takes) and `protocol(root, name, present_relpaths) -> list[FoldLists]`.
 docs/pad-datasets.md describes every layout, what is read and what is reported.
 """
 

@@ -105,11 +105,11 @@ def read_list(path: Path, split: str, present: set[str]) -> frozenset[str]:
     return frozenset(chosen)
 
 
-def protocol(root: Path, name: str, media: list[Media]) -> list[FoldLists]:
-    """The folds of `oulu-npu-<n>`: one for protocols 1 and 2, six (one per held-out phone) for 3 and 4."""
+def protocol(root: Path, name: str, present: set[str]) -> list[FoldLists]:
+    """The folds of `oulu-npu-<n>`: one for protocols 1 and 2, six (one per held-out phone) for 3 and 4;
+    `present`: the relpaths of the videos there are (a line naming another is an error)."""
     number = int(name.rsplit("-", 1)[1])
     folder = _protocol_folder(root, number)
-    present = {m.relpath for m in media}
     folds = []
     for fold in range(1, SUB_PROTOCOLS[number] + 1) if SUB_PROTOCOLS[number] else [0]:
         sides = {split: read_list(_list_file(folder, split, fold), split, present) for split in LIST_NAMES}
