@@ -11,11 +11,11 @@ import types
 from faceauth.io.errors import FaceauthError
 
 __version__ = "0.2.0"
-__all__ = ["FaceauthError", "SearchResult", "TrainResult", "embed", "evaluate", "export", "search", "train"]
+__all__ = ["FaceauthError", "SearchResult", "TrainResult", "datasets", "embed", "evaluate", "export", "search", "train"]
 
 
 class _CallableModule(types.ModuleType):
-    """`faceauth.train`, `.evaluate`, `.export` and `.embed` are modules (`python -m faceauth.train` runs
+    """`faceauth.train`, `.evaluate`, `.export`, `.embed` and `.datasets` are modules (`python -m faceauth.train` runs
     one) and the API's functions at once: calling the module calls `faceauth.api.<its name>`."""
 
     def __call__(self, *args, **kwargs):
@@ -33,6 +33,6 @@ def __getattr__(name: str):
         return getattr(importlib.import_module("faceauth.api"), name)
     if name == "search":  # a plain function; the search's package is faceauth.tuning
         return importlib.import_module("faceauth.api").search
-    if name in ("train", "evaluate", "export", "embed"):
+    if name in ("train", "evaluate", "export", "embed", "datasets"):
         return importlib.import_module(f"faceauth.{name}")
     raise AttributeError(f"module 'faceauth' has no attribute {name!r}")

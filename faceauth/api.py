@@ -9,6 +9,7 @@
     report = faceauth.evaluate("weights/fusion.pth")
     faceauth.export("weights/fusion.pth", "weights/fusion.onnx")
     faceauth.embed("faces/", ["arcface=arcface.onnx", "facenet=facenet.onnx"], "embeddings.parquet")
+    faceauth.datasets("liveness", "data/liveness", per_class=50)   # synthetic data on disk
 
 Keyword arguments are the command's flags with underscores (`max_concurrent=2`, `no_dashboard=True`,
 `smoke_test=True`) and the task's config keys (`lr=1e-3`, `embeddings=...`); `config_file` is
@@ -22,13 +23,13 @@ from __future__ import annotations
 
 import os
 import types
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal, Union, get_args, get_origin, get_type_hints
 
 from faceauth.io.errors import FaceauthError
 
 from faceauth.tuning.result import SearchResult
+from faceauth.workflows.results import ProtocolTrainResult, TrainResult
 
 
 def search(task: str, trials: int | None = None, *, config_file: str | None = None, **options: Any) -> SearchResult:
@@ -90,28 +91,14 @@ def _number(value: Any, kind: type) -> int | float:
     return kind(value)
 
 
-@dataclass
-class TrainResult:
-    model_path: Path
-    metrics: dict[str, Any]  # `<model>.metrics.json`: verdict, val, test, test_baselines, deployment
-    history: list[dict[str, Any]]  # each epoch's reported metrics
-    written: list[Path]  # the metrics JSON and the report beside the model
-    log_path: Path
-    wall_time_s: float
-
-
-def train(task: str | None = None, *, config_file: str | None = None, smoke_test: bool = False, **config: Any) -> TrainResult:
+def train(task: str | None = None, *, config_file: str | None = None, smoke_test: bool = False,
+          **config: Any) -> TrainResult | ProtocolTrainResult:
     """One training run as `faceauth train` does it: `task` (or the `task:` key of `config_file`) and
-    config keys as keyword arguments."""
-    import json
+    config keys as keyword arguments. With a `protocol` (liveness, temporal): every fold trained and
+    scored, returned as a `ProtocolTrainResult`."""
+    from faceauth.workflows.training_run import TrainRequest, run_training
 
-    from faceauth.workflows.config import task_name_from
-    from faceauth.tasks import get_task
-    from faceauth.workflows.training_run import run_training
-
-    result = run_training(get_task(task_name_from(task, config_file)), config_file, config, smoke_test)
-    return TrainResult(Path(result["output_path"]), json.loads(Path(result["written"][0]).read_text()), result["history"],
-                       result["written"], Path(result["log_path"]), result["wall_time_s"])
+    return run_training(TrainRequest(task, config_file, config, smoke_test))
 
 
 def evaluate(model_path: str | Path, test_data: str | None = None, output_json: str | Path | None = None, *,
@@ -140,12 +127,12 @@ def evaluate(model_path: str | Path, test_data: str | None = None, output_json: 
 def export(model_path: str | Path, output_path: str | Path) -> dict[str, Any]:
     """`faceauth export`: the model as ONNX, checked against onnxruntime; returns the export's record
     (path, max_abs_diff, tolerance, checked_input_shapes)."""
-    from faceauth.workflows.export import export_model
+    from faceauth.workflows.export import ExportRequest, export_model
 
     for key, value in (("model_path", model_path), ("output_path", output_path)):
         if not isinstance(value, (str, os.PathLike)):
             raise FaceauthError(f"keyword {key}: {value!r} is of type {type(value).__name__}, not a path")
-    return export_model(os.fspath(model_path), os.fspath(output_path))
+    return export_model(ExportRequest(model_path, output_path))
 
 
 def embed(data_dir: str | Path | None = None, embedders: list[str] | None = None, output: str | Path = "embeddings.parquet", *,
@@ -154,10 +141,18 @@ def embed(data_dir: str | Path | None = None, embedders: list[str] | None = None
     (["arcface=arcface.onnx", ...]) into the Parquet file `output`; options: cache_dir, skip_corrupt,
     embed_batch_size. Returns what it wrote (output, images, identities, columns, skipped)."""
     from faceauth.tasks import get_task
-    from faceauth.workflows.embed import embed_folder
+    from faceauth.workflows.embed import EmbedRequest, embed_folder
 
     fusion = get_task("fusion")
     hints = get_type_hints(fusion.config_cls)
     values = {key: keyword_value(key, value, hints.get(key), fusion.flags.get(key, {}).get("type"))
               for key, value in {"data_dir": data_dir, "embedders": embedders, **options}.items() if value is not None}
-    return embed_folder(os.fspath(output), config_file, **values)
+    return embed_folder(EmbedRequest(output, config_file, values))
+
+
+def datasets(task: str, out_dir: str | Path, **options: Any) -> list[Path]:
+    """`faceauth datasets`: `task`'s synthetic data written under `out_dir`, with the generator's options
+    (`faceauth datasets TASK --help` lists them: e.g. per_class=50, difficulty=0.3); returns what it wrote."""
+    from faceauth.workflows.datasets import DatasetRequest, write_dataset
+
+    return write_dataset(DatasetRequest(task, out_dir, options)).written

@@ -12,30 +12,39 @@ pipeline without real data, never for claims about real-world performance. `face
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
+from faceauth import make_callable_module
 from faceauth.commands.cli import HelpFormatter, exits_cleanly
 from faceauth.io.formatting import prog
-from faceauth.io.errors import FaceauthError
-from faceauth.tasks import get_task, list_tasks
+from faceauth.workflows.datasets import DatasetRequest, generating_tasks, write_dataset
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=prog("datasets"), description=__doc__, formatter_class=HelpFormatter)
+    commands = parser.add_subparsers(dest="task", required=True, metavar="TASK")
+    for task in generating_tasks():  # each task's generator_options, as flags
+        sub = commands.add_parser(task.name, help=task.generator_help, description=task.generator_help,
+                                  formatter_class=HelpFormatter)
+        sub.add_argument("out_dir", metavar="OUT_DIR", help=task.generator_out_dir)
+        for name, option in task.generator_options.items():
+            flags = [f"--{name.replace('_', '-')}"] + ([f"--{name}"] if "_" in name else [])
+            sub.add_argument(*flags, dest=name, type=option.kind, default=option.default, choices=option.choices,
+                             help=option.help)
+    return parser.parse_args(argv)
 
 
 @exits_cleanly
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=prog("datasets"), description=__doc__, formatter_class=HelpFormatter)
-    commands = parser.add_subparsers(dest="task", required=True, metavar="TASK")
-    # Every registered task with a generator (Task.generator_help, add_generator_arguments, write_synthetic).
-    for task in (get_task(name) for name in list_tasks()):
-        if task.generator_help is not None:
-            task.add_generator_arguments(commands.add_parser(task.name, help=task.generator_help, description=task.generator_help,
-                                                             formatter_class=HelpFormatter))
-    args = parser.parse_args(argv)
-    if os.path.exists(args.out_dir) and not os.path.isdir(args.out_dir):
-        raise FaceauthError(f"OUT_DIR {args.out_dir} is a file, not a folder; pass a new folder for the dataset")
-    get_task(args.task).write_synthetic(args)
+    args = parse_args(argv)
+    options = {k: v for k, v in vars(args).items() if k not in ("task", "out_dir")}
+    result = write_dataset(DatasetRequest(args.task, args.out_dir, options))
+    for path in result.written:
+        print(f"wrote {path}")
     return 0
 
+
+make_callable_module(__name__)  # faceauth.datasets(...) calls faceauth.api.datasets
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -20,7 +20,7 @@ import sys
 from faceauth import make_callable_module
 from faceauth.commands.cli import HelpFormatter, exits_cleanly
 from faceauth.io.formatting import prog
-from faceauth.workflows.embed import embed_folder
+from faceauth.workflows.embed import EmbedRequest, embed_folder
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -42,7 +42,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     values = {k: v for k, v in vars(args).items() if k not in ("config", "output") and v is not None}
-    written = embed_folder(args.output, args.config, **values)
+    written = embed_folder(EmbedRequest(args.output, args.config, values))
     print(f"wrote {written['output']}: {written['images']} images of {written['identities']} identities, "
           f"columns {', '.join(written['columns'])}")
     return 0

@@ -13,7 +13,7 @@ import sys
 from faceauth import make_callable_module
 from faceauth.commands.cli import HelpFormatter, exits_cleanly
 from faceauth.io.formatting import prog
-from faceauth.workflows.export import export_model
+from faceauth.workflows.export import ExportRequest, export_model
 
 
 @exits_cleanly
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-path", "--model_path", dest="model_path", required=True)
     parser.add_argument("--output-path", "--output_path", dest="output_path", required=True)
     args = parser.parse_args(argv)
-    result = export_model(args.model_path, args.output_path)
+    result = export_model(ExportRequest(args.model_path, args.output_path))
     print(f"wrote {result['path']}; onnxruntime parity on inputs {result['checked_input_shapes']}: "
           f"max abs diff {result['max_abs_diff']:.2e} (tolerance {result['tolerance']})")
     return 0

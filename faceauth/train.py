@@ -13,13 +13,13 @@ from faceauth.commands.cli import HelpFormatter, add_common_train_flags, exits_c
 from faceauth.io.formatting import benchmark_table, evaluation_table, format_metrics, prog
 from faceauth.tasks import get_task, list_tasks
 from faceauth.training.config import TrainConfig
-from faceauth.workflows.config import resolve_config, task_name_from
-from faceauth.workflows.protocols import check_protocol_config, on_protocol, train_protocol_cli
+from faceauth.workflows.config import task_name_from
+from faceauth.workflows.protocols import fold_table
 from faceauth.workflows.train import train_once  # noqa: F401 (faceauth.train.train_once, as before)
-from faceauth.workflows.training_run import run_training
+from faceauth.workflows.training_run import ProtocolTrainResult, TrainRequest, TrainResult, run_training
 
 
-def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict]:
+def parse_args(argv: list[str] | None) -> TrainRequest:
     # Two passes: the task decides which flags exist.
     argv = sys.argv[1:] if argv is None else argv
     pre = argparse.ArgumentParser(add_help=False)
@@ -39,29 +39,41 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict]:
     show_config_defaults(parser, task.config_cls if task else TrainConfig)
     args = parser.parse_args(argv)  # --help without a task: the common flags and where the task's are; exit 0
     flags = {k: v for k, v in vars(args).items() if k not in ("task", "config", "smoke_test")}
-    return argparse.Namespace(task=task, config=args.config, smoke_test=args.smoke_test), flags
+    return TrainRequest(task.name, args.config, flags, args.smoke_test)
 
 
-@exits_cleanly
-def main(argv: list[str] | None = None) -> int:
-    args, flags = parse_args(argv)
-    config = resolve_config(args.task, args.config, flags, args.smoke_test)
-    check_protocol_config(args.task, config)
-    if on_protocol(args.task, config):
-        return train_protocol_cli(args.task, config)
-    result = run_training(args.task, args.config, flags, args.smoke_test, config)
-    best, evaluation, verdict, written = result["checkpoint"], result["evaluation"], result["verdict"], result["written"]
+def print_run(result: TrainResult) -> None:
+    evaluation, metrics = result.evaluation, result.metrics
     print()
-    if verdict:
-        print(verdict["summary"])
-    print(f"best epoch {best['epoch']}: val {format_metrics(best['metrics'])}")
+    if metrics["verdict"]:
+        print(metrics["verdict"]["summary"])
+    print(f"best epoch {metrics['best_epoch']}: val {format_metrics(metrics['val'])}")
     print(f"test ({evaluation.details.get('data', '')}; model fitted on the "
           f"{evaluation.details.get('model_fitted_on', 'training data')}):")
     print(evaluation_table(evaluation.metrics))
     for name, figures in evaluation.benchmarks.items():
         print(benchmark_table(name, figures))
-    print(f"model: {result['output_path']}   results: {', '.join(map(str, written))}   log: {result['log_path']}   "
-          f"({result['wall_time_s']:.1f}s)")
+    print(f"model: {result.model_path}   results: {', '.join(map(str, result.written))}   log: {result.log_path}   "
+          f"({result.wall_time_s:.1f}s)")
+
+
+def print_protocol_run(result: ProtocolTrainResult) -> None:
+    print()
+    if result.verdict:
+        print(result.verdict["summary"])
+    print(f"\nprotocol {result.protocol}: test side of each fold (95% bootstrap intervals over items)")
+    print(fold_table(result.results))
+    print(f"fold models: {result.folder / 'folds'}/<fold>/   results: {', '.join(map(str, result.written))}   "
+          f"({result.wall_time_s:.1f}s)")
+
+
+@exits_cleanly
+def main(argv: list[str] | None = None) -> int:
+    result = run_training(parse_args(argv))
+    if isinstance(result, ProtocolTrainResult):
+        print_protocol_run(result)
+    else:
+        print_run(result)
     return 0
 
 

@@ -23,7 +23,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if (not action.option_strings or "default" in text or action.default in (None, False, argparse.SUPPRESS)
+        if (not action.option_strings or "default" in text or any(action.default is v for v in (None, False, argparse.SUPPRESS))
                 or isinstance(action, argparse._HelpAction)):
             return text
         return f"{text} (default: {action.default})".strip()

@@ -27,6 +27,16 @@ from faceauth.evaluation.verdict import build_verdict
 
 
 @dataclass(frozen=True)
+class DataOption:
+    """One setting of a task's synthetic-data generator: `faceauth datasets TASK OUT_DIR --NAME` and
+    `faceauth.datasets(TASK, OUT_DIR, NAME=...)`. `default` None: the generator decides (help says how)."""
+    kind: type  # int, float or str
+    default: Any
+    help: str
+    choices: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
 class OnnxSpec:
     input_names: tuple[str, ...]
     output_names: tuple[str, ...]
@@ -93,8 +103,11 @@ class Task:
     flags: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
     # What the verdict suggests when the model does not beat a baseline.
     verdict_advice: ClassVar[str] = ""
-    # `python -m faceauth.datasets <task>`: its one-line help; None when the task has no generator.
+    # `python -m faceauth.datasets <task>`: its one-line help (None when the task has no generator),
+    # what OUT_DIR receives, and the generator's settings.
     generator_help: ClassVar[str | None] = None
+    generator_out_dir: ClassVar[str] = ""
+    generator_options: ClassVar[Mapping[str, DataOption]] = {}
 
     # --- what every task does the same way -------------------------------------------------------
 
@@ -183,10 +196,7 @@ class Task:
         """The selected model fitted again on training + validation data; by default it stays as selected."""
         return checkpoint
 
-    def add_generator_arguments(self, parser: argparse.ArgumentParser) -> None:
-        """`python -m faceauth.datasets <task>`'s arguments (with `generator_help` set)."""
-        raise NotImplementedError
-
-    def write_synthetic(self, args: argparse.Namespace) -> None:
-        """Write the synthetic dataset `add_generator_arguments` describes."""
+    def write_synthetic(self, out_dir: str, options: Mapping[str, Any]) -> list[Path]:
+        """Write the synthetic dataset `generator_options` describe (every option given, defaults filled in)
+        under `out_dir`; returns what it wrote. Raises FaceauthError naming the option that is out of range."""
         raise NotImplementedError

@@ -430,24 +430,6 @@ def write_protocol_run(task: Task, results: dict[str, Any], folder: Path, title:
     return metrics_path, report_path
 
 
-def train_protocol_cli(task: Task, config) -> int:
-    """`faceauth.train TASK --protocol P`: trains the folds, prints the per-fold table, writes the results
-    beside the fold models (<output_dir>/protocol.metrics.json, protocol.report.md)."""
-    results = train_protocol(task, config)
-    folder = Path(config.output_dir)
-    written = write_protocol_run(task, results, folder, f"{task.name} on protocol `{results['protocol']}`",
-                                 {"protocol_objective": config.protocol_objective})
-    print()
-    verdict = headline_verdict(task, results)
-    if verdict:
-        print(verdict["summary"])
-    print(f"\nprotocol {results['protocol']}: test side of each fold (95% bootstrap intervals over items)")
-    print(fold_table(results))
-    print(f"fold models: {folder / 'folds'}/<fold>/   results: {', '.join(map(str, written))}   "
-          f"({results['wall_time_s']:.1f}s)")
-    return 0
-
-
 def finish_protocol_search(task: Task, record, space, best_dir: Path, summary: dict[str, Any], objective: str):
     """best/ of a protocol search: every fold's model scored on its test side (folds/<fold>/model.pt),
     the first fold's model exported (model.pt, model.onnx) and metrics.json with "folds". Returns the

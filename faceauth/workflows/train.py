@@ -58,8 +58,9 @@ def result_paths(output: Path) -> tuple[Path, Path, Path]:
     return tuple(output.with_name(output.stem + suffix) for suffix in (".metrics.json", ".report.md", ".roc_det.png"))
 
 
-def write_run_results(task, result: dict) -> list[Path]:
-    """Beside the model: `<name>.metrics.json` (verdict first) and `<name>.report.md` with the ROC/DET plot."""
+def write_run_results(task, result: dict) -> tuple[dict[str, Any], list[Path]]:
+    """Beside the model: `<name>.metrics.json` (verdict first) and `<name>.report.md` with the ROC/DET plot;
+    returns the metrics written and the two paths."""
     from faceauth.tuning.report import _table, benchmark_lines, deployment_lines, plot_roc_det, verdict_lines
 
     output: Path = result["output_path"]
@@ -73,7 +74,8 @@ def write_run_results(task, result: dict) -> list[Path]:
                **({"benchmarks": evaluation.benchmarks} if evaluation.benchmarks else {}),
                "versions": package_versions()}
     metrics_path, report_path, plot_path = result_paths(output)
-    atomic_write_text(metrics_path, json.dumps(to_jsonable(metrics), indent=2))
+    metrics = to_jsonable(metrics)  # as the file holds it
+    atomic_write_text(metrics_path, json.dumps(metrics, indent=2))
     plot = plot_roc_det(evaluation, plot_path, SCORE_AXES[task.kind])
     lines = [f"# {task.name} training run", "", *verdict_lines(verdict), "",
              f"Best epoch {checkpoint['epoch']} (validation {task.objective.metric} "
@@ -85,4 +87,4 @@ def write_run_results(task, result: dict) -> list[Path]:
              *benchmark_lines(evaluation.benchmarks),
              *deployment_lines(metrics["deployment"])]
     atomic_write_text(report_path, "\n".join(lines) + "\n")
-    return [metrics_path, report_path]
+    return metrics, [metrics_path, report_path]

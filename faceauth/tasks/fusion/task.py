@@ -10,10 +10,9 @@ the model beside score and embedding averaging (baselines.py) on the same test p
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -21,12 +20,11 @@ import torch
 from faceauth.training import session as sessions
 from faceauth.training.checkpoint import make_checkpoint
 from faceauth.io.errors import FaceauthError
-from faceauth.io.log import logger
 from faceauth.training.fit import Objective
 from faceauth.evaluation.metrics import MIN_IMPOSTORS_BEYOND, VERIFICATION_KEYS, enough_impostors, verification_metrics
 from faceauth.io.runlog import seed_everything
 from faceauth.tasks import register
-from faceauth.tasks.base import Evaluation, OnnxSpec, Task, TrainingRun
+from faceauth.tasks.base import DataOption, Evaluation, OnnxSpec, Task, TrainingRun
 from faceauth.tasks.fusion import linear
 from faceauth.tasks.fusion.baselines import baseline_embeddings
 from faceauth.tasks.fusion.benchmark_scores import evaluate_benchmarks
@@ -65,6 +63,15 @@ class FusionTask(Task):
     verdict_advice = ("Score averaging needs no training: deploy it, or try --fusion-kind linear (closed form only), more "
                       "training identities, or a search (faceauth.tune fusion) over the fusion kind and its regularisation.")
     generator_help = "face-recognition embeddings of several models, train.parquet + test.parquet"
+    generator_out_dir = "where train.parquet and test.parquet go"
+    generator_options = {
+        "regime": DataOption(str, "default", "the kind of data: " + "; ".join(f"{n}: {r.description}" for n, r in REGIMES.items()),
+                             tuple(REGIMES)),
+        "identities": DataOption(int, 300, "training identities"),
+        "test_identities": DataOption(int, 100, "test identities, none of them in train.parquet"),
+        "images": DataOption(int, 10, "images per identity"),
+        "seed": DataOption(int, 0, "the generator's seed"),
+    }
     flags = {
         "synthetic": {"help": "use generated embeddings (no data needed)"},
         "embeddings": {"type": absolute_path, "metavar": "FILE",
@@ -235,21 +242,10 @@ class FusionTask(Task):
                "score_average": "score averaging keeps the concatenated input"}.get(kind, "the linear fusion sets it")
         return {"shape_notes": {"out_dim": f"asked {asked}; the model's output is {has}-d: {why}"}}
 
-    def add_generator_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("out_dir", metavar="OUT_DIR", help="where train.parquet and test.parquet go")
-        parser.add_argument("--regime", choices=tuple(REGIMES), default="default",
-                            help="the kind of data: " + "; ".join(f"{n}: {r.description}" for n, r in REGIMES.items()))
-        parser.add_argument("--identities", type=int, default=300, help="training identities (default 300)")
-        parser.add_argument("--test-identities", "--test_identities", dest="test_identities", type=int, default=100,
-                            help="test identities, none of them in train.parquet (default 100)")
-        parser.add_argument("--images", type=int, default=10, help="images per identity (default 10)")
-        parser.add_argument("--seed", type=int, default=0)
-
-    def write_synthetic(self, args: argparse.Namespace) -> None:
+    def write_synthetic(self, out_dir: str, options: Mapping[str, Any]) -> list[Path]:
         from faceauth.tasks.fusion.synthetic import regime, write_dataset
 
-        if args.identities < 6 or args.test_identities < 2 or args.images < 2:
+        if options["identities"] < 6 or options["test_identities"] < 2 or options["images"] < 2:
             raise FaceauthError("--identities must be at least 6, --test-identities at least 2 and --images at least 2")
-        for path in write_dataset(args.out_dir, regime(args.regime), args.identities, args.test_identities, args.images,
-                                  args.seed):
-            logger.info(f"wrote {path}")
+        return write_dataset(out_dir, regime(options["regime"]), options["identities"], options["test_identities"],
+                             options["images"], options["seed"])

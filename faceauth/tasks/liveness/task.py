@@ -8,8 +8,8 @@ Training: training.py. Evaluation (faceauth.tasks.pad): the test images at the v
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -19,7 +19,7 @@ from faceauth.training import session as sessions
 from faceauth.io.errors import FaceauthError
 from faceauth.io.layout import SPLITS
 from faceauth.tasks import register
-from faceauth.tasks.base import OnnxSpec, TrainingRun
+from faceauth.tasks.base import DataOption, OnnxSpec, TrainingRun
 from faceauth.tasks.liveness import training
 from faceauth.tasks.liveness.config import BLOCKS_PER_STAGE, LivenessConfig
 from faceauth.tasks.lbp_baseline import colour_lbp_features, item_units
@@ -38,6 +38,13 @@ class LivenessTask(PresentationAttackTask):
     smoke = {"epochs": 2, "max_steps_per_epoch": 2, "synthetic_per_class": 12, "synthetic_image_size": 32,
              "image_size": 32, "width": 8, "depth": 10, "batch_size": 8, "frames_per_video": 2}
     generator_help = "face images, live and spoof (print, replay, mask)"
+    generator_out_dir = "a new (or empty) folder for {train,val,test}/{live,spoof}/"
+    generator_options = {
+        "difficulty": DataOption(float, 0.5, "0: obvious attack cues .. 1: subtle"),
+        "per_class": DataOption(int, 200, "images per class (live, spoof) in train; val and test get half as many"),
+        "image_size": DataOption(int, 64, "side of the square images in pixels"),
+        "seed": DataOption(int, 0, "the generator's seed"),
+    }
     flags = {
         **pad_flags("images", "JPEG/PNG images", 200, 0.5, "decoded-image cache", "liveness_best.pth"),
         "skip_corrupt": {"help": "skip (and list) unreadable images instead of stopping"},
@@ -129,20 +136,11 @@ class LivenessTask(PresentationAttackTask):
             **threshold_warning(checkpoint),
         }
 
-    def add_generator_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("out_dir", metavar="OUT_DIR", help="a new (or empty) folder for {train,val,test}/{live,spoof}/")
-        parser.add_argument("--difficulty", type=float, default=0.5, help="0: obvious attack cues .. 1: subtle (default 0.5)")
-        parser.add_argument("--per-class", "--per_class", dest="per_class", type=int, default=200,
-                            help="images per class (live, spoof) in train; val and test get half as many (default 200)")
-        parser.add_argument("--image-size", "--image_size", dest="image_size", type=int, default=64,
-                            help="side of the square images in pixels (default 64)")
-        parser.add_argument("--seed", type=int, default=0)
-
-    def write_synthetic(self, args: argparse.Namespace) -> None:
+    def write_synthetic(self, out_dir: str, options: Mapping[str, Any]) -> list[Path]:
         from faceauth.tasks.liveness.synthetic import SyntheticSpec, write_dataset
 
-        if not 0 <= args.difficulty <= 1:
-            raise FaceauthError(f"--difficulty must lie in [0, 1], got {args.difficulty}")
-        if args.per_class < 12 or args.image_size < 16:
+        if not 0 <= options["difficulty"] <= 1:
+            raise FaceauthError(f"--difficulty must lie in [0, 1], got {options['difficulty']}")
+        if options["per_class"] < 12 or options["image_size"] < 16:
             raise FaceauthError("--per-class must be at least 12 and --image-size at least 16")
-        write_dataset(args.out_dir, SyntheticSpec(args.difficulty, args.per_class, args.image_size, args.seed))
+        return [write_dataset(out_dir, SyntheticSpec(**options))]

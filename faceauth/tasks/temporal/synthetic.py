@@ -36,7 +36,6 @@ for each class and attack type, one video file: live as .mp4 (H.264, lossless), 
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -448,31 +447,9 @@ def cached_dataset(cache_dir: str | Path, spec: SyntheticSpec) -> Path:
     return target
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The generator's command-line arguments (faceauth.datasets temporal)."""
-    parser.add_argument("out_dir", metavar="OUT_DIR", help="a new (or empty) folder for {train,val,test}/{live,spoof}/")
-    parser.add_argument("--per-class", "--per_class", dest="per_class", type=int, default=24,
-                        help="videos per class in train; val and test get half (default 24)")
-    parser.add_argument("--frames", type=int, default=32, help="frames per video (default 32)")
-    parser.add_argument("--size", type=int, default=64, help="side of the square frames in pixels (default 64)")
-    parser.add_argument("--difficulty", type=float, default=0.7, help="0: obvious attack cues .. 1: subtle (default 0.7)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--regime", choices=tuple(REGIMES), help="a named regime: sets frames, size, difficulty and the cues "
-                        "(the flags below still override it)")
-    parser.add_argument("--static-cue", "--static_cue", dest="static_cue", type=float,
-                        help="static attack cues (moire, halftone, colour): 0 none .. 1 obvious (default 1 - 0.8 x difficulty)")
-    parser.add_argument("--blink-rate", "--blink_rate", dest="blink_rate", type=float, help="blinks per 24 frames (default 1.5)")
-    parser.add_argument("--shake", type=float, help="hand and camera motion scale (default 1)")
-    parser.add_argument("--light-drift", "--light_drift", dest="light_drift", type=float,
-                        help="slow exposure / white-balance drift amplitude (default 0)")
-
-
-def run(args: argparse.Namespace) -> None:
-    fields = dict(REGIMES[args.regime]) if args.regime else {}
-    given = {k: v for k, v in vars(args).items() if v is not None}
-    defaults = {"per_class": 24, "frames": 32, "size": 64, "difficulty": 0.7, "seed": 0}
-    for key in ("frames", "size", "difficulty"):  # a regime's value unless the flag moved off its default
-        if key not in fields or given[key] != defaults[key]:
-            fields[key] = given[key]
-    fields.update({k: given[k] for k in ("static_cue", "blink_rate", "shake", "light_drift") if k in given})
-    write_dataset(args.out_dir, SyntheticSpec(videos_per_class=args.per_class, seed=args.seed, **fields))
+def write_from_options(out_dir: str | Path, options: dict) -> Path:
+    """`faceauth datasets temporal`: a named regime's fields, overridden by every option given (not None)."""
+    fields = dict(REGIMES[options["regime"]]) if options.get("regime") else {}
+    given = {k: v for k, v in options.items() if v is not None and k not in ("regime", "per_class", "seed")}
+    fields = {"frames": 32, "size": 64, "difficulty": 0.7, **fields, **given}
+    return write_dataset(out_dir, SyntheticSpec(videos_per_class=options["per_class"], seed=options["seed"], **fields))

@@ -12,8 +12,8 @@ holds each score's video index, for bootstrap intervals over videos.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -22,11 +22,12 @@ import torch
 from faceauth.training import session as sessions
 from faceauth.io.errors import FaceauthError
 from faceauth.tasks import register
-from faceauth.tasks.base import OnnxSpec, TrainingRun
+from faceauth.tasks.base import DataOption, OnnxSpec, TrainingRun
 from faceauth.tasks.lbp_baseline import video_lbp_features
 from faceauth.tasks.pad import PresentationAttackTask, pad_flags, threshold_logit, threshold_warning
 from faceauth.tasks.temporal import training
 from faceauth.tasks.temporal.baselines import baseline_results
+from faceauth.tasks.temporal.synthetic import REGIMES as TEMPORAL_REGIMES
 from faceauth.tasks.temporal.config import FRAME_FEATURES, TemporalConfig
 from faceauth.tasks.temporal.data import VideoSet, data_root, load_splits, window_starts
 from faceauth.tasks.temporal.model import TemporalModel, build_model, video_scores
@@ -44,6 +45,21 @@ class TemporalTask(PresentationAttackTask):
     smoke = {"epochs": 2, "max_steps_per_epoch": 2, "synthetic_per_class": 4, "synthetic_frames": 32,
              "synthetic_size": 32, "seq_len": 4, "frame_stride": 1, "hidden_size": 8, "batch_size": 8}
     generator_help = "face video clips, live and spoof (print, replay)"
+    generator_out_dir = "a new (or empty) folder for {train,val,test}/{live,spoof}/"
+    generator_options = {
+        "per_class": DataOption(int, 24, "videos per class in train; val and test get half"),
+        "frames": DataOption(int, None, "frames per video (default 32, or the regime's)"),
+        "size": DataOption(int, None, "side of the square frames in pixels (default 64, or the regime's)"),
+        "difficulty": DataOption(float, None, "0: obvious attack cues .. 1: subtle (default 0.7, or the regime's)"),
+        "seed": DataOption(int, 0, "the generator's seed"),
+        "regime": DataOption(str, None, "a named regime: sets frames, size, difficulty and the cues (the options "
+                             "below still override it)", tuple(TEMPORAL_REGIMES)),
+        "static_cue": DataOption(float, None, "static attack cues (moire, halftone, colour): 0 none .. 1 obvious "
+                                 "(default 1 - 0.8 x difficulty)"),
+        "blink_rate": DataOption(float, None, "blinks per 24 frames (default 1.5)"),
+        "shake": DataOption(float, None, "hand and camera motion scale (default 1)"),
+        "light_drift": DataOption(float, None, "slow exposure / white-balance drift amplitude (default 0)"),
+    }
     flags = {
         **pad_flags("videos", "one frame folder or video file per video", 24, 0.7, "frame-feature cache",
                     "temporal_best.pth"),
@@ -166,12 +182,7 @@ class TemporalTask(PresentationAttackTask):
             **threshold_warning(checkpoint),
         }
 
-    def add_generator_arguments(self, parser: argparse.ArgumentParser) -> None:
-        from faceauth.tasks.temporal.synthetic import add_arguments
+    def write_synthetic(self, out_dir: str, options: Mapping[str, Any]) -> list[Path]:
+        from faceauth.tasks.temporal.synthetic import write_from_options
 
-        add_arguments(parser)
-
-    def write_synthetic(self, args: argparse.Namespace) -> None:
-        from faceauth.tasks.temporal.synthetic import run
-
-        run(args)
+        return [write_from_options(out_dir, options)]
