@@ -113,6 +113,29 @@ def quiet_ray_logs() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+class TrialNamedActor:
+    """Mixed into the actor that runs trials (Tune's `__mixins__` of a function trainable): the actor
+    takes the name of the trial it runs. Ray reads an actor's repr once, when it starts: the Ray
+    dashboard's Actors view shows the first trial's name (`fusion_0000`, not `func`); each trial it then
+    takes (actor reuse) is announced in its log and renames the prefix of its log lines in the
+    driver's terminal (`(fusion_0003 pid=...)`); the actor's log file (its Logs link) holds a line
+    `:actor_name:<trial>` for each trial it ran."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._name = self.trial_name
+
+    def reset(self, new_config: dict[str, Any], *args: Any, **kwargs: Any) -> bool:
+        reused = super().reset(new_config, *args, **kwargs)
+        if reused:
+            from ray._private.ray_constants import LOG_PREFIX_ACTOR_NAME
+
+            self._name = self.trial_name
+            for stream in (sys.stdout, sys.stderr):  # how Ray's log monitor learns an actor's name
+                print(f"{LOG_PREFIX_ACTOR_NAME}{self.trial_name}", file=stream, flush=True)
+        return reused
+
+
 def _tune_trial(setup: TrialSetup, sampled: dict[str, Any]) -> None:
     """One CPU worker: the train_loop itself is the Tune trial.
 
@@ -320,6 +343,7 @@ def build_tuner(task: Task, options: SearchOptions, space: SearchSpace, base: di
     else:
         trainable = tune.with_resources(functools.partial(_tune_trial, setup),
                                         {"cpu": options.cpus_per_worker, "gpu": options.gpus_per_worker})
+    trainable.__mixins__ = (TrialNamedActor,)  # the Ray dashboard's actors carry trial names
     if options.resume:
         # The searcher comes back from Tune's state with its study (the same journal file), and the
         # tracking callbacks as the search was started.
