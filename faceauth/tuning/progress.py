@@ -1,11 +1,11 @@
 """What the terminal shows while a search runs: one line per trial as it ends, and a status line now
 and then, in place of Tune's per-trial configuration and result boxes (Tune runs with verbose=0).
 
-    fusion_0003  early stopped   tar_at_far_1e-3 0.8396  epoch 4   6 s  | lr 0.0061, loss triplet, ...
+    fusion_0003  early stopped   tar_at_far_1e-3 0.8396  kept epoch 3 of 4   6 s  | lr 0.0061, loss triplet, ...
     [  95 s] 12 of 50 trials ended, 2 running; best tar_at_far_1e-3 0.8575 (fusion_0009)
 
 The value is the one the trial keeps (its best epoch's, `best_<metric>`), the figure the study, the
-trials table and best/ use. Lines are cut to 120 columns; the run folder holds everything.
+trials table and best/ use, and the line says which epoch that was of the epochs the trial ran. Lines are cut to 120 columns; the run folder holds everything.
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ class ProgressLines(Callback):
             self._best = (float(value), name)
         shown = f"{self.metric} {value:.4f}" if isinstance(value, (int, float)) else f"{self.metric} -"
         params = {k: v for k, v in (trial.config or {}).items() if k in self.parameters}
-        logger.info(cut(f"{name:<14} {status:<15} {shown}  epoch {result.get('epoch', '-')}  "
+        last, kept = result.get("epoch", "-"), result.get("kept_epoch", result.get("epoch", "-"))
+        logger.info(cut(f"{name:<14} {status:<15} {shown}  kept epoch {kept} of {last}  "
                         f"{result.get('time_total_s', 0.0):4.0f} s  | {format_hyperparameters(params)}"))
 
     def _best_text(self) -> str:
