@@ -11,7 +11,7 @@ import yaml
 
 import faceauth
 from faceauth.tuning.result import load_study
-from tests.tune_helpers import event_scalars
+from tests.run_readers import event_scalars
 
 METRIC = "tar_at_far_1e-3"  # the fusion search space's objective
 

@@ -19,8 +19,8 @@ from faceauth import tune as tune_cli
 from faceauth.io.errors import FaceauthError
 from faceauth.tuning.guard import STOPPED_FILE, SearchGuard, read_stop_reason
 from faceauth.tasks import get_task, register, unregister
+from tests.run_readers import trials
 from tests.unit.tasks.test_task_template import ToyTask
-from tests.tune_helpers import trials
 
 
 class SlowToy(ToyTask):

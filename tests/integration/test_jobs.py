@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.tune_helpers import ROOT, free_port, trials, wait_for
+from tests.run_readers import ROOT, trials
 
 RAY = str(Path(sys.executable).with_name("ray"))
 
 
 @pytest.fixture
-def head_node(tmp_path):
+def head_node(tmp_path, free_port, wait_for):
     """`ray start --head --block` on free ports, dashboard bound to 127.0.0.1; stopped afterwards by
     ending that one process (not `ray stop`, which would end every Ray on the machine)."""
     port, dashboard = free_port(), free_port()
@@ -53,7 +53,7 @@ def _up(url: str, headers: dict) -> bool:
 # A head node started with `ray start`, a job submitted through the REST API: 25-30 s on 2 cores, with the
 # slow tests (the in-process searches of the default run cover the search itself).
 @pytest.mark.slow
-def test_search_submitted_as_a_job_with_token_auth(tmp_path, head_node):
+def test_search_submitted_as_a_job_with_token_auth(tmp_path, head_node, wait_for):
     url, headers = head_node["url"], head_node["headers"]
     assert requests.get(f"{url}/api/jobs/", timeout=10).status_code == 401  # no token, no API
 

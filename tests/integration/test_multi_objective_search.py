@@ -10,7 +10,7 @@ import yaml
 
 from faceauth.tuning.result import STUDY_FILE, load_study
 from faceauth.tuning.searcher import ObjectivesSearch
-from tests.tune_helpers import run_tune, trials
+from tests.run_readers import results_of, trials
 
 # width 8 x depth 10 has ~78k parameters, width 32 ~1.2M: the constraint below splits them.
 PARAMS_BOUND = 500_000
@@ -26,13 +26,13 @@ def _space(tmp_path):
     return str(path)
 
 
-def _liveness(tmp_path, name, *extra):
-    return run_tune(tmp_path, name, "--search-space", _space(tmp_path), "--trials", "4", *extra, task="liveness")
+def _liveness(tmp_path, tune, name, *extra):
+    return tune.run(name, "--search-space", _space(tmp_path), "--trials", "4", *extra, task="liveness")
 
 
 @pytest.mark.usefixtures("shared_ray")
-def test_a_two_objective_search_with_a_constraint_ships_a_feasible_model(tmp_path):
-    assert _liveness(tmp_path, "mo", "--constraint", f"params<={PARAMS_BOUND}", "--target-apcer", "0.1") == 0
+def test_a_two_objective_search_with_a_constraint_ships_a_feasible_model(tmp_path, tune):
+    assert _liveness(tmp_path, tune, "mo", "--constraint", f"params<={PARAMS_BOUND}", "--target-apcer", "0.1") == 0
     run = tmp_path / "runs" / "mo"
     rows = trials(run)
     assert len(rows) == 4
@@ -88,8 +88,8 @@ def test_a_two_objective_search_with_a_constraint_ships_a_feasible_model(tmp_pat
 
 @pytest.mark.usefixtures("shared_ray")
 @pytest.mark.slow
-def test_no_feasible_trial_is_said_and_writes_no_best(tmp_path, capsys):
-    assert _liveness(tmp_path, "none", "--constraint", "params<=10") == 2
+def test_no_feasible_trial_is_said_and_writes_no_best(tmp_path, tune, capsys):
+    assert _liveness(tmp_path, tune, "none", "--constraint", "params<=10") == 2
     err = capsys.readouterr().err
     assert "NO FEASIBLE TRIAL" in err and "params<=10" in err
     run = tmp_path / "runs" / "none"
@@ -104,22 +104,21 @@ def test_no_feasible_trial_is_said_and_writes_no_best(tmp_path, capsys):
     (["--objective", "eer:min", "--constraint", "latency<2"], "--constraint: constraint 'latency<2' must be METRIC<=VALUE"),
     (["--objective", "flops:min"], "objective metric 'flops' is not one the trials report"),
 ])
-def test_bad_objective_flags_are_refused_before_ray_starts(tmp_path, capsys, flags, words):
-    assert run_tune(tmp_path, "bad", *flags, task="liveness") == 2
+def test_bad_objective_flags_are_refused_before_ray_starts(tmp_path, tune, capsys, flags, words):
+    assert tune.run("bad", *flags, task="liveness") == 2
     assert words in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
 
 
 @pytest.mark.slow  # a killed search's resume is in the fast run (test_tune.py); this one has two objectives
-def test_a_killed_two_objective_search_resumes_into_the_same_study(tmp_path):
+def test_a_killed_two_objective_search_resumes_into_the_same_study(tmp_path, tune, wait_for):
     import os
     import signal
 
     from faceauth.tuning.result import STUDY_FILE, load_study
-    from tests.tune_helpers import results_of, start_tune, wait_for
 
     flags = ["--search-space", _space(tmp_path), "--trials", "4", "--max-concurrent", "1", "--scheduler", "none"]
-    proc = start_tune(tmp_path, "mo-killed", *flags, task="liveness")
+    proc = tune.start("mo-killed", *flags, task="liveness")
     run = tmp_path / "runs" / "mo-killed"
     finished = lambda d: any(r.get("completed") or r.get("early_stopped") for r in results_of(d))  # noqa: E731
     try:
@@ -130,7 +129,7 @@ def test_a_killed_two_objective_search_resumes_into_the_same_study(tmp_path):
     before = {d.name: results_of(d) for d in run.glob("liveness_*") if finished(d)}
     assert 2 <= len(before) < 4 and not (run / "trials.parquet").exists()
 
-    assert run_tune(tmp_path, "mo-killed", "--resume", task="liveness") == 0
+    assert tune.run("mo-killed", "--resume", task="liveness") == 0
     rows = trials(run)
     assert len(rows) == 4 and all(r["status"] in ("completed", "early_stopped") for r in rows)
     for name, lines in before.items():  # finished trials were not run again

@@ -6,7 +6,7 @@ import textwrap
 import pytest
 import ray
 
-from tests.tune_helpers import ROOT
+from tests.run_readers import ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.own_ray]  # a four-trial search and a five-epoch training run
 

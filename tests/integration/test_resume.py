@@ -13,7 +13,7 @@ import pytest
 
 from faceauth.tuning.seal import SEAL_FILE
 from faceauth import tune as tune_cli
-from tests.tune_helpers import mlp_only_space, results_of, run_tune, start_tune, trials, wait_for
+from tests.run_readers import results_of, trials
 
 
 class Plant:
@@ -27,10 +27,10 @@ class Plant:
 
 
 @pytest.fixture(scope="module")
-def sealed_run(tmp_path_factory):
+def sealed_run(tmp_path_factory, tune_at):
     """One finished 1-trial search; each test resumes a copy of its folder."""
     root = tmp_path_factory.mktemp("sealed")
-    assert run_tune(root, "orig", "--trials", "1") == 0
+    assert tune_at(root).run("orig", "--trials", "1") == 0
     return root / "runs" / "orig"
 
 
@@ -76,49 +76,49 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_a_tampered_run_folder_is_not_resumed(sealed_run, tmp_path, capsys, case):
+def test_a_tampered_run_folder_is_not_resumed(sealed_run, tmp_path, tune, capsys, case):
     run = copy_run(sealed_run, tmp_path)
     marker = tmp_path / "code-ran"
     named = CASES[case](run, marker)
     capsys.readouterr()
-    assert run_tune(tmp_path, "orig", "--resume") == 2
+    assert tune.run("orig", "--resume") == 2
     out, err = capsys.readouterr()
     assert "--resume refused" in err and named in err and "Traceback" not in out + err
     assert not marker.exists()
 
 
-def test_a_seal_edited_to_vouch_for_a_planted_file_is_refused(sealed_run, tmp_path, capsys):
+def test_a_seal_edited_to_vouch_for_a_planted_file_is_refused(sealed_run, tmp_path, tune, capsys):
     run = copy_run(sealed_run, tmp_path)
     marker = tmp_path / "code-ran"
     plant_pickle(run / "tuner.pkl", marker)
     seal = json.loads((run / SEAL_FILE).read_text())
     seal["files"]["tuner.pkl"] = ["0" * 64]
     (run / SEAL_FILE).write_text(json.dumps(seal))
-    assert run_tune(tmp_path, "orig", "--resume") == 2
+    assert tune.run("orig", "--resume") == 2
     assert "does not match the run key" in capsys.readouterr().err and not marker.exists()
 
 
-def test_a_run_folder_without_a_seal_is_refused(sealed_run, tmp_path, capsys):
+def test_a_run_folder_without_a_seal_is_refused(sealed_run, tmp_path, tune, capsys):
     run = copy_run(sealed_run, tmp_path)
     (run / SEAL_FILE).unlink()
-    assert run_tune(tmp_path, "orig", "--resume") == 2
+    assert tune.run("orig", "--resume") == 2
     assert f"has no {SEAL_FILE}" in capsys.readouterr().err
 
 
-def test_the_key_must_be_there_and_private(sealed_run, tmp_path, capsys, monkeypatch):
+def test_the_key_must_be_there_and_private(sealed_run, tmp_path, tune, capsys, monkeypatch):
     copy_run(sealed_run, tmp_path)
     key = Path(os.environ["FACEAUTH_RUN_KEY"])
     monkeypatch.setenv("FACEAUTH_RUN_KEY", str(tmp_path / "no-key"))
-    assert run_tune(tmp_path, "orig", "--resume") == 2
+    assert tune.run("orig", "--resume") == 2
     assert "no-key is missing" in capsys.readouterr().err
     shared = tmp_path / "shared-key"
     shutil.copy(key, shared)
     shared.chmod(0o644)
     monkeypatch.setenv("FACEAUTH_RUN_KEY", str(shared))
-    assert run_tune(tmp_path, "orig", "--resume") == 2
+    assert tune.run("orig", "--resume") == 2
     assert "chmod 600" in capsys.readouterr().err
     shared.chmod(0o600)
-    assert run_tune(tmp_path, "orig", "--resume", "--epochs", "9") == 2  # the key is accepted: the next check speaks
+    assert tune.run("orig", "--resume", "--epochs", "9") == 2  # the key is accepted: the next check speaks
     assert "was started with epochs" in capsys.readouterr().err
 
 
@@ -128,14 +128,14 @@ def test_the_key_is_created_private(sealed_run):
     assert key.read_bytes().hex() not in "".join(p.read_bytes().hex() for p in sealed_run.rglob("*") if p.is_file())
 
 
-def test_a_resume_must_match_the_search_it_resumes(sealed_run, tmp_path, capsys):
+def test_a_resume_must_match_the_search_it_resumes(sealed_run, tmp_path, tune, mlp_only_space, capsys):
     run = copy_run(sealed_run, tmp_path)
     recorded = json.loads((run / "faceauth-search.json").read_text())
     assert recorded["trials"] == 1 and recorded["metric"] == "tar_at_far_1e-3" and recorded["smoke_test"]
-    assert run_tune(tmp_path, "orig", "--resume", "--search-space", mlp_only_space(tmp_path)) == 2
+    assert tune.run("orig", "--resume", "--search-space", mlp_only_space()) == 2
     err = capsys.readouterr().err
     assert "is a different search" in err and "parameters" in err and "fixed" in err
-    assert run_tune(tmp_path, "orig", "--resume", "--trials", "5") == 2
+    assert tune.run("orig", "--resume", "--trials", "5") == 2
     assert "was started with --trials 1" in capsys.readouterr().err
 
 
@@ -152,12 +152,13 @@ def test_a_smoke_test_resumes_with_the_readme_command(sealed_run, tmp_path, caps
     assert "1 trials" in out and "best trial" in out
 
 
-def start_long_search(tmp_path: Path, name: str, epochs: int):
+def start_long_search(tmp_path: Path, tune, mlp_only_space, wait_for, name: str, epochs: int):
     """Three trials one at a time, each of whole epochs of more data (seconds each); returns once a
     trial has reported a few epochs and is still training: (process, run folder, that trial's folder).
-    What the command prints goes to tmp_path/<name>.out."""
-    proc = start_tune(tmp_path, name, "--trials", "3", "--scheduler", "none", "--max-concurrent", "1",
-                      "--epochs", str(epochs), "--patience", "0", "--search-space", mlp_only_space(tmp_path),
+    What the command prints goes to tmp_path/<name>.out; `tune`, `mlp_only_space` and `wait_for` are
+    the test's fixtures."""
+    proc = tune.start(name, "--trials", "3", "--scheduler", "none", "--max-concurrent", "1",
+                      "--epochs", str(epochs), "--patience", "0", "--search-space", mlp_only_space(),
                       "--max-steps-per-epoch", "0", "--num_identities", "480", "--samples_per_id", "10",
                       output=tmp_path / f"{name}.out")
     run = tmp_path / "runs" / name
@@ -171,10 +172,10 @@ def start_long_search(tmp_path: Path, name: str, epochs: int):
 
 
 @pytest.mark.slow
-def test_ctrl_c_then_the_readme_resume(tmp_path):
+def test_ctrl_c_then_the_readme_resume(tmp_path, tune, mlp_only_space, wait_for):
     """Ctrl-C while a trial trains: exit 130, that trial recorded as interrupted (nothing stopped it);
     the resume command of docs/search.md finishes the same search and writes best/."""
-    proc, run, trial_dir = start_long_search(tmp_path, "ctrl-c", epochs=40)
+    proc, run, trial_dir = start_long_search(tmp_path, tune, mlp_only_space, wait_for, "ctrl-c", epochs=40)
     try:
         os.kill(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=120) == 130
@@ -196,13 +197,13 @@ def test_ctrl_c_then_the_readme_resume(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_killed_trial_and_a_driver_killed_while_writing_best_then_resume(tmp_path):
+def test_a_killed_trial_and_a_driver_killed_while_writing_best_then_resume(tmp_path, tune, mlp_only_space, wait_for):
     """Faults in one search: a trial's process killed while it trains and checkpoints (retried from its
     checkpoint), then the driver and its Ray killed while writing best/; the resume command of docs/search.md finishes
     it. Every file read afterwards is whole: checkpoints and best/ are written under temporary names."""
     from faceauth.training.checkpoint import load_checkpoint
 
-    proc, run, trial_dir = start_long_search(tmp_path, "faults", epochs=12)
+    proc, run, trial_dir = start_long_search(tmp_path, tune, mlp_only_space, wait_for, "faults", epochs=12)
     try:
         os.kill(results_of(trial_dir)[-1]["pid"], signal.SIGKILL)  # a trial checkpoints every improving epoch
         wait_for(lambda: (run / "best").exists(), 600, "best/ being written", poll=0.02)

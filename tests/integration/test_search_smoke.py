@@ -18,7 +18,7 @@ from faceauth import tune as tune_cli
 from faceauth.training.checkpoint import load_checkpoint
 from faceauth.evaluation.metrics import PAD_KEYS, VERIFICATION_KEYS
 from faceauth.tasks import get_task, list_tasks
-from tests.tune_helpers import trials
+from tests.run_readers import trials
 
 
 def smoke_search(tmp_path, task) -> int:

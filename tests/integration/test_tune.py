@@ -8,17 +8,17 @@ import pytest
 import yaml
 
 from faceauth.tuning.result import STUDY_FILE, load_study
-from tests.tune_helpers import mlp_only_space, results_of, run_tune, start_tune, trials, wait_for
+from tests.run_readers import results_of, trials
 
 
 @pytest.mark.usefixtures("shared_ray")
-def test_asha_stops_some_trials_completes_others_and_tells_the_study_each(tmp_path):
+def test_asha_stops_some_trials_completes_others_and_tells_the_study_each(tmp_path, tune, mlp_only_space):
     from ray.tune.search.optuna import OptunaSearch
 
     # An unbounded residual (residual_bound 0) moves the validation figure from epoch to epoch, so that
     # ASHA has trials to tell apart; the bounded default holds every trial near the same start.
-    assert run_tune(tmp_path, "asha", "--trials", "8", "--epochs", "6", "--patience", "0", "--search-space",
-                    mlp_only_space(tmp_path, residual_bound=0.0), "--num_identities", "60", "--max-concurrent", "2") == 0
+    assert tune.run("asha", "--trials", "8", "--epochs", "6", "--patience", "0", "--search-space",
+                    mlp_only_space(residual_bound=0.0), "--num_identities", "60", "--max-concurrent", "2") == 0
     run = tmp_path / "runs" / "asha"
     rows = {r["trial_id"]: r for r in trials(run)}
     stopped = [t for t, r in rows.items() if r["status"] == "stopped_by_scheduler"]
@@ -46,11 +46,11 @@ def test_asha_stops_some_trials_completes_others_and_tells_the_study_each(tmp_pa
 
 
 @pytest.mark.usefixtures("shared_ray")
-def test_a_diverging_trial_fails_with_its_reason_and_the_search_goes_on(tmp_path):
+def test_a_diverging_trial_fails_with_its_reason_and_the_search_goes_on(tmp_path, tune):
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump({"metric": "tar_at_far_1e-3", "mode": "max", "parameters": {
         "lr": {"type": "categorical", "choices": [1.0e12, 1.0e-3], "default": 1.0e12}}}))
-    assert run_tune(tmp_path, "nan", "--trials", "3", "--search-space", str(space), "--scheduler", "none") == 0
+    assert tune.run("nan", "--trials", "3", "--search-space", str(space), "--scheduler", "none") == 0
     rows = trials(tmp_path / "runs" / "nan")
     failed = [r for r in rows if r["status"] == "failed"]
     assert failed and all("loss became nan" in r["error"] for r in failed)
@@ -70,9 +70,9 @@ def test_a_diverging_trial_fails_with_its_reason_and_the_search_goes_on(tmp_path
 
 
 @pytest.mark.slow  # about 35 s: a driver started, killed mid-search and resumed in subprocesses
-def test_resume_after_the_driver_is_killed(tmp_path, capsys):
-    space = mlp_only_space(tmp_path)
-    proc = start_tune(tmp_path, "killed", "--trials", "6", "--scheduler", "none", "--max-concurrent", "1",
+def test_resume_after_the_driver_is_killed(tmp_path, tune, mlp_only_space, wait_for, capsys):
+    space = mlp_only_space()
+    proc = tune.start("killed", "--trials", "6", "--scheduler", "none", "--max-concurrent", "1",
                       "--epochs", "3", "--patience", "0", "--search-space", space)
     run = tmp_path / "runs" / "killed"
     epochs = 3
@@ -85,7 +85,7 @@ def test_resume_after_the_driver_is_killed(tmp_path, capsys):
     before = {d.name: results_of(d) for d in run.glob("fusion_*") if done(d)}
     assert not (run / "trials.parquet").exists()
 
-    assert run_tune(tmp_path, "killed", "--resume", "--epochs", "3", "--patience", "0", "--search-space", space) == 0
+    assert tune.run("killed", "--resume", "--epochs", "3", "--patience", "0", "--search-space", space) == 0
     rows = trials(run)
     assert len(rows) == 6 and all(r["status"] == "completed" for r in rows)
     # The same search went on: the trials of the first run are among its rows, not a fresh six.
@@ -103,13 +103,13 @@ def test_resume_after_the_driver_is_killed(tmp_path, capsys):
     journal = (run / STUDY_FILE).read_bytes()
     (run / STUDY_FILE).write_bytes(journal[:100])
     capsys.readouterr()
-    assert run_tune(tmp_path, "killed", "--resume", "--search-space", space) == 2
+    assert tune.run("killed", "--resume", "--search-space", space) == 2
     assert f"the Optuna study {run / STUDY_FILE} cannot be read" in capsys.readouterr().err
     assert (run / STUDY_FILE).read_bytes() == journal[:100]
 
 
-def test_resume_of_an_unknown_run_is_a_clear_error(tmp_path, capsys):
-    assert run_tune(tmp_path, "never-ran", "--resume") == 2
+def test_resume_of_an_unknown_run_is_a_clear_error(tune, capsys):
+    assert tune.run("never-ran", "--resume") == 2
     assert "no search to resume" in capsys.readouterr().err
 
 
@@ -117,10 +117,11 @@ def test_resume_of_an_unknown_run_is_a_clear_error(tmp_path, capsys):
 # node-loss test (tests/integration/test_tune_cluster.py), which also resumes lost trials from their checkpoints.
 @pytest.mark.slow
 @pytest.mark.parametrize("max_failures,expected", [(1, "completed"), (0, "failed")])
-def test_a_crashed_trial_is_retried_from_its_checkpoint_then_recorded_as_failed(tmp_path, max_failures, expected):
-    proc = start_tune(tmp_path, "crash", "--trials", "2", "--scheduler", "none", "--max-concurrent", "1",
+def test_a_crashed_trial_is_retried_from_its_checkpoint_then_recorded_as_failed(tmp_path, tune, mlp_only_space, wait_for,
+                                                                                 max_failures, expected):
+    proc = tune.start("crash", "--trials", "2", "--scheduler", "none", "--max-concurrent", "1",
                       "--epochs", "20", "--patience", "0", "--max-failures", str(max_failures),
-                      "--search-space", mlp_only_space(tmp_path),  # whole epochs of more data: a trial lasts seconds
+                      "--search-space", mlp_only_space(),  # whole epochs of more data: a trial lasts seconds
                       "--max-steps-per-epoch", "0", "--num_identities", "120", "--samples_per_id", "10")
     run = tmp_path / "runs" / "crash"
     try:

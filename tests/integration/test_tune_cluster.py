@@ -7,7 +7,7 @@ import ray
 from ray.cluster_utils import Cluster
 
 from faceauth import tune as tune_cli
-from tests.tune_helpers import mlp_only_space, results_of, run_tune, trials
+from tests.run_readers import results_of, trials
 
 
 @pytest.fixture
@@ -22,9 +22,9 @@ def two_node_cluster():
 
 @pytest.mark.slow  # a TorchTrainer with two gloo workers: 25 s of start-up on 2 cores
 @pytest.mark.own_ray
-def test_two_worker_ddp_trial_under_a_torch_trainer(tmp_path):
+def test_two_worker_ddp_trial_under_a_torch_trainer(tmp_path, tune):
     # 2 workers x 0.5 CPU + the trial driver's 0.01 fit on 2 cores (2 x 1 CPU would not: refused at start).
-    assert run_tune(tmp_path, "ddp", "--trials", "1", "--workers-per-trial", "2", "--cpus-per-worker", "0.5") == 0
+    assert tune.run("ddp", "--trials", "1", "--workers-per-trial", "2", "--cpus-per-worker", "0.5") == 0
     run = tmp_path / "runs" / "ddp"
     (row,) = trials(run)
     assert row["status"] == "completed" and row["last_workers"] == 2  # rank 0 saw a world of 2
@@ -34,23 +34,23 @@ def test_two_worker_ddp_trial_under_a_torch_trainer(tmp_path):
 
 
 @pytest.mark.usefixtures("shared_ray")  # 2 CPUs, no GPU: each request is refused against it
-def test_unmeetable_resources_fail_at_start(tmp_path, capsys):
-    assert run_tune(tmp_path, "too-big", "--workers-per-trial", "2") == 2
+def test_unmeetable_resources_fail_at_start(tune, capsys):
+    assert tune.run("too-big", "--workers-per-trial", "2") == 2
     assert "one trial needs 2 workers x 1 CPU plus 0.01 CPU" in capsys.readouterr().err
-    assert run_tune(tmp_path, "no-gpu", "--gpus-per-worker", "1") == 2
+    assert tune.run("no-gpu", "--gpus-per-worker", "1") == 2
     assert "the Ray cluster has none" in capsys.readouterr().err
-    assert run_tune(tmp_path, "fat", "--cpus-per-worker", "64") == 2
+    assert tune.run("fat", "--cpus-per-worker", "64") == 2
     assert "more than any node has" in capsys.readouterr().err
 
 
 @pytest.mark.slow  # about 25 s: a two-node Ray cluster and a search across it
 @pytest.mark.own_ray
-def test_search_across_two_nodes_with_uri_storage(tmp_path, two_node_cluster, monkeypatch):
+def test_search_across_two_nodes_with_uri_storage(tmp_path, mlp_only_space, two_node_cluster, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a URI run keeps its best/ under ./runs too
     storage = f"file://{tmp_path / 'shared'}"
     # 40 epochs (a few seconds): long enough that the two trials overlap by whole seconds of Tune timestamps.
     args = ["fusion", "--smoke-test", "--trials", "2", "--epochs", "40", "--patience", "0", "--scheduler", "none",
-            "--search-space", mlp_only_space(tmp_path), "--address", two_node_cluster.address, "--storage", storage, "--name", "multi", "--log-dir", str(tmp_path)]
+            "--search-space", mlp_only_space(), "--address", two_node_cluster.address, "--storage", storage, "--name", "multi", "--log-dir", str(tmp_path)]
     assert tune_cli.main(args) == 0
     run = tmp_path / "shared" / "multi"
     rows = trials(run)
@@ -74,7 +74,7 @@ def test_local_storage_is_refused_on_a_multi_node_cluster(tmp_path, two_node_clu
 
 @pytest.mark.own_ray
 @pytest.mark.slow  # a two-node cluster on 2 cores and a lost node's trial retried: about 90 s
-def test_a_node_lost_mid_search_loses_no_trial(tmp_path, monkeypatch):
+def test_a_node_lost_mid_search_loses_no_trial(tmp_path, mlp_only_space, monkeypatch):
     """The worker node leaves while a trial trains on it: Tune retries that trial from its last
     checkpoint on the nodes left, the search completes, and trials.parquet has every trial once."""
     import threading
@@ -116,7 +116,7 @@ def test_a_node_lost_mid_search_loses_no_trial(tmp_path, monkeypatch):
         # Whole epochs of more data than the smoke test's: a trial trains for seconds, long enough to lose its node.
         args = ["fusion", "--smoke-test", "--trials", "3", "--epochs", "30", "--patience", "0", "--scheduler", "none",
                 "--max-steps-per-epoch", "0", "--num_identities", "200", "--samples_per_id", "20",
-                "--search-space", mlp_only_space(tmp_path), "--address", cluster.address,
+                "--search-space", mlp_only_space(), "--address", cluster.address,
                 "--storage", f"file://{tmp_path / 'shared'}", "--name", "lost", "--max-failures", "3",
                 "--log-dir", str(tmp_path)]
         assert tune_cli.main(args) == 0

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tune_helpers import ROOT
+from tests.run_readers import ROOT
 
 pytestmark = pytest.mark.slow  # a wheel build and a smoke search in a new interpreter: about a minute
 

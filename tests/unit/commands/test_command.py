@@ -10,7 +10,7 @@ import pytest
 from faceauth.commands import main as command
 from faceauth.io import formatting
 from faceauth.tuning.dashboard import secure_token_file
-from tests.tune_helpers import ROOT
+from tests.run_readers import ROOT
 
 
 @pytest.fixture(autouse=True)

@@ -22,7 +22,7 @@ from faceauth.training.fit import Objective, make_optimizer, optimizer_step
 from faceauth.io.layout import SPLITS
 from faceauth.evaluation.metrics import PAD_KEYS, pad_metrics
 from faceauth.tasks import Evaluation, OnnxSpec, Task, TrainingRun, get_task, list_tasks, register, unregister
-from tests.tune_helpers import trials
+from tests.run_readers import trials
 
 
 @dataclass(frozen=True)

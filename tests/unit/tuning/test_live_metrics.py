@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from faceauth import tune as tune_cli
 from faceauth.tuning.live_metrics import PROMETHEUS_PREFIX, TAG_KEYS, TrialMetrics, prometheus_names
-from tests.tune_helpers import ROOT, free_port, mlp_only_space, results_of, run_tune, trials
+from tests.run_readers import ROOT, results_of, trials
 
 pytestmark = pytest.mark.own_ray  # each test starts a Ray (or a cluster) of its own
 
@@ -50,10 +50,10 @@ def faceauth_samples(metrics_url: str) -> dict[tuple[str, tuple], float]:
     return found
 
 
-def test_ports_for_a_cluster_are_refused_before_ray_starts(tmp_path, capsys):
-    assert run_tune(tmp_path, "ports", "--address", "auto", "--metrics-export-port", "9100") == 2
+def test_ports_for_a_cluster_are_refused_before_ray_starts(tune, capsys):
+    assert tune.run("ports", "--address", "auto", "--metrics-export-port", "9100") == 2
     assert "ray start --head --metrics-export-port PORT" in capsys.readouterr().err
-    assert run_tune(tmp_path, "ports", "--dashboard-port", "70000") == 2
+    assert tune.run("ports", "--dashboard-port", "70000") == 2
     assert "--dashboard-port must be a port number" in capsys.readouterr().err
 
 
@@ -82,7 +82,7 @@ class Watcher(threading.Thread):
 
 
 @pytest.mark.slow
-def test_a_search_is_a_named_job_and_exports_every_trials_metrics(tmp_path, monkeypatch):
+def test_a_search_is_a_named_job_and_exports_every_trials_metrics(tmp_path, mlp_only_space, free_port, monkeypatch):
     # Ray exports custom metrics every metrics_report_interval_ms (10 s by default): 1 s here.
     monkeypatch.setenv("RAY_metrics_report_interval_ms", "1000")
     metrics_port, dashboard_port = free_port(), free_port()
@@ -91,7 +91,7 @@ def test_a_search_is_a_named_job_and_exports_every_trials_metrics(tmp_path, monk
     started = time.perf_counter()
     try:
         code = tune_cli.main(["fusion", "--smoke-test", "--num-cpus", "2", "--name", "live", "--search-space",
-                              mlp_only_space(tmp_path), "--storage", str(tmp_path / "runs"), "--log-dir", str(tmp_path / "logs"),
+                              mlp_only_space(), "--storage", str(tmp_path / "runs"), "--log-dir", str(tmp_path / "logs"),
                               "--metrics-export-port", str(metrics_port), "--dashboard-port", str(dashboard_port)])
     finally:
         watcher.done.set()
@@ -126,7 +126,7 @@ def test_a_search_is_a_named_job_and_exports_every_trials_metrics(tmp_path, monk
 
 
 @pytest.mark.slow
-def test_a_trial_between_reports_stays_on_the_endpoint(monkeypatch):
+def test_a_trial_between_reports_stays_on_the_endpoint(free_port, monkeypatch):
     """Ray's agent drops a gauge two report intervals after it was last set; a trial whose epochs take
     longer must not vanish from the panels between its reports."""
     import ray
