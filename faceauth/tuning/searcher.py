@@ -33,7 +33,7 @@ from faceauth.training.fit import Objective
 from faceauth.tuning.objectives import Constraint
 from faceauth.tuning.result import EXHAUSTED, SAME_AS
 from faceauth.tuning.space import SampleActive, SearchSpace
-from faceauth.tuning.study_notes import RAY_TRIAL_ID, REPEAT, STATUS
+from faceauth.tuning.study_notes import RAY_TRIAL_ID, REPEAT, STATUS, TRIAL_NAME
 from faceauth.tuning.trial_reports import KeptReports, ending_status
 
 WARM_START_FROM = "warm_start_from"  # a warm-start trial's user attribute: the run and trial it comes from
@@ -98,14 +98,23 @@ class TaggedOptunaSearch(OptunaSearch):
 
     def _answer(self, repeat: optuna.trial.Trial, earlier: str) -> None:
         """Tell the study a repeated configuration's outcome: the earlier trial's, now or once it ends."""
-        repeat.set_user_attr(SAME_AS, earlier)
+        repeat.set_user_attr(SAME_AS, self._name_of(earlier))
         repeat.set_user_attr(STATUS, REPEAT)
         if earlier in self._completed_trials:
             self._tell_like(repeat, earlier)
         else:
             self._waiting.setdefault(earlier, []).append(repeat)
 
+    def _name_of(self, trial_id: str) -> str:
+        """The Tune trial's name (`fusion_0003`), as the study records it once that trial has started
+        (faceauth.tuning.study_notes); its Ray id before then."""
+        for trial in self._ot_study.get_trials(deepcopy=False):
+            if trial.user_attrs.get(RAY_TRIAL_ID) == trial_id:
+                return trial.user_attrs.get(TRIAL_NAME, trial_id)
+        return trial_id
+
     def _tell_like(self, repeat: optuna.trial.Trial, earlier: str) -> None:
+        repeat.set_user_attr(SAME_AS, self._name_of(earlier))  # the trial has started by now: its name
         original = self._ot_trials.get(earlier)
         frozen = self._ot_study.trials[original.number] if original is not None else None
         if frozen is None or frozen.state != optuna.trial.TrialState.COMPLETE:

@@ -6,7 +6,8 @@ Each Optuna trial of a Tune trial carries, as user attributes:
   `StudyTrialNames` when the trial starts: the searcher sees only Ray's trial ids, the callback the trial;
 - `status`, as trials.parquet has it (completed, early_stopped, stopped_by_scheduler, failed), set by the
   searcher just before the study is told (faceauth.tuning.searcher). A suggestion answered from the
-  study as a repeat of an evaluated configuration has `status` repeat. Optuna's own state says less:
+  study as a repeat of an evaluated configuration has `status` repeat and `same_configuration_as`, the
+  name of the trial that trained it (its Ray id if it had not started when the repeat was told). Optuna's own state says less:
   a trial that ASHA stopped, or whose patience ran out, is COMPLETE with the value of the model it kept.
 An Optuna trial cannot change once told, so what is known only after the search (which trial became
 best/ and its test figures) is recorded on the study (`record_best`).

@@ -158,6 +158,18 @@ def test_a_repeat_of_a_running_configuration_is_answered_when_that_trial_ends(tm
             assert t.state == optuna.trial.TrialState.COMPLETE and t.value == values[t.user_attrs[SAME_AS]]
 
 
+def test_a_repeat_names_the_trial_that_trained_its_configuration(tmp_path):
+    space = load(tmp_path, {"fusion_kind": {**KIND, "choices": ["score_average"], "default": "score_average"}})
+    search = searcher(space)
+    search.suggest("a")
+    named = next(t for t in search._ot_study.trials if t.user_attrs.get("ray_trial_id") == "a")
+    search._ot_study._storage.set_trial_user_attr(named._trial_id, "trial_name", "fusion_0000")  # as StudyTrialNames does
+    search.on_trial_complete("a", {"tar_at_far_1e-3": 0.8})
+    assert search.suggest("b") is Searcher.FINISHED  # every suggestion repeats trial a
+    repeats = [t for t in search._ot_study.trials if SAME_AS in t.user_attrs]
+    assert repeats and {t.user_attrs[SAME_AS] for t in repeats} == {"fusion_0000"}
+
+
 def test_the_study_is_told_the_kept_epoch_not_the_last(tmp_path):
     space = conditional(tmp_path)
     search = searcher(space)
