@@ -1,9 +1,10 @@
-"""Readers of what a search writes (its trials table, a trial's reports, TensorBoard event files), and
-ROOT, the checkout the tests run from."""
+"""Readers of what a search writes (its trials table, a trial's reports, TensorBoard event files, the
+actor names its trials announce in Ray's worker logs), and ROOT, the checkout the tests run from."""
 
 from __future__ import annotations
 
 import json
+import re
 import struct
 from pathlib import Path
 
@@ -44,3 +45,19 @@ def event_scalars(path: Path) -> list[tuple[int, str, float | None]]:
         at += 12 + length + 4
         found += [(event.step, v.tag, v.simple_value if v.HasField("simple_value") else None) for v in event.summary.value]
     return found
+
+
+ACTOR_NAME = re.compile(r"^:actor_name:(\S+)$", re.MULTILINE)
+
+
+def announced_actor_names(since: float) -> list[str]:
+    """Every actor name that the worker log files of the running local Ray, written since `since` (a
+    time.time()), announce: how Ray learns an actor's name for the dashboard and the log prefixes."""
+    import ray
+
+    logs = Path(ray._private.worker._global_node.get_logs_dir_path())
+    names = []
+    for path in sorted(logs.glob("worker-*")):
+        if path.suffix in (".out", ".err") and path.stat().st_mtime >= since:
+            names += ACTOR_NAME.findall(path.read_text(errors="replace"))
+    return names

@@ -3,18 +3,20 @@
 import json
 import os
 import signal
+import time
 
 import pytest
 import yaml
 
 from faceauth.tuning.result import STUDY_FILE, load_study
-from tests.run_readers import results_of, trials
+from tests.run_readers import announced_actor_names, results_of, trials
 
 
 @pytest.mark.usefixtures("shared_ray")
 def test_asha_stops_some_trials_completes_others_and_tells_the_study_each(tmp_path, tune, mlp_only_space):
     from ray.tune.search.optuna import OptunaSearch
 
+    started = time.time()
     # An unbounded residual (residual_bound 0) moves the validation figure from epoch to epoch, so that
     # ASHA has trials to tell apart; the bounded default holds every trial near the same start.
     assert tune.run("asha", "--trials", "8", "--epochs", "6", "--patience", "0", "--search-space",
@@ -43,6 +45,10 @@ def test_asha_stops_some_trials_completes_others_and_tells_the_study_each(tmp_pa
     for trial_id in completed:
         reports = results_of(run / rows[trial_id]["trial_name"])
         assert [r["epoch"] for r in reports][-1] == 6 and rows[trial_id]["epochs_run"] == 6
+    # The Ray dashboard's actors carry trial names, also an actor that Tune handed its next trial (two
+    # actors ran the eight trials), not Tune's function name.
+    announced = announced_actor_names(started)
+    assert {r["trial_name"] for r in rows.values()} <= set(announced) and "func" not in announced, announced
 
 
 @pytest.mark.usefixtures("shared_ray")
