@@ -8,10 +8,13 @@ by its owner only.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+import sys
 from pathlib import Path
 
+from faceauth.io.errors import FaceauthError
 from faceauth.io.log import logger
 
 
@@ -48,6 +51,52 @@ def token_for_cluster() -> str:
     return (f"If the cluster uses token authentication (`ray start`'s default), export RAY_AUTH_MODE=token (it is "
             f"{'set to ' + repr(mode) if mode else 'not set'}) with the head's token in {where}: `ray get-auth-token` on "
             "the head prints it; put it in that file or in RAY_AUTH_TOKEN")
+
+
+def check_token(address: str) -> None:
+    """Before Ray starts: FaceauthError at once when the cluster at `address` ("auto" or HOST:PORT of its
+    GCS) refuses this process's token (one request, under a second), where ray.init would retry for
+    20 s, printing a line a second, and then report no cluster. Where it cannot tell (e.g. "auto" with
+    no cluster started here), ray.init says what is wrong."""
+    from ray._private.services import canonicalize_bootstrap_address
+
+    try:
+        gcs = canonicalize_bootstrap_address(address)
+    except Exception:  # noqa: BLE001 (Ray's own reasons; ray.init gives them)
+        return
+    reason = refused_token(gcs) if gcs else None
+    if reason:
+        raise FaceauthError(f"--address {address}: the cluster at {gcs} refused this machine's Ray token ({reason}). "
+                            f"{token_for_cluster()}")
+
+
+def refused_token(gcs: str) -> str | None:
+    """Ray's reason when the GCS at `gcs` (host:port) refuses the token this process would send, else None."""
+    from ray._raylet import GcsClient
+    from ray.exceptions import AuthenticationError
+
+    try:
+        with stderr_silenced():  # Ray's C++ client prints its own warning line for the refusal
+            GcsClient(address=gcs)
+    except AuthenticationError as err:
+        return str(err).split(". ")[0]  # its first sentence; the hint that follows says the rest
+    except Exception:  # noqa: BLE001 (anything else: ray.init tells it)
+        return None
+    return None
+
+
+@contextlib.contextmanager
+def stderr_silenced():
+    """File descriptor 2 to /dev/null for the block (a C++ library's lines do not pass through sys.stderr)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def dashboard_login_hint() -> str:

@@ -33,7 +33,7 @@ from faceauth.tasks import Task, get_task, list_tasks
 from faceauth.training.config import TrainConfig, build_config, config_keys, load_config_file, select_task_values
 from faceauth.tuning.best import (BestResult, TrialRecord, best_trial, collect_trials, finalized, finish_best,
                                   load_trial_checkpoint, prune_checkpoints, write_metrics_json, write_trials_table)
-from faceauth.tuning.dashboard import dashboard_login_hint, job_config, secure_token_file, token_for_cluster
+from faceauth.tuning.dashboard import check_token, dashboard_login_hint, job_config, secure_token_file, token_for_cluster
 from faceauth.tuning.front import (analyse, closest_to_feasible, copy_pick, front_section, plot_front, trial_summary,
                                    write_pareto)
 from faceauth.tuning.guard import DEFAULT_STUCK_S, STOPPED_FILE, read_stop_reason
@@ -222,11 +222,13 @@ def check_search_data(task: Task, config, options: SearchOptions) -> str:
 
 
 def check_address(address: str, timeout_s: float = 5.0) -> None:
-    """Before Ray starts: --address is "auto", HOST:PORT or ray://HOST:PORT, and something answers at the
-    port (Ray itself waits a minute or more for a head that is not there, then prints C++ log lines)."""
+    """Before Ray starts: --address is "auto", HOST:PORT or ray://HOST:PORT, something answers at the
+    port (Ray itself waits a minute or more for a head that is not there, then prints C++ log lines),
+    and a cluster's GCS takes this machine's token (faceauth.tuning.dashboard.check_token)."""
     import socket
 
     if address == "auto":
+        check_token(address)
         return
     match = re.fullmatch(r"(?:ray://)?\[?([A-Za-z0-9.:_-]+?)\]?:(\d{1,5})", address)
     if not match or not 1 <= int(match.group(2)) <= 65535:
@@ -239,6 +241,8 @@ def check_address(address: str, timeout_s: float = 5.0) -> None:
         why = "timed out" if isinstance(err, TimeoutError) else (err.strerror or type(err).__name__)
         raise FaceauthError(f"--address {address}: nothing answers at {host}:{port} ({why}); check the head node's "
                             "address and port (`ray status` on the head prints them) and that it is running") from None
+    if not address.startswith("ray://"):  # Ray Client's server is no GCS
+        check_token(address)
 
 
 # Libraries' lines that repeat what the search's own lines say ("A new study created in Journal ...",

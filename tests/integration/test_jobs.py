@@ -6,6 +6,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ def head_node(tmp_path, free_port, wait_for):
     headers = lambda: {"Authorization": f"Bearer {token.read_text().strip()}"}  # noqa: E731
     try:
         wait_for(lambda: token.exists() and _up(url, headers()), 120, "the head node's dashboard", poll=1)
-        yield {"url": url, "headers": headers(), "env": env}
+        yield {"url": url, "headers": headers(), "env": env, "address": f"127.0.0.1:{port}"}
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -78,3 +79,20 @@ def test_search_submitted_as_a_job_with_token_auth(tmp_path, head_node, wait_for
     assert "best trial" in logs and "wrote" in logs
     assert len(trials(storage / "job")) == 2
     assert (storage / "job" / "best" / "model.onnx").exists()
+
+
+# A head node started with `ray start` (10-15 s): with the slow tests.
+@pytest.mark.slow
+def test_a_refused_token_is_named_at_once(tmp_path, head_node):
+    """Joining without the token mode, as a user who has not exported RAY_AUTH_MODE: the search says
+    that the token was refused and where it looked, in seconds, without Ray's 20 s of retry lines."""
+    env = {k: v for k, v in head_node["env"].items() if k != "RAY_AUTH_MODE"}
+    started = time.monotonic()
+    run = subprocess.run([sys.executable, "-m", "faceauth.tune", "fusion", "--smoke-test", "--address", head_node["address"],
+                          "--storage", str(tmp_path / "runs")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2, run.stderr
+    assert time.monotonic() - started < 15
+    assert "refused this machine's Ray token" in run.stderr and "export RAY_AUTH_MODE=token (it is not set)" in run.stderr
+    assert str(Path.home() / ".ray" / "auth_token") in run.stderr and "ray get-auth-token" in run.stderr
+    assert "gcs_client.cc" not in run.stderr + run.stdout  # none of Ray's retry lines
+    assert not (tmp_path / "runs").exists()
