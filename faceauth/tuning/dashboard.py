@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import stat
 import sys
 from pathlib import Path
@@ -64,10 +65,21 @@ def check_token(address: str) -> None:
         gcs = canonicalize_bootstrap_address(address)
     except Exception:  # noqa: BLE001 (Ray's own reasons; ray.init gives them)
         return
-    reason = refused_token(gcs) if gcs else None
+    if not gcs or not answers(gcs):  # e.g. the record of a cluster that has since stopped: ray.init reports it
+        return
+    reason = refused_token(gcs)
     if reason:
         raise FaceauthError(f"--address {address}: the cluster at {gcs} refused this machine's Ray token ({reason}). "
                             f"{token_for_cluster()}")
+
+
+def answers(gcs: str, timeout_s: float = 5.0) -> bool:
+    host, _, port = gcs.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def refused_token(gcs: str) -> str | None:
