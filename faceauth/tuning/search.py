@@ -40,6 +40,7 @@ from faceauth.tuning.guard import DEFAULT_STUCK_S, STOPPED_FILE, read_stop_reaso
 from faceauth.tuning.over_defaults import search_gain
 from faceauth.tuning.report import saturation_warning, write_report
 from faceauth.tuning.result import STUDY_FILE, SearchResult, read_study_record
+from faceauth.tuning.run_lock import run_lock
 from faceauth.tuning.runner import (SearchOptions, build_tuner, check_resumable, check_trial_node, plan_concurrency,
                                     set_ray_environment, storage_path, wait_for_resources)
 from faceauth.tuning.space import SearchSpace, default_space_path, load_search_space, with_objectives
@@ -303,6 +304,12 @@ def run_search(request: SearchRequest, flags: dict | None = None) -> SearchResul
     quiet_libraries(request.verbose)
     task = get_task(request.task)
     options = search_options(request, task)
+    # Held until this search ends: a resume started while an interrupted search still writes waits for it.
+    with run_lock(storage_path(options.storage), options.name, options.resume):
+        return _run_search(request, flags, task, options)
+
+
+def _run_search(request: SearchRequest, flags: dict, task: Task, options: SearchOptions) -> SearchResult:
     recorded = recorded_settings(options)  # a resume: its run folder's seal checked, its settings read
     run_uri = f"{storage_path(options.storage)}/{options.name}"
     # Everything a user can get wrong is checked here, before Ray starts.
