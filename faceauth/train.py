@@ -10,7 +10,7 @@ import sys
 
 from faceauth import make_callable_module
 from faceauth.commands.cli import HelpFormatter, add_common_train_flags, exits_cleanly, show_config_defaults, task_flags_epilog
-from faceauth.io.formatting import benchmark_table, evaluation_table, format_metrics, prog
+from faceauth.io.formatting import benchmark_table, evaluation_table, fit_width, format_metrics, prog
 from faceauth.tasks import get_task, list_tasks
 from faceauth.training.config import TrainConfig
 from faceauth.workflows.config import task_name_from
@@ -46,21 +46,21 @@ def print_run(result: TrainResult) -> None:
     evaluation, metrics = result.evaluation, result.metrics
     print()
     if metrics["verdict"]:
-        print(metrics["verdict"]["summary"])
-    print(f"best epoch {metrics['best_epoch']}: val {format_metrics(metrics['val'])}")
+        print(fit_width(metrics["verdict"]["summary"]))
+    print(fit_width(f"best epoch {metrics['best_epoch']}: val {format_metrics(metrics['val'])}"))
     print(f"test ({evaluation.details.get('data', '')}; model fitted on the "
           f"{evaluation.details.get('model_fitted_on', 'training data')}):")
     print(evaluation_table(evaluation.metrics))
     for name, figures in evaluation.benchmarks.items():
         print(benchmark_table(name, figures))
-    print(f"model: {result.model_path}   results: {', '.join(map(str, result.written))}   log: {result.log_path}   "
-          f"({result.wall_time_s:.1f}s)")
+    print(fit_width(f"model: {result.model_path}   results: {', '.join(map(str, result.written))}   log: {result.log_path}   "
+                    f"({result.wall_time_s:.1f}s)"))
 
 
 def print_protocol_run(result: ProtocolTrainResult) -> None:
     print()
     if result.verdict:
-        print(result.verdict["summary"])
+        print(fit_width(result.verdict["summary"]))
     print(f"\nprotocol {result.protocol}: test side of each fold (95% bootstrap intervals over items)")
     print(fold_table(result.results))
     print(f"fold models: {result.folder / 'folds'}/<fold>/   results: {', '.join(map(str, result.written))}   "

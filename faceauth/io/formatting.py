@@ -27,6 +27,39 @@ def format_metrics(metrics: dict[str, Any], keys: tuple[str, ...] | None = None)
                      for k in keys if k in metrics)
 
 
+TERMINAL_WIDTH = 120
+
+
+def fit_width(text: str, width: int = TERMINAL_WIDTH, indent: str = "    ") -> str:
+    """`text` with every line longer than `width` broken at spaces into lines of at most `width`. A line
+    of `format_metrics` pairs breaks only between pairs (two spaces), and its continuation is indented;
+    elsewhere a number stays beside the word before it. Table rows ("| ... |") and words longer than a
+    line stay whole."""
+    lines = []
+    for line in text.split("\n"):
+        if len(line) <= width or line.lstrip().startswith("|"):
+            lines.append(line)
+            continue
+        lead = line[:len(line) - len(line.lstrip())]
+        sep = "  " if "  " in line.strip() else " "
+        continued = lead + (indent if sep == "  " else "")
+        current = ""
+        words: list[str] = []
+        for word in line.strip().split(sep):  # a value stays beside its name ("depth 18", "lr 0.001")
+            if sep == " " and words and word[:1] in "0123456789[-+":
+                words[-1] += " " + word
+            else:
+                words.append(word)
+        for word in words:
+            if current and len(current) + len(sep) + len(word) > width:
+                lines.append(current)
+                current = continued + word
+            else:
+                current = current + sep + word if current else lead + word
+        lines.append(current)
+    return "\n".join(lines)
+
+
 def evaluation_table(metrics: dict[str, dict[str, Any]]) -> str:
     """The model's and the baselines' metrics (system -> metrics, the model first) side by side; their
     thresholds below (threshold_note)."""
