@@ -10,20 +10,17 @@ from __future__ import annotations
 import logging
 import sys
 
-from faceauth.io.formatting import fit_width
-
 logger = logging.getLogger("faceauth")
 
 
 class _ConsoleHandler(logging.Handler):
-    """INFO to stdout, WARNING and above to stderr, as bare messages within 120 columns (fit_width). The
-    stream is looked up at each record, so a redirected sys.stdout (pytest's capture, a notebook's cell)
-    still sees it."""
+    """INFO to stdout, WARNING and above to stderr, as bare messages. The stream is looked up at each
+    record, so a redirected sys.stdout (pytest's capture, a notebook's cell) still sees it."""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             stream = sys.stderr if record.levelno >= logging.WARNING else sys.stdout
-            stream.write(fit_width(self.format(record)) + "\n")
+            stream.write(self.format(record) + "\n")
             stream.flush()
         except Exception:  # a closed stream must not break a run
             self.handleError(record)

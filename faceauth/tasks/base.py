@@ -72,15 +72,16 @@ class ScoreAxes:
     false_positive: str  # x of both plots: negatives scored as positives
     true_positive: str  # y of the ROC
     false_negative: str  # y of the DET
+    negatives: str = "negatives"  # what the x axis counts, for the ROC's title
     operating_rate: float | None = None  # a point marked at this false-positive rate
     operating_name: str = ""
 
 
 SCORE_AXES = {
     "verification": ScoreAxes("FAR: impostor pairs accepted", "TAR: genuine pairs accepted", "FRR: genuine pairs rejected",
-                              1e-3, "FAR"),
+                              "impostor pairs", 1e-3, "FAR"),
     "pad": ScoreAxes("BPCER: bona fide presentations classified as attacks", "1 - APCER: attack presentations detected",
-                     "APCER: attack presentations classified as bona fide"),
+                     "APCER: attack presentations classified as bona fide", "bona fide presentations"),
 }
 
 

@@ -213,7 +213,7 @@ def plot_roc_det(evaluation: Evaluation, path: Path, axes: ScoreAxes) -> Path:
         roc_ax.set_xlim(0, 1)
     roc_ax.set_xlabel(axes.false_positive)
     roc_ax.set_ylabel(axes.true_positive)
-    roc_ax.set_title(f"ROC on the test data ({negatives} negatives)", fontsize=10)
+    roc_ax.set_title(f"ROC on the test data ({negatives} {axes.negatives})", fontsize=10)
     roc_ax.legend(handles=roc_ax.get_legend_handles_labels()[0] + markers, fontsize=8)
     ticks = np.array([t for t in (1e-4, 1e-3, 0.01, 0.05, 0.2, 0.5, 0.8) if min(floor, positive_floor) / 2 <= t])
     det_ax.set_xticks(probit(ticks), [f"{t:g}" for t in ticks])

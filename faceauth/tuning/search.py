@@ -25,7 +25,7 @@ from typing import Callable, Literal, Optional
 from faceauth.io.formatting import prog
 from faceauth.workflows.config import config_source, resolve_values
 from faceauth.io.errors import FaceauthError
-from faceauth.io.formatting import benchmark_table, format_hyperparameters, format_metrics
+from faceauth.io.formatting import benchmark_table, fit_width, format_hyperparameters, format_metrics
 from faceauth.io.log import logger
 from faceauth.io.outputs import check_output_folder
 from faceauth.io.runlog import to_jsonable
@@ -346,7 +346,7 @@ def _run_search(request: SearchRequest, flags: dict, task: Task, options: Search
     settings = {**search_settings(task.name, options.trials, space, base, task.data_keys, smoke_test),
                 "tracking": tracking.record()}
     options = match_settings(request, options, recorded, settings)
-    logger.info(f"{task.name} search '{options.name}': {options.trials} trials over {len(space.parameters)} hyperparameters "
+    say(f"{task.name} search '{options.name}': {options.trials} trials over {len(space.parameters)} hyperparameters "
                 f"({space.path}), optimising {objectives_text(space)}; data: {data_summary}")
 
     import ray
@@ -381,6 +381,15 @@ def _run_search(request: SearchRequest, flags: dict, task: Task, options: Search
     finally:
         if started_ray:
             ray.shutdown()
+
+
+def say(text: str) -> None:
+    """A line of the search's own summary, fitted to the terminal's 120 columns."""
+    logger.info(fit_width(text))
+
+
+def say_warning(text: str) -> None:
+    logger.warning(fit_width(text))
 
 
 def local_run_dir(options: SearchOptions) -> Path:
@@ -506,30 +515,30 @@ def finish(task: Task, options: SearchOptions, space: SearchSpace, config: Train
     if on_finished is not None:
         on_finished(result)
     if best.verdict:
-        logger.info(f"\n{best.verdict['summary']}")
+        say(f"\n{best.verdict['summary']}")
     for name, figures in best.evaluation.benchmarks.items():
-        logger.info(f"\n{benchmark_table(name, figures)}")
-    logger.info(f"\n{best.extra['over_defaults']['summary']}")
+        say(f"\n{benchmark_table(name, figures)}")
+    say(f"\n{best.extra['over_defaults']['summary']}")
     if summary["saturation"]:
-        logger.warning(summary["saturation"])
-    logger.info(f"{len(records)} configurations trained" + (f"; {study.answered} suggestions repeated one of them and were "
-                                                            "answered from the study without training" if study.answered else ""))
+        say_warning(summary["saturation"])
+    say(f"{len(records)} configurations trained" + (f"; {study.answered} suggestions repeated one of them and were "
+                                                    "answered from the study without training" if study.answered else ""))
     if front is not None:
         cost = ", ".join(f"{k} {v:.4g}" for k, v in best.cost.items())
-        logger.info(f"\n{len(front.feasible)} of {len(front.usable)} trials feasible"
-              + (f"; Pareto front: {len(front.front)} trials in {local_run / 'pareto'}/" if space.multi_objective else "")
-              + f"\npicked ({pick}): trial {record.name}, {front.describe_pick()}; {cost}")
-    logger.info(f"\nbest trial {record.name}: validation {space.metric} {value:.4f}; "
-          f"hyperparameters: {format_hyperparameters(record.hyperparameters)}")
-    logger.info(f"test: {format_metrics(best.test)}")
+        say(f"\n{len(front.feasible)} of {len(front.usable)} trials feasible"
+            + (f"; Pareto front: {len(front.front)} trials in {local_run / 'pareto'}/" if space.multi_objective else "")
+            + f"\npicked ({pick}): trial {record.name}, {front.describe_pick()}; {cost}")
+    say(f"\nbest trial {record.name}: validation {space.metric} {value:.4f}; "
+        f"hyperparameters: {format_hyperparameters(record.hyperparameters)}")
+    say(f"test: {format_metrics(best.test)}")
     for name, baseline in best.test_baselines.items():
-        logger.info(f"  baseline {name}: {format_metrics(baseline, tuple(dict.fromkeys((space.metric, 'eer', 'acer'))))}")
-    logger.info(f"  (test figures of the model fitted on the {best.test_data.get('model_fitted_on', 'training data')})")
-    logger.info(f"ONNX parity: max abs diff {best.onnx['max_abs_diff']:.2e}")
+        say(f"  baseline {name}: {format_metrics(baseline, tuple(dict.fromkeys((space.metric, 'eer', 'acer'))))}")
+    say(f"  (test figures of the model fitted on the {best.test_data.get('model_fitted_on', 'training data')})")
+    say(f"ONNX parity: max abs diff {best.onnx['max_abs_diff']:.2e}")
     point = best.deployment.get("operating_point")
     if point:
-        logger.info(point["summary"] + (f" WARNING: {point['warning']}" if point.get("warning") else ""))
-    logger.info(f"wrote {best_dir}/ (model.pt, model.onnx, metrics.json, config.yaml, report.md), {local_run / 'trials.parquet'} "
-                f"and the Optuna study {local_run / STUDY_FILE} (optuna-dashboard {local_run / STUDY_FILE})"
-                + (f"; the Pareto front in {local_run / 'pareto'}/" if front is not None and front.front else ""))
+        say(point["summary"] + (f" WARNING: {point['warning']}" if point.get("warning") else ""))
+    say(f"wrote {best_dir}/ (model.pt, model.onnx, metrics.json, config.yaml, report.md), {local_run / 'trials.parquet'} "
+        f"and the Optuna study {local_run / STUDY_FILE} (optuna-dashboard {local_run / STUDY_FILE})"
+        + (f"; the Pareto front in {local_run / 'pareto'}/" if front is not None and front.front else ""))
     return result

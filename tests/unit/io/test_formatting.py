@@ -1,12 +1,10 @@
-"""The terminal's text within 120 columns (faceauth.io.formatting.fit_width, applied to every line the
-commands log): metric lists break between pairs, prose keeps a number beside its word, tables stay whole."""
+"""The terminal's text within 120 columns (faceauth.io.formatting.fit_width, applied to the search's
+summary and the train command's lines): metric lists break between pairs, prose keeps a number beside
+its word, tables stay whole."""
 
 from __future__ import annotations
 
-import logging
-
 from faceauth.io.formatting import TERMINAL_WIDTH, fit_width, format_metrics
-from faceauth.io.log import show_progress
 
 
 def test_a_metric_list_breaks_between_pairs_with_an_indent():
@@ -27,9 +25,3 @@ def test_prose_keeps_numbers_beside_their_words_and_tables_stay_whole():
     assert fit_width(table) == table
     assert fit_width("short\n\nlines") == "short\n\nlines"
 
-
-def test_the_commands_terminal_lines_fit(capsys):
-    show_progress()
-    logging.getLogger("faceauth").info("WARNING-free prose " + "word " * 60)
-    out = capsys.readouterr().out
-    assert out.strip() and max(len(line) for line in out.splitlines()) <= TERMINAL_WIDTH

@@ -85,12 +85,14 @@ def test_roc_and_det_speak_the_fields_terms_and_fit_a_small_test_set(tmp_path):
         roc, det = seen["axes"]
         assert "BPCER" in roc.get_xlabel() and "APCER" in roc.get_ylabel() and "APCER" in det.get_ylabel()
         assert roc.get_xscale() == "linear" and roc.get_xlim() == (0.0, 1.0)  # 12 bona fide: no log axis from 1/12
+        assert roc.get_title().endswith("bona fide presentations)") and "negatives" not in roc.get_title()
         labels = [t.get_text() for t in det.get_legend().get_texts()]
         assert {"liveness_resnet", "lbp_logreg", "EER point"} <= set(labels)
         perfect = Evaluation({"a": {}, "b": {}}, {"a": (np.ones(300), np.zeros(3000)), "b": (rng.normal(1, 1, 300), rng.normal(0, 1, 3000))})
         plot_roc_det(perfect, tmp_path / "v.png", SCORE_AXES["verification"])
         roc, det = seen["axes"]
         assert roc.get_xscale() == "log" and "FAR" in roc.get_xlabel() and "FRR" in det.get_ylabel()
+        assert roc.get_title() == "ROC on the test data (3000 impostor pairs)"
         labels = [t.get_text() for t in det.get_legend().get_texts()]
         assert any(label.startswith("a: not drawn") for label in labels)  # every system named, or why not
         assert "FAR = 0.001" in labels
