@@ -132,7 +132,14 @@ class TaggedOptunaSearch(OptunaSearch):
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         self._kept.see(trial_id, result)
-        super().on_trial_result(trial_id, result)
+        if isinstance(self._metric, list) or trial_id in self._completed_trials or "epoch" not in result:
+            super().on_trial_result(trial_id, result)
+            return
+        # The study's steps are the trial's epochs (0: the closed-form start), as the report, the progress
+        # lines and TensorBoard number them; Tune's own step is its report count, one more.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # an epoch reported again by a trial retried from a checkpoint
+            self._ot_trials[trial_id].report(result[self._metric], int(result["epoch"]))
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         """The study is told the figures of the model the trial keeps (the report of its `kept_epoch`),

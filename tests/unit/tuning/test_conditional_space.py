@@ -179,3 +179,5 @@ def test_the_study_is_told_the_kept_epoch_not_the_last(tmp_path):
                                      "training_iteration": epoch + 1})
     search.on_trial_complete("a", {"tar_at_far_1e-3": 0.85, "epoch": 2, "kept_epoch": 1, "training_iteration": 3})
     assert search._ot_study.trials[0].value == 0.90
+    # optuna-dashboard's steps are the epochs, 0 the closed-form start, as everywhere else
+    assert search._ot_study.trials[0].intermediate_values == {0: 0.80, 1: 0.90, 2: 0.85}
