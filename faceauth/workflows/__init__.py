@@ -1,2 +1,2 @@
-"""Workflows: what a command does, importable and without argparse (one training run today).
-They may import the tasks and everything below them; commands (faceauth.train, ...) import them."""
+"""Workflows: what each command does, a typed request in and a result out, without argparse (train, evaluate, export,
+embed, datasets, protocols). They may import the tasks and everything below them; commands and faceauth.api call them."""
