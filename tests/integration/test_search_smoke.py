@@ -27,10 +27,13 @@ def smoke_search(tmp_path, task) -> int:
                           "--storage", str(tmp_path / "runs"), "--log-dir", str(tmp_path / "logs"), *extra])
 
 
-# The temporal search (18 s) runs with the slow tests: the search's path is the same code for every task,
-# and the temporal task's own training, evaluation and export run in the default set.
+# The temporal and liveness searches (18 s and about 35 s) run with the slow tests, for the default run's
+# margin under 6 minutes: the search's path is the same code for every task, the liveness task's searches run in
+# the default set through tests/integration/test_multi_objective_search.py, and each task's own training,
+# evaluation and export run there too.
 @pytest.mark.usefixtures("shared_ray")
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "temporal" else n for n in list_tasks()])
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in ("temporal", "liveness") else n
+                                  for n in list_tasks()])
 def test_smoke_search_writes_a_complete_best_folder(tmp_path, name, capsys):
     task = get_task(name)
     assert smoke_search(tmp_path, task) == 0
