@@ -18,7 +18,7 @@ import yaml
 from faceauth import tune as tune_cli
 from faceauth.io.errors import FaceauthError
 from faceauth.tuning.guard import STOPPED_FILE, SearchGuard, read_stop_reason
-from faceauth.tasks import get_task, register, unregister
+from faceauth.tasks import register, unregister
 from tests.run_readers import trials
 from tests.unit.tasks.test_task_template import ToyTask
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from faceauth.io.errors import FaceauthError
-from faceauth.tuning import storage
 from faceauth.tuning.objectives import Constraint
 from faceauth.tuning.space import Parameter, SearchSpace
 from faceauth.tuning.storage import (ASSUME_SHARED_ENV, SETTINGS_FILE, check_same_search, check_shared_storage,
