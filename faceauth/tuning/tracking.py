@@ -121,8 +121,12 @@ def log_best_artifacts(tracking: Tracking, result) -> None:
             for key, value in metrics.get("test", {}).items():
                 if isinstance(value, (int, float)):
                     client.log_metric(run_id, f"test_{key}", float(value))
+            # MLflow 3's UI opens an experiment on its GenAI traces page: this address shows the runs.
+            page = f"#/experiments/{experiment.experiment_id}/runs"
+            where = (f"{tracking.mlflow_tracking_uri.rstrip('/')}/{page}" if tracking.mlflow_tracking_uri.startswith("http")
+                     else f"{tracking.mlflow_tracking_uri}; its runs in `mlflow ui`: http://127.0.0.1:5000/{page}")
             logger.info(f"MLflow: best/ logged to run {run_id} ({trial_name}) of experiment '{tracking.mlflow_experiment}' "
-                        f"at {tracking.mlflow_tracking_uri}")
+                        f"at {where}")
         else:
             logger.warning(f"MLflow: no run of trial {trial_name} in experiment '{tracking.mlflow_experiment}'; best/ not logged")
     if tracking.wandb_project:

@@ -81,6 +81,9 @@ def test_two_searches_in_a_notebook_with_mlflow(tmp_path, notebook_ray, caplog, 
     assert all(("lr" in r.data.params) == (r.data.params["fusion_kind"] == "mlp") for r in runs)
     best_run = next(r for r in runs if r.data.tags.get("faceauth_best") == "true")
     assert best_run.data.tags["trial_name"] == first.metrics["trial_name"]
+    # The search's line names that run and where the UI shows the experiment's runs (not its traces page).
+    assert any(f"logged to run {best_run.info.run_id}" in r.message and f"#/experiments/{experiment.experiment_id}/runs"
+               in r.message for r in caplog.records)
     history = client.get_metric_history(best_run.info.run_id, "tar_at_far_1e-3")
     assert len(history) >= 1
     # Metrics of the model only, at the steps of their epochs: no Ray bookkeeping, no config/ copies.
