@@ -67,6 +67,7 @@ class TaggedOptunaSearch(OptunaSearch):
         self._evaluated: dict[str, str] = {}  # configuration key -> the Tune trial that trains it
         self._waiting: dict[str, list[optuna.trial.Trial]] = {}  # Tune trial -> repeats to answer when it ends
         self._kept = KeptReports()
+        self._names: dict[str, str] = {}  # Tune trial -> its name, once the study has it
         super().__init__(*args, space=SampleActive(search_space), **kwargs)
 
     def _setup_study(self, mode):
@@ -98,25 +99,29 @@ class TaggedOptunaSearch(OptunaSearch):
 
     def _answer(self, repeat: optuna.trial.Trial, earlier: str) -> None:
         """Tell the study a repeated configuration's outcome: the earlier trial's, now or once it ends."""
-        repeat.set_user_attr(SAME_AS, self._name_of(earlier))
         repeat.set_user_attr(STATUS, REPEAT)
         if earlier in self._completed_trials:
             self._tell_like(repeat, earlier)
-        else:
+        else:  # named now too, for a reader of the study meanwhile; again when told
+            repeat.set_user_attr(SAME_AS, self._name_of(earlier))
             self._waiting.setdefault(earlier, []).append(repeat)
 
-    def _name_of(self, trial_id: str) -> str:
+    def _name_of(self, trial_id: str, trials: Sequence[optuna.trial.FrozenTrial] | None = None) -> str:
         """The Tune trial's name (`fusion_0003`), as the study records it once that trial has started
-        (faceauth.tuning.study_notes); its Ray id before then."""
-        for trial in self._ot_study.get_trials(deepcopy=False):
-            if trial.user_attrs.get(RAY_TRIAL_ID) == trial_id:
-                return trial.user_attrs.get(TRIAL_NAME, trial_id)
-        return trial_id
+        (faceauth.tuning.study_notes); its Ray id before then. Read from the study (or `trials`, its
+        trials as already read) until found, then kept: a space nearly exhausted answers hundreds of
+        repeats in a row."""
+        if trial_id not in self._names:
+            for trial in trials if trials is not None else self._ot_study.get_trials(deepcopy=False):
+                if trial.user_attrs.get(RAY_TRIAL_ID) == trial_id and TRIAL_NAME in trial.user_attrs:
+                    self._names[trial_id] = trial.user_attrs[TRIAL_NAME]
+        return self._names.get(trial_id, trial_id)
 
     def _tell_like(self, repeat: optuna.trial.Trial, earlier: str) -> None:
-        repeat.set_user_attr(SAME_AS, self._name_of(earlier))  # the trial has started by now: its name
+        trials = self._ot_study.get_trials(deepcopy=False)  # read once, not copied: only read here
+        repeat.set_user_attr(SAME_AS, self._name_of(earlier, trials))  # the trial has started by now: its name
         original = self._ot_trials.get(earlier)
-        frozen = self._ot_study.trials[original.number] if original is not None else None
+        frozen = trials[original.number] if original is not None else None
         if frozen is None or frozen.state != optuna.trial.TrialState.COMPLETE:
             state = frozen.state if frozen is not None and frozen.state.is_finished() else optuna.trial.TrialState.FAIL
             self._ot_study.tell(repeat, state=state)
@@ -129,6 +134,8 @@ class TaggedOptunaSearch(OptunaSearch):
         # KeptReports (its trials then running report from their checkpoints again when resumed).
         if not hasattr(self, "_kept"):
             self._kept = KeptReports()
+        if not hasattr(self, "_names"):
+            self._names = {}
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         self._kept.see(trial_id, result)
