@@ -123,10 +123,10 @@ def log_best_artifacts(tracking: Tracking, result) -> None:
                     client.log_metric(run_id, f"test_{key}", float(value))
             # MLflow 3's UI opens an experiment on its GenAI traces page: this address shows the runs.
             page = f"#/experiments/{experiment.experiment_id}/runs"
-            where = (f"{tracking.mlflow_tracking_uri.rstrip('/')}/{page}" if tracking.mlflow_tracking_uri.startswith("http")
-                     else f"{tracking.mlflow_tracking_uri}; its runs in `mlflow ui`: http://127.0.0.1:5000/{page}")
+            runs_page = (f"{tracking.mlflow_tracking_uri.rstrip('/')}/{page}" if tracking.mlflow_tracking_uri.startswith("http")
+                         else f"in `mlflow ui`, http://127.0.0.1:5000/{page}")
             logger.info(f"MLflow: best/ logged to run {run_id} ({trial_name}) of experiment '{tracking.mlflow_experiment}' "
-                        f"at {where}")
+                        f"at {tracking.mlflow_tracking_uri}\n  the experiment's runs: {runs_page}")
         else:
             logger.warning(f"MLflow: no run of trial {trial_name} in experiment '{tracking.mlflow_experiment}'; best/ not logged")
     if tracking.wandb_project:
